@@ -35,7 +35,7 @@ _SECURITY_HEADERS = {
 
 
 def _static(name: str) -> bytes:
-    return resources.files("node.feed").joinpath("static", name).read_bytes()
+    return resources.files("node.feed").joinpath("static").joinpath(name).read_bytes()
 
 
 class _Handler(BaseHTTPRequestHandler):

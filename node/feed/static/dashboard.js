@@ -102,7 +102,7 @@ function renderPlot(feed) {
   if (t1 - t0 < 1) t1 = t0 + 1;
   if (m1 - m0 < 1e-3) { m0 -= 0.01; m1 += 0.01; }
   const x = (t) => L + ((t - t0) / (t1 - t0)) * (W - L - R);
-  const y = (m) => T + ((m - m0) / (m1 - m0)) * (H - T - B);
+  const y = (m) => T + ((m1 - m) / (m1 - m0)) * (H - T - B);
   const ns = "http://www.w3.org/2000/svg";
   for (let i = 0; i <= 4; i++) {
     const m = m0 + ((m1 - m0) * i) / 4;
