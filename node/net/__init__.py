@@ -1,0 +1,19 @@
+"""node.net: the libp2p side of a node (host, gossip, streams, sync, fetch, DHT, mDNS).
+
+Files:
+    errors.py   the network error tree (under ``node.errors.NetworkError`` / ``PeerError``)
+    logs.py     routes py-libp2p's noisy loggers to a file or to DEBUG
+    host.py     builds the py-libp2p host (TCP + Noise + Mplex) from the node's Ed25519 seed
+    streams.py  length-framed request/response over one stream, bounded sizes, deadlines
+    peers.py    per-peer rate limits, invalid-message penalties and the blacklist
+    gossip.py   versioned topic names, the topic validator, the inbox the validator feeds
+    sync.py     anti-entropy over ``/swarm-node/sync/1`` (per-author seq vectors)
+    fetch.py    commit, manifest and data streams (hash-verified)
+    dht.py      the Kademlia DHT: manifest records (validated) and swarm provider records
+    mdns.py     LAN discovery through py-libp2p's mDNS
+    service.py  ``NodeService``: ties all of the above together with an ``async with`` lifecycle
+
+Messages are opaque bytes here; ``protocol`` decodes and verifies them, ``node.ledger`` stores them.
+"""
+
+from __future__ import annotations

@@ -1,0 +1,135 @@
+"""Request/response over one libp2p stream: length-framed, size-bounded, with deadlines.
+
+Mplex deadlocks on full-duplex use of one stream, so every exchange is strictly: the asker writes one
+frame and closes its write side; the server reads it, writes one frame and closes. A frame is a 4-byte
+big-endian length and that many bytes. Every read is bounded by ``max_bytes`` before any allocation
+and by a deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from typing import Awaitable, Callable
+
+import trio
+from libp2p.abc import IHost, INetStream
+from libp2p.custom_types import TProtocol
+from libp2p.peer.id import ID
+
+from node.net.errors import FrameTooLarge, StreamFailed, StreamTimeout
+
+__all__ = ["Handler", "read_frame", "write_frame", "request", "serve"]
+
+log = logging.getLogger(__name__)
+
+_HEADER = struct.Struct(">I")
+
+Handler = Callable[[str, bytes], Awaitable[bytes]]
+"""A server: (remote peer id, request bytes) -> response bytes. Raising refuses (the stream is reset)."""
+
+
+async def _read_exactly(stream: INetStream, n: int) -> bytes:
+    parts: list[bytes] = []
+    got = 0
+    while got < n:
+        try:
+            chunk = await stream.read(n - got)
+        except Exception as exc:  # StreamEOF, StreamReset, StreamError: all mean "gone"
+            raise StreamFailed(f"stream ended after {got} of {n} bytes: {exc!r}") from exc
+        if not chunk:
+            raise StreamFailed(f"stream ended after {got} of {n} bytes")
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
+
+
+async def read_frame(stream: INetStream, max_bytes: int) -> bytes:
+    """Read one frame; :class:`FrameTooLarge` before reading a body over ``max_bytes``."""
+    (length,) = _HEADER.unpack(await _read_exactly(stream, _HEADER.size))
+    if length > max_bytes:
+        raise FrameTooLarge(f"frame of {length} bytes exceeds the bound of {max_bytes}")
+    return await _read_exactly(stream, length) if length else b""
+
+
+async def write_frame(stream: INetStream, data: bytes) -> None:
+    """Write one frame (header and body in one write)."""
+    try:
+        await stream.write(_HEADER.pack(len(data)) + data)
+    except Exception as exc:
+        raise StreamFailed(f"write failed: {exc!r}") from exc
+
+
+async def _close_quietly(stream: INetStream, *, reset: bool = False) -> None:
+    with trio.move_on_after(1.0):
+        try:
+            if reset:
+                await stream.reset()
+            else:
+                await stream.close()
+        except Exception as exc:
+            log.debug("closing a stream: %r", exc)
+
+
+async def request(
+    host: IHost, peer: ID, protocol: str, payload: bytes, *, max_response: int, timeout: float
+) -> bytes:
+    """Open a stream to ``peer``, send ``payload``, return the answer; every step under ``timeout`` s."""
+    with trio.move_on_after(timeout) as scope:
+        try:
+            stream = await host.new_stream(peer, [TProtocol(protocol)])
+        except Exception as exc:
+            raise StreamFailed(f"cannot open {protocol} to {peer}: {exc!r}") from exc
+        try:
+            await write_frame(stream, payload)
+            try:
+                await stream.close_write()
+            except Exception as exc:
+                raise StreamFailed(f"close_write failed: {exc!r}") from exc
+            answer = await read_frame(stream, max_response)
+        except BaseException:
+            await _close_quietly(stream, reset=True)
+            raise
+        await _close_quietly(stream)
+        return answer
+    assert scope.cancelled_caught
+    raise StreamTimeout(f"{protocol} to {peer} took longer than {timeout:.1f}s")
+
+
+def serve(
+    host: IHost,
+    protocol: str,
+    handler: Handler,
+    *,
+    max_request: int,
+    timeout: float,
+    limit: trio.Semaphore,
+    admit: Callable[[str], bool] = lambda peer: True,
+) -> None:
+    """Register ``handler`` for ``protocol``; at most ``limit`` requests run at once, each under ``timeout``.
+
+    A peer that ``admit`` refuses (blacklisted, over its rate), a request over ``max_request`` bytes, a
+    slow peer or a handler error resets the stream; nothing propagates into py-libp2p.
+    """
+
+    async def on_stream(stream: INetStream) -> None:
+        remote = stream.muxed_conn.peer_id.to_base58()
+        ok = False
+        if not admit(remote):
+            log.debug("%s from %s: not admitted", protocol, remote)
+            await _close_quietly(stream, reset=True)
+            return
+        with trio.move_on_after(timeout):
+            try:
+                async with limit:
+                    data = await read_frame(stream, max_request)
+                    answer = await handler(remote, data)
+                    await write_frame(stream, answer)
+                    ok = True
+            except Exception as exc:  # NodeError, ProtocolError, libp2p errors alike
+                log.info("%s from %s refused: %s", protocol, remote, exc)
+        if not ok:
+            log.debug("%s from %s: reset", protocol, remote)
+        await _close_quietly(stream, reset=not ok)
+
+    host.set_stream_handler(TProtocol(protocol), on_stream)
