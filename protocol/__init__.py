@@ -1,5 +1,75 @@
-"""protocol: the wire layer of swarm-node (identity, signed messages, strict validation).
+"""protocol: the wire layer of swarm-node (identity, signed messages, canonical encoding, strict validation).
 
-Pure Python, no I/O beyond the identity key file, no imports from the rest of the project.
-The file map is filled in as the package grows.
+Pure Python, no I/O beyond the identity key file, no imports from the rest of the project (nor from libp2p).
+
+Files:
+
+- ``errors.py``     the error tree (root ``ProtocolError``), drawn in its docstring.
+- ``limits.py``     ``Limits`` (every size/range/skew bound, overridable), ``PROTOCOL_VERSION``.
+- ``canonical.py``  canonical msgpack: ``pack`` and the strict ``unpack`` (no trailing bytes, no duplicate keys,
+                    no ext types, no NaN/inf/-0.0, canonical form only).
+- ``fields.py``     field specs and ``Schema``: a dataclass as a fixed-order msgpack array, with strict types.
+- ``messages.py``   the signed messages ``Manifest``, ``Result``, ``Claim`` and ``BudgetRule``; ``one_line``.
+- ``bounds.py``     semantic bounds: intrinsic (metric range, status, claim length) and receiver-side (skew, swarm).
+- ``identity.py``   ``Identity`` (Ed25519 key file, signing, peer id), ``peer_id_from_public_key``.
+- ``hashing.py``    ``git_blob_hash``, ``message_id_of``, ``swarm_id_of``.
+- ``envelope.py``   ``sign_message``, ``decode_and_verify`` (the one validation pipeline), ``Verified``.
+- ``replay.py``     ``ReplayGuard``: per-author seen seqs (floor + bounded set), persistable with to/from_dict.
+- ``requests.py``   unsigned stream messages (sync, commit, manifest, data), ``encode_request``/``decode_request``.
+
+Typical use::
+
+    me = Identity.load_or_create(home / "identity.key")
+    raw = sign_message(me, Result(swarm_id=sid, author=me.public_key, seq=7, ...))
+    v = decode_and_verify(raw, expected_swarm=sid, replay=guard)   # -> Verified, or a ProtocolError subclass
 """
+
+from __future__ import annotations
+
+from protocol.envelope import DOMAIN_TAG, Verified, decode_and_verify, sign_message
+from protocol.errors import (
+    AuthorMismatch,
+    BadSignature,
+    InvalidValue,
+    KeyFileError,
+    LimitExceeded,
+    MalformedMessage,
+    ProtocolError,
+    Replayed,
+    SchemaError,
+    StaleMessage,
+    UnexpectedKind,
+    UnsupportedVersion,
+    WrongSender,
+    WrongSwarm,
+)
+from protocol.hashing import git_blob_hash, message_id_of, swarm_id_of
+from protocol.identity import Identity, peer_id_from_public_key
+from protocol.limits import DEFAULT_LIMITS, PROTOCOL_VERSION, Limits
+from protocol.messages import STATUSES, BudgetRule, Claim, Manifest, Message, Result, one_line
+from protocol.replay import ReplayGuard
+from protocol.requests import (
+    CommitRequest,
+    CommitResponse,
+    DataRequest,
+    DataResponse,
+    ManifestRequest,
+    ManifestResponse,
+    Request,
+    SyncRequest,
+    SyncResponse,
+    decode_request,
+    encode_request,
+)
+
+__all__ = [
+    "Identity", "peer_id_from_public_key", "git_blob_hash", "message_id_of", "swarm_id_of",
+    "Manifest", "Result", "Claim", "BudgetRule", "Message", "STATUSES", "one_line",
+    "SyncRequest", "SyncResponse", "CommitRequest", "CommitResponse",
+    "ManifestRequest", "ManifestResponse", "DataRequest", "DataResponse", "Request",
+    "sign_message", "decode_and_verify", "Verified", "DOMAIN_TAG",
+    "encode_request", "decode_request", "ReplayGuard", "Limits", "DEFAULT_LIMITS", "PROTOCOL_VERSION",
+    "ProtocolError", "MalformedMessage", "SchemaError", "UnexpectedKind", "UnsupportedVersion", "LimitExceeded",
+    "BadSignature", "AuthorMismatch", "InvalidValue", "StaleMessage", "Replayed", "WrongSwarm", "WrongSender",
+    "KeyFileError",
+]

@@ -1,0 +1,54 @@
+"""Semantic bounds: what a well-typed message must also satisfy.
+
+``check_intrinsic`` holds for a message wherever it is (the signer runs it too, so a node cannot sign what its peers
+would reject); ``check_context`` depends on the receiver: its clock (``now``, ``Limits.future_skew``) and the swarm it
+expects. Replay is checked last, by ``protocol.replay.ReplayGuard``, in ``protocol.envelope``.
+"""
+
+from __future__ import annotations
+
+from protocol.errors import InvalidValue, StaleMessage, WrongSwarm
+from protocol.limits import Limits
+from protocol.messages import BudgetRule, Claim, Manifest, Message, Result
+
+__all__ = ["check_intrinsic", "check_context", "MAX_BUDGET_SECONDS"]
+
+MAX_BUDGET_SECONDS = 24 * 3600
+
+
+def _check_budget(budget: BudgetRule) -> None:
+    if budget.kind == "seconds" and budget.amount > MAX_BUDGET_SECONDS:
+        raise InvalidValue(f"budget of {budget.amount} s is over {MAX_BUDGET_SECONDS} s")
+
+
+def check_intrinsic(message: Message, limits: Limits) -> None:
+    """Bounds that do not depend on the receiver (raises ``InvalidValue``)."""
+    if isinstance(message, Result):
+        if message.status != "crash" and not limits.metric_min <= message.metric <= limits.metric_max:
+            raise InvalidValue(
+                f"metric {message.metric!r} out of range {limits.metric_min}..{limits.metric_max} for a {message.status}"
+            )
+        if message.status == "keep" and not message.commit:
+            raise InvalidValue("a kept result must name its commit")
+        _check_budget(message.budget)
+    elif isinstance(message, Claim):
+        if message.expires_at <= message.created_at:
+            raise InvalidValue("a claim must expire after it is made")
+        if message.expires_at - message.created_at > limits.max_claim_seconds:
+            raise InvalidValue(f"a claim may last at most {limits.max_claim_seconds:.0f} s")
+    elif isinstance(message, Manifest):
+        _check_budget(message.budget)
+
+
+def check_context(message: Message, limits: Limits, *, now: float, expected_swarm: bytes | None) -> None:
+    """Bounds against the receiver's clock and swarm (raises ``StaleMessage`` or ``WrongSwarm``).
+
+    For a ``Manifest`` the swarm is checked by the caller (its id is the hash of its envelope)."""
+    if message.created_at > now + limits.future_skew:
+        raise StaleMessage(
+            f"created_at is {message.created_at - now:.0f} s in the future (allowed skew {limits.future_skew:.0f} s)"
+        )
+    if isinstance(message, Claim) and message.expires_at <= now:
+        raise StaleMessage(f"claim expired {now - message.expires_at:.0f} s ago")
+    if expected_swarm is not None and not isinstance(message, Manifest) and message.swarm_id != expected_swarm:
+        raise WrongSwarm(f"message for swarm {message.swarm_id.hex()[:16]}, expected {expected_swarm.hex()[:16]}")

@@ -1,0 +1,177 @@
+"""The signed messages: ``Manifest``, ``Result``, ``Claim`` (and ``BudgetRule`` inside them), with their wire schemas.
+
+Each signed body is the msgpack array ``[version, kind, *fields]`` in dataclass field order (see ``protocol.envelope``).
+Field types are exact: ``bytes`` for keys and sha256 ids, lowercase hex ``str`` for git object ids, ``float`` for times
+and measures, ``int`` for counters. The schema here is structural (types, lengths, syntax); the bounds that depend on
+the receiver (clock skew, swarm, replay) are in ``protocol.bounds``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal, Union
+
+from protocol.fields import Blob, Choice, Float, Hex, Int, Nested, Schema, Text
+
+__all__ = [
+    "BudgetRule",
+    "Manifest",
+    "Result",
+    "Claim",
+    "Message",
+    "SCHEMAS",
+    "KIND_OF",
+    "STATUSES",
+    "HW_CLASS_PATTERN",
+    "one_line",
+]
+
+STATUSES = ("keep", "discard", "crash")
+HW_CLASS_PATTERN = r"[a-z][a-z0-9]{0,15}:[A-Za-z0-9][A-Za-z0-9._+-]{0,63}"
+"""``cpu:2t``, ``cuda:H100-80GB``, ``mps:M4``: a backend, a colon, a model/size token."""
+
+
+@dataclass(frozen=True)
+class BudgetRule:
+    """How much one experiment may train: ``seconds`` of wall clock (same-class comparisons) or ``tokens``."""
+
+    kind: Literal["seconds", "tokens"]
+    amount: int
+
+    def __str__(self) -> str:
+        if self.kind == "seconds":
+            return f"{self.amount}s"
+        for unit, scale in (("G", 10**9), ("M", 10**6), ("k", 10**3)):
+            if self.amount % scale == 0:
+                return f"{self.amount // scale}{unit}-tokens"
+        return f"{self.amount}-tokens"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The definition of a swarm; ``swarm_id`` is the sha256 of its signed envelope (``swarm_id_of``)."""
+
+    author: bytes  # the creator's 32-byte Ed25519 public key
+    seq: int  # 0 is fine: a manifest is content-addressed
+    created_at: float
+    name: str
+    program: str  # program.md text
+    baseline_blob: str  # git blob hash of the baseline train.py
+    data_spec: str  # where/what the data is (free text or JSON, e.g. '{"name": "shakespeare"}')
+    data_hash: bytes  # sha256 of the exact corpus bytes (32 bytes; trainer's hex ``data_hash`` -> bytes.fromhex)
+    eval_spec: str  # how val_bpb is computed (slice size etc.)
+    budget: BudgetRule
+    metric_name: str  # "val_bpb"
+    metric_direction: Literal["min", "max"]
+
+    @property
+    def creator(self) -> bytes:
+        return self.author
+
+
+@dataclass(frozen=True)
+class Result:
+    """The signed record of one experiment; with ``reproduces`` set it is an attestation of another result."""
+
+    swarm_id: bytes
+    author: bytes
+    seq: int  # >= 1, per author, never reused
+    created_at: float
+    commit: str  # git commit hex; "" allowed for discard/crash (reset, never committed)
+    parent: str  # git commit hex or ""
+    blob: str  # git blob hash of train.py
+    metric: float  # val_bpb; a crash may carry any finite value (use 0.0)
+    status: Literal["keep", "discard", "crash"]
+    hw_class: str
+    hw_fingerprint: str
+    budget: BudgetRule
+    steps: int
+    tokens: int
+    wall_seconds: float
+    peak_memory_mb: float
+    description: str  # one line, <= 280 characters (see ``one_line``)
+    reproduces: bytes = b""  # the result id (sha256 of its envelope) this re-run attests, or b""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An experiment in flight: ``author`` is training ``blob`` until ``expires_at``; peers skip the same idea."""
+
+    swarm_id: bytes
+    author: bytes
+    seq: int  # 0 is fine: claims are bounded by their expiry, not by replay state
+    created_at: float
+    blob: str
+    expires_at: float
+
+
+Message = Union[Manifest, Result, Claim]
+
+_KEY = Blob(sizes=(32,))
+_TIME = Float(lo=0.0)
+_BUDGET = Schema(BudgetRule, {"kind": Choice(("seconds", "tokens")), "amount": Int(lo=1, hi=10**12)})
+
+SCHEMAS: dict[str, Schema[Message]] = {
+    "manifest": Schema(
+        Manifest,
+        {
+            "author": _KEY,
+            "seq": Int(),
+            "created_at": _TIME,
+            "name": Text(limit="max_name_chars", min_chars=1),
+            "program": Text(limit="max_program_chars", multiline=True),
+            "baseline_blob": Hex(),
+            "data_spec": Text(limit="max_spec_chars", multiline=True),
+            "data_hash": _KEY,
+            "eval_spec": Text(limit="max_spec_chars", multiline=True),
+            "budget": Nested(_BUDGET),
+            "metric_name": Text(limit="max_name_chars", min_chars=1),
+            "metric_direction": Choice(("min", "max")),
+        },
+    ),
+    "result": Schema(
+        Result,
+        {
+            "swarm_id": _KEY,
+            "author": _KEY,
+            "seq": Int(lo=1),
+            "created_at": _TIME,
+            "commit": Hex(empty=True),
+            "parent": Hex(empty=True),
+            "blob": Hex(),
+            "metric": Float(),
+            "status": Choice(STATUSES),
+            "hw_class": Text(max_chars=80, pattern=HW_CLASS_PATTERN),
+            "hw_fingerprint": Text(limit="max_fingerprint_chars"),
+            "budget": Nested(_BUDGET),
+            "steps": Int(),
+            "tokens": Int(),
+            "wall_seconds": Float(lo=0.0),
+            "peak_memory_mb": Float(lo=0.0),
+            "description": Text(limit="max_description_chars"),
+            "reproduces": Blob(sizes=(0, 32)),
+        },
+    ),
+    "claim": Schema(
+        Claim,
+        {
+            "swarm_id": _KEY,
+            "author": _KEY,
+            "seq": Int(),
+            "created_at": _TIME,
+            "blob": Hex(),
+            "expires_at": _TIME,
+        },
+    ),
+}
+KIND_OF: dict[type, str] = {schema.cls: kind for kind, schema in SCHEMAS.items()}
+
+_SPACES = re.compile(r"\s+")
+
+
+def one_line(text: str, limit: int = 280) -> str:
+    """``text`` made fit for ``Result.description``: control characters and runs of whitespace become one space,
+    cut to ``limit`` characters (with an ellipsis when cut)."""
+    flat = _SPACES.sub(" ", "".join(" " if (ord(c) < 32 or 127 <= ord(c) < 160) else c for c in text)).strip()
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "\u2026"
