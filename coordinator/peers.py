@@ -1,0 +1,129 @@
+"""Reading the swarm's records: what is taken (dedupe + claims), which peer claims to check, what to stack, verified marks.
+
+All functions take plain records (``SwarmView``, results, the trust book) and return plain values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Sequence
+
+from coordinator.decide import comparable
+from coordinator.records import ClaimLike, ResultLike, SeenResult
+from coordinator.trust import TrustBook
+
+__all__ = [
+    "scored_blobs", "claimed_blobs", "adopt_candidates", "StackPair", "stack_pairs", "parent_blobs",
+    "Verification", "verification", "confirms",
+]
+
+
+def scored_blobs(results: Iterable[SeenResult], *, hw_class: str, budget_kind: str) -> set[str]:
+    """Blobs the swarm has already scored in a way that competes with this node (crashes included)."""
+    return {s.result.blob for s in results if comparable(s.result.hw_class, budget_kind, hw_class)}
+
+
+def claimed_blobs(claims: Iterable[ClaimLike], *, me: bytes, now: float, trust: TrustBook) -> set[str]:
+    """Blobs that other trusted nodes claimed and whose claims have not expired."""
+    return {c.blob for c in claims if c.author != me and c.expires_at > now and trust.trusted(c.author)}
+
+
+def adopt_candidates(results: Sequence[SeenResult], *, me: bytes, best: float, trust: TrustBook, hw_class: str,
+                     budget_kind: str, already_run: set[str]) -> list[SeenResult]:
+    """Peers' kept claims better than ``best`` that this node has not run: best claim first.
+
+    Only original claims (not attestations), only from trusted peers, only results that compete with this node.
+    """
+    out = [s for s in results
+           if s.result.author != me and s.result.status == "keep" and not s.result.reproduces
+           and s.result.metric < best and s.result.blob not in already_run and trust.trusted(s.result.author)
+           and comparable(s.result.hw_class, budget_kind, hw_class)]
+    out.sort(key=lambda s: (s.result.metric, s.result.created_at))
+    return out
+
+
+def parent_blobs(results: Iterable[SeenResult], *, baseline_commit: str, baseline_blob: str) -> dict[str, str]:
+    """commit id -> blob id of train.py, from the results (each names its commit and blob) and the baseline."""
+    index = {baseline_commit: baseline_blob}
+    for s in results:
+        if s.result.commit:
+            index.setdefault(s.result.commit, s.result.blob)
+    return index
+
+
+@dataclass(frozen=True)
+class StackPair:
+    """Two kept improvements of the same base: their blobs, the base blob, and their metrics."""
+
+    base: str
+    a: ResultLike
+    b: ResultLike
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return tuple(sorted((self.a.blob, self.b.blob)))  # type: ignore[return-value]
+
+
+def stack_pairs(results: Sequence[SeenResult], *, me: bytes, best: float, margin: float, trust: TrustBook,
+                hw_class: str, budget_kind: str, commit_blob: dict[str, str], tried: set[tuple[str, str]],
+                recent: int = 40) -> list[StackPair]:
+    """Pairs of kept improvements (own or trusted peers') with the same base blob, near this node's best first.
+
+    A pair is worth merging when its better half is within ``margin`` of ``best`` (an older pair of improvements that
+    this node has long passed would not beat its best).
+    """
+    kept = [s.result for s in results
+            if s.result.status == "keep" and (s.result.author == me or trust.trusted(s.result.author))
+            and comparable(s.result.hw_class, budget_kind, hw_class) and s.result.parent in commit_blob]
+    kept = sorted(kept, key=lambda r: r.created_at)[-recent:]
+    by_base: dict[str, dict[str, ResultLike]] = {}
+    for r in kept:
+        base = commit_blob[r.parent]
+        if base != r.blob:
+            group = by_base.setdefault(base, {})
+            if r.blob not in group or r.metric < group[r.blob].metric:
+                group[r.blob] = r
+    pairs = []
+    for base, group in by_base.items():
+        items = sorted(group.values(), key=lambda r: r.metric)
+        for i, a in enumerate(items):
+            for b in items[i + 1:]:
+                pair = StackPair(base=base, a=a, b=b)
+                if pair.key not in tried and min(a.metric, b.metric) <= best + margin:
+                    pairs.append(pair)
+    pairs.sort(key=lambda p: p.a.metric + p.b.metric)
+    return pairs
+
+
+def confirms(attestation: ResultLike, claim: ResultLike, tolerance: float) -> bool:
+    """Whether an attestation confirms a claim: it ran and scored within ``tolerance`` of the claimed metric."""
+    return attestation.status != "crash" and attestation.metric <= claim.metric + tolerance
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The attestations of one claim by nodes other than its author (one vote per node, its latest)."""
+
+    confirmed_by: frozenset[bytes]
+    refuted_by: frozenset[bytes]
+
+    @property
+    def verified(self) -> bool:
+        """Confirmed by at least two independent nodes (other than the author)."""
+        return len(self.confirmed_by) >= 2
+
+
+def verification(result_id: bytes, results: Sequence[SeenResult], tolerance: float = 0.01,
+                 lookup: Callable[[bytes], ResultLike | None] | None = None) -> Verification:
+    """Who confirmed and who refuted the claim ``result_id``, from the attestations among ``results``."""
+    claim = lookup(result_id) if lookup else next((s.result for s in results if s.result_id == result_id), None)
+    if claim is None:
+        return Verification(frozenset(), frozenset())
+    latest: dict[bytes, ResultLike] = {}
+    for s in results:
+        r = s.result
+        if r.reproduces == result_id and r.author != claim.author:
+            if r.author not in latest or r.created_at >= latest[r.author].created_at:
+                latest[r.author] = r
+    yes = frozenset(a for a, r in latest.items() if confirms(r, claim, tolerance))
+    return Verification(confirmed_by=yes, refuted_by=frozenset(latest) - yes)

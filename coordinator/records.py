@@ -1,0 +1,171 @@
+"""Plain records that go into and come out of the coordinator: no ledger, no sockets.
+
+``ResultLike`` and ``ClaimLike`` name the fields the coordinator reads of ``protocol.Result`` and ``protocol.Claim``;
+the real protocol messages satisfy them, and so do the light records of tests and of the swarm simulator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, Sequence, Mapping
+
+__all__ = [
+    "ResultLike", "ClaimLike", "SeenResult", "SwarmView", "HistoryItem", "ProposalContext", "Proposal",
+    "TrustChange", "Outcome", "Policy", "Action", "ActionKind",
+]
+
+ActionKind = Literal["baseline", "explore", "adopt", "stack"]
+
+
+class ResultLike(Protocol):
+    """The fields of ``protocol.Result`` that the coordinator reads."""
+
+    @property
+    def author(self) -> bytes: ...
+    @property
+    def created_at(self) -> float: ...
+    @property
+    def commit(self) -> str: ...
+    @property
+    def parent(self) -> str: ...
+    @property
+    def blob(self) -> str: ...
+    @property
+    def metric(self) -> float: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def hw_class(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def reproduces(self) -> bytes: ...
+
+
+class ClaimLike(Protocol):
+    """The fields of ``protocol.Claim`` that the coordinator reads: who claims which blob until when."""
+
+    @property
+    def author(self) -> bytes: ...
+    @property
+    def blob(self) -> str: ...
+    @property
+    def expires_at(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class SeenResult:
+    """A verified result as the ledger holds it: its id (sha256 of the envelope) and its decoded message."""
+
+    result_id: bytes
+    result: ResultLike
+
+
+@dataclass(frozen=True)
+class SwarmView:
+    """What the node knows of the swarm right now: every result (own ones included), live claims, invalid counts."""
+
+    results: Sequence[SeenResult] = ()
+    claims: Sequence[ClaimLike] = ()
+    invalid: Mapping[bytes, int] = field(default_factory=dict)  # author key -> invalid messages seen from it
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    """One result as an agent sees it (own or a peer's)."""
+
+    description: str
+    metric: float
+    status: str
+    mine: bool
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class ProposalContext:
+    """Everything an agent may read to propose the next train.py."""
+
+    program: str
+    train_py: str
+    best_metric: float | None
+    own_recent: Sequence[HistoryItem] = ()
+    swarm_best: Sequence[HistoryItem] = ()
+    swarm_latest: Sequence[HistoryItem] = ()
+    taken: frozenset[str] = frozenset()  # blobs already scored or claimed: propose something else
+    history: Sequence[HistoryItem] = ()  # a longer window (own and swarm, oldest first) for agents that learn
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A whole new train.py and the one line that says what changed."""
+
+    train_py: str
+    description: str
+    agent: str
+
+
+@dataclass(frozen=True)
+class TrustChange:
+    """A change of this node's trust in a peer, for node/ to persist."""
+
+    peer: bytes
+    event: Literal["confirmed", "refuted", "invalid"]
+    score: float
+
+
+@dataclass(frozen=True)
+class Action:
+    """What the next experiment is (``plan_next``): its kind, the text to run, and why."""
+
+    kind: ActionKind
+    train_py: str
+    description: str
+    parents: tuple[str, ...] = ()      # blobs it builds on (adopt: the peer's blob; stack: both merged blobs)
+    attests: bytes = b""               # adopt: the result id whose claim this run checks
+    claimed_metric: float | None = None
+    claimed_by: bytes = b""
+    rivals: tuple[float, ...] = ()     # stack: the metrics the merge must beat
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One finished experiment: all a signed ``protocol.Result`` needs, plus what the node decided."""
+
+    action: ActionKind
+    commit: str
+    parent: str
+    blob: str
+    train_py: str
+    metric: float                      # val_bpb (mean of the runs); 0.0 for a crash
+    status: Literal["keep", "discard", "crash"]
+    hw_class: str
+    steps: int
+    tokens: int
+    wall_seconds: float
+    peak_memory_mb: float
+    description: str
+    reproduces: bytes = b""            # adopt: the id of the result this attests
+    runs: tuple[float, ...] = ()       # each run's val_bpb (2 when the gain was within noise and it was re-run)
+    kept: bool = False                 # committed: the workspace HEAD moved to ``commit``
+    new_best: bool = False
+    best_metric: float | None = None   # this node's best after the decision
+    margin: float | None = None        # the noise margin the decision used
+    reason: str = ""                   # one line: why kept / discarded
+    trust_changes: tuple[TrustChange, ...] = ()
+    agent: str = ""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The knobs of the coordinator itself."""
+
+    baseline_repeats: int = 3          # baseline runs per hardware class before exploring
+    margin_floor: float = 0.002        # bpb: the smallest margin, whatever the measured noise
+    margin_sigmas: float = 2.0         # margin = max(margin_sigmas * std, margin_floor)
+    verify_share: float = 0.2          # at most this share of experiments adopt/verify peers' claims
+    stack_share: float = 0.2           # at most this share of experiments test merges
+    trust_threshold: float = -2.0      # claims of peers under this score are ignored
+    claim_ttl: float = 600.0           # seconds a claim of ours lasts
+    confirm_tolerance: float = 0.01    # bpb: an attestation within this of the claim confirms it (others' view)
+    proposal_tries: int = 12           # proposals drawn before giving up on finding an untaken blob
+    recent_limit: int = 12             # history items shown to agents (each list)
