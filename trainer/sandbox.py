@@ -1,0 +1,239 @@
+"""The training sandbox: bubblewrap + seccomp + rlimits + a wall-clock kill of the whole process tree.
+
+Inside, a process sees: ``/usr`` (and the ``/bin``, ``/lib*`` links or dirs), ``/etc/ld.so.cache``, the Python
+environment that runs this code (venv + base interpreter, read-only), ``spec.ro_paths`` read-only, ``spec.workdir``
+read-write (and its cwd), a fresh ``/proc``, a minimal ``/dev`` (+ ``spec.dev_paths``), a small tmpfs ``/tmp``.
+Nothing else: not ``$HOME``, not the node's key or ledger. All namespaces are unshared (no network, no host unix or
+abstract sockets, own pid tree), capabilities dropped, no nested user namespaces, environment cleared, and the
+seccomp filter of :mod:`trainer.seccomp` loaded. Bounds on processes and the rlimits: :mod:`trainer.rlimits`.
+
+Where bubblewrap cannot start, :func:`run_sandboxed` raises :class:`SandboxUnavailable`, or with
+``require_sandbox=False`` runs the command with rlimits, its own process group and the timeout only (``sandboxed=False``).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+from trainer.errors import SandboxUnavailable
+from trainer.rlimits import PidsCgroup, RlimitPlan, nproc_launcher, user_task_count
+from trainer.sandbox_io import Supervisor
+from trainer.seccomp import build_filter, host_table
+
+__all__ = [
+    "SandboxSpec", "SandboxResult", "sandbox_available", "run_sandboxed",
+    "probe_sandbox", "bwrap_argv", "python_env_paths", "find_bwrap",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ENV: Mapping[str, str] = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+_TOP_LEVEL = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+_FIX_INSTALL = "install bubblewrap (Debian/Ubuntu: sudo apt-get install bubblewrap; Fedora: sudo dnf install bubblewrap)"
+_FIX_USERNS = (
+    "allow unprivileged user namespaces (Debian: sudo sysctl kernel.unprivileged_userns_clone=1; "
+    "Ubuntu 24.04+: sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0; "
+    "in a container: run it with --security-opt seccomp=unconfined or --privileged)"
+)
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    """What one sandboxed command may see and use."""
+
+    workdir: Path  # fresh writable dir, bound read-write at the same path, and the cwd
+    ro_paths: tuple[Path, ...] = ()  # extra read-only binds at the same paths (project source, data)
+    dev_paths: tuple[str, ...] = ()  # device nodes to pass through (e.g. /dev/nvidia0); /sys is then bound too
+    env: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ENV))  # the COMPLETE environment inside
+    wall_timeout: float = 60.0  # hard kill of the whole process tree after this many seconds
+    cpu_seconds: int | None = None  # RLIMIT_CPU (per process)
+    memory_bytes: int | None = None  # RLIMIT_AS (per process; CPU runs only: CUDA maps huge address ranges)
+    file_bytes: int = 256 << 20  # RLIMIT_FSIZE, and the size of the tmpfs /tmp
+    open_files: int = 256  # RLIMIT_NOFILE
+    max_processes: int = 64  # bound on the tasks inside (threads count: the kernel bounds tasks)
+    output_bytes: int = 1 << 20  # how much of stdout+stderr is kept (the tail); the rest is drained and dropped
+    stdin: bytes | None = None
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    """How one sandboxed command ended."""
+
+    returncode: int | None  # None when it had to be killed; 128+N when it died of signal N
+    timed_out: bool
+    wall_seconds: float
+    output_tail: str  # decoded with errors="replace"
+    output_truncated: bool
+    peak_rss_mb: float
+    sandboxed: bool
+
+
+def find_bwrap() -> str | None:
+    """The bubblewrap binary on PATH (or /usr/bin/bwrap), or None."""
+    return shutil.which("bwrap") or shutil.which("bwrap", path="/usr/bin:/bin")
+
+
+@functools.lru_cache(maxsize=1)
+def sandbox_available() -> tuple[bool, str]:
+    """(True, "bubblewrap ...") when the sandbox starts here, else (False, the reason and its fix). Cached."""
+    ok, reason = probe_sandbox(find_bwrap())
+    (log.info if ok else log.warning)("sandbox: %s", reason)
+    return ok, reason
+
+
+def probe_sandbox(bwrap: str | None) -> tuple[bool, str]:
+    """Try the real sandbox (namespaces, binds, seccomp) on ``true`` once; (ok, reason with the fix)."""
+    if not sys.platform.startswith("linux"):
+        return False, f"the sandbox needs Linux (bubblewrap); this is {sys.platform}: run untrusted train.py on Linux"
+    if bwrap is None:
+        return False, f"bubblewrap (bwrap) is not installed: {_FIX_INSTALL}"
+    if host_table() is None:
+        import platform
+
+        return False, f"no seccomp syscall table for {platform.machine()}: the sandbox supports x86_64 and aarch64"
+    true = shutil.which("true", path="/usr/bin:/bin") or "/bin/true"
+    with tempfile.TemporaryDirectory(prefix="swarm-sandbox-probe-") as tmp:
+        spec = SandboxSpec(workdir=Path(tmp), wall_timeout=20.0)
+        read_fd = _seccomp_fd()
+        try:
+            argv = bwrap_argv([true], spec, bwrap=bwrap, seccomp_fd=read_fd, env_paths=())
+            proc = subprocess.run(argv, pass_fds=(read_fd,), capture_output=True, timeout=20, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return False, f"bubblewrap at {bwrap} did not run: {exc}"
+        finally:
+            os.close(read_fd)
+    if proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace").strip()[-500:]
+        if "namespace" in err or "Operation not permitted" in err or "setting up uid map" in err:
+            return False, f"bubblewrap cannot create namespaces here ({err}): {_FIX_USERNS}"
+        return False, f"bubblewrap failed its trial run (exit {proc.returncode}: {err}); bubblewrap >= 0.8 is needed"
+    version = subprocess.run([bwrap, "--version"], capture_output=True, check=False).stdout.decode().strip()
+    return True, f"{version or 'bubblewrap'} at {bwrap}: namespaces, seccomp and rlimits available"
+
+
+def python_env_paths() -> tuple[Path, ...]:
+    """The directories the running interpreter needs: venv, base installation, the real interpreter's prefix."""
+    candidates = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix), Path(sys.base_exec_prefix),
+                  Path(os.path.realpath(sys.executable)).parent.parent, Path(sys.executable).parent.parent}
+    resolved: set[Path] = set()
+    for path in candidates:
+        for p in (path, Path(os.path.realpath(path))):
+            if p.is_dir() and p != Path("/"):
+                resolved.add(p)
+    return _without_nested(resolved | {Path("/usr")}, keep_root=False)
+
+
+def bwrap_argv(argv: Sequence[str], spec: SandboxSpec, *, bwrap: str, seccomp_fd: int,
+               env_paths: Sequence[Path] | None = None) -> list[str]:
+    """The full bubblewrap command line that runs ``argv`` under ``spec`` (``env_paths`` default: this Python)."""
+    out = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
+           "--cap-drop", "ALL", "--hostname", "sandbox", "--clearenv"]
+    for key, value in spec.env.items():
+        out += ["--setenv", key, value]
+    out += ["--ro-bind", "/usr", "/usr"]
+    for top in _TOP_LEVEL:
+        if os.path.islink(top):
+            out += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            out += ["--ro-bind", top, top]
+    out += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache", "--proc", "/proc", "--dev", "/dev"]
+    for dev in spec.dev_paths:
+        out += ["--dev-bind", dev, dev]
+    if spec.dev_paths:
+        out += ["--ro-bind", "/sys", "/sys"]
+    out += ["--size", str(spec.file_bytes), "--tmpfs", "/tmp"]
+    # binds sorted parent-first, so that a writable workdir inside a read-only path (or the reverse) comes out right
+    workdir = Path(os.path.abspath(spec.workdir))
+    env = python_env_paths() if env_paths is None else tuple(env_paths)
+    binds: dict[Path, str] = {Path(os.path.abspath(p)): "--ro-bind" for p in (*env, *spec.ro_paths)
+                              if Path(os.path.abspath(p)) != Path("/usr")}
+    binds[workdir] = "--bind"
+    for path in sorted(binds, key=lambda p: (len(p.parts), str(p))):
+        out += [binds[path], str(path), str(path)]
+    out += ["--chdir", str(workdir), "--seccomp", str(seccomp_fd), "--", *argv]
+    return out
+
+
+def run_sandboxed(argv: Sequence[str], spec: SandboxSpec, *, on_line: Callable[[str], None] | None = None,
+                  require_sandbox: bool = True) -> SandboxResult:
+    """Run ``argv`` in the sandbox; drain its output; kill its whole tree at ``spec.wall_timeout``.
+
+    Raises :class:`SandboxUnavailable` when ``require_sandbox`` and bubblewrap cannot start here. With
+    ``require_sandbox=False`` on such a machine: rlimits + own process group + timeout only, ``sandboxed=False``.
+    ``on_line`` gets each complete stdout line (without its newline, at most 8 KiB) as it arrives.
+    """
+    if not argv:
+        raise ValueError("empty argv")
+    ok, reason = sandbox_available()
+    if not ok and require_sandbox:
+        raise SandboxUnavailable(reason)
+    spec.workdir.mkdir(parents=True, exist_ok=True)
+    cgroup = PidsCgroup.create(spec.max_processes + 2)  # + bwrap's reaper and the outer bwrap
+    procs_fd = cgroup.open_procs() if cgroup is not None else None
+    seccomp_fd: int | None = None
+    try:
+        if ok:
+            seccomp_fd = _seccomp_fd()
+            inner = list(argv) if cgroup is not None else nproc_launcher(argv, spec.max_processes + 1)
+            command = bwrap_argv(inner, spec, bwrap=find_bwrap() or "bwrap", seccomp_fd=seccomp_fd)
+            plan = _plan(spec, nproc=None)
+            env: Mapping[str, str] = {}
+            pass_fds: tuple[int, ...] = (seccomp_fd,)
+        else:
+            log.warning("running WITHOUT the sandbox (%s)", reason)
+            command = list(argv)
+            plan = _plan(spec, nproc=None if cgroup is not None else user_task_count() + spec.max_processes)
+            env = spec.env
+            pass_fds = ()
+        supervisor = Supervisor(command, cwd=spec.workdir, env=dict(env), pass_fds=pass_fds,
+                                preexec=plan.preexec(procs_fd), stdin=spec.stdin, on_line=on_line,
+                                output_bytes=spec.output_bytes, max_processes=spec.max_processes + 2,
+                                cgroup=cgroup)
+        outcome = supervisor.run(spec.wall_timeout)
+    finally:
+        if seccomp_fd is not None:
+            os.close(seccomp_fd)
+        if procs_fd is not None:
+            os.close(procs_fd)
+        if cgroup is not None:
+            cgroup.remove()
+    return SandboxResult(returncode=outcome.returncode, timed_out=outcome.timed_out,
+                         wall_seconds=outcome.wall_seconds, output_tail=outcome.output_tail,
+                         output_truncated=outcome.output_truncated, peak_rss_mb=outcome.peak_rss_mb, sandboxed=ok)
+
+
+def _plan(spec: SandboxSpec, *, nproc: int | None) -> RlimitPlan:
+    return RlimitPlan(cpu_seconds=spec.cpu_seconds, memory_bytes=spec.memory_bytes, file_bytes=spec.file_bytes,
+                      open_files=spec.open_files, nproc=nproc)
+
+
+def _seccomp_fd() -> int:
+    """The read end of a pipe that holds the compiled filter and then EOF (bwrap reads it whole); the caller closes it."""
+    program = build_filter()
+    read_fd, write_fd = os.pipe()
+    try:
+        os.write(write_fd, program)  # a few hundred bytes: fits in the pipe buffer
+    finally:
+        os.close(write_fd)
+    return read_fd
+
+
+def _without_nested(paths: set[Path], *, keep_root: bool) -> tuple[Path, ...]:
+    """Drop the paths that lie inside another path of the set."""
+    ordered = sorted(paths, key=lambda p: len(p.parts))
+    kept: list[Path] = []
+    for path in ordered:
+        if not keep_root and path == Path("/"):
+            continue
+        if not any(path == k or k in path.parents for k in kept):
+            kept.append(path)
+    return tuple(sorted(kept))
