@@ -1,0 +1,18 @@
+"""node.ledger: the node's SQLite ledger (sqlite-utils, WAL, synchronous=NORMAL, one transaction per batch).
+
+Files:
+    schema.py   the tables and indexes, the schema version table, the migration hook, opening with the pragmas
+    base.py     LedgerBase: the lock, one-transaction writes, read-only opens, sqlite3 errors -> LedgerError
+    rows.py     ResultRow and PeerRow (frozen records) and the bounded Verified -> row conversion
+    peers.py    peers (trust, invalid counts, blacklist) and claims
+    store.py    Ledger: results (dedupe, seq vectors, sync pages, queries), commits, manifests, data sources,
+                the own seq counter, the replay guard state and the node's key/value state
+"""
+
+from __future__ import annotations
+
+from node.ledger.rows import PeerRow, ResultRow
+from node.ledger.schema import SCHEMA_VERSION
+from node.ledger.store import Ledger
+
+__all__ = ["Ledger", "ResultRow", "PeerRow", "SCHEMA_VERSION"]

@@ -1,0 +1,141 @@
+"""Peers (addresses, trust, invalid messages, blacklist) and claims (who is running which train.py blob, until when)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Sequence
+
+import protocol
+from node.errors import LedgerError
+from node.ledger.base import LedgerBase, guarded
+from node.ledger.rows import PEER_COLUMNS, PeerRow, addrs_json
+
+__all__ = ["PeersAndClaims", "MAX_PEER_ID"]
+
+log = logging.getLogger(__name__)
+
+MAX_PEER_ID = 128
+MAX_REASON = 200
+MAX_CLAIM_RAW = 64 * 1024
+
+
+def _peer_id(peer_id: str) -> str:
+    if not isinstance(peer_id, str) or not 0 < len(peer_id) <= MAX_PEER_ID:
+        raise LedgerError(f"peer id must be a string of 1-{MAX_PEER_ID} characters, got {str(peer_id)[:40]!r}")
+    return peer_id
+
+
+class PeersAndClaims(LedgerBase):
+    """The peers and claims tables."""
+
+    # -- peers -----------------------------------------------------------------------------------------------------
+
+    @guarded
+    def touch_peer(self, peer_id: str, addrs: Sequence[str] = ()) -> None:
+        """Record that ``peer_id`` was seen now (first_seen kept); non-empty ``addrs`` replace its known addresses."""
+        now = time.time()
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO peers (peer_id, addrs, first_seen, last_seen) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(peer_id) DO UPDATE SET last_seen = excluded.last_seen, "
+                "addrs = CASE WHEN excluded.addrs = '[]' THEN peers.addrs ELSE excluded.addrs END",
+                (_peer_id(peer_id), addrs_json(addrs), now, now),
+            )
+
+    @guarded
+    def note_invalid(self, peer_id: str, reason: str) -> int:
+        """Count one invalid message from ``peer_id`` (reason kept, bounded); return its invalid count now."""
+        now = time.time()
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO peers (peer_id, addrs, first_seen, last_seen, invalid_count, last_invalid) "
+                "VALUES (?, '[]', ?, ?, 1, ?) ON CONFLICT(peer_id) DO UPDATE SET "
+                "invalid_count = peers.invalid_count + 1, last_invalid = excluded.last_invalid",
+                (_peer_id(peer_id), now, now, str(reason)[:MAX_REASON]),
+            )
+            count = self._one("SELECT invalid_count FROM peers WHERE peer_id = ?", (peer_id,))
+        log.info("peer %s: invalid message #%d: %s", peer_id, count, str(reason)[:MAX_REASON])
+        return int(count)
+
+    @guarded
+    def update_peer(
+        self,
+        peer_id: str,
+        *,
+        trust: float | None = None,
+        confirmed: int | None = None,
+        refuted: int | None = None,
+        blacklisted: bool | None = None,
+    ) -> None:
+        """Set the given trust fields of a peer (created if unknown); fields left ``None`` are kept."""
+        now = time.time()
+        changes: dict[str, Any] = {"trust": trust, "confirmed": confirmed, "refuted": refuted}
+        changes["blacklisted"] = None if blacklisted is None else int(blacklisted)
+        sets = [(k, v) for k, v in changes.items() if v is not None]
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO peers (peer_id, addrs, first_seen, last_seen) VALUES (?, '[]', ?, ?)",
+                (_peer_id(peer_id), now, now),
+            )
+            if sets:
+                conn.execute(
+                    f"UPDATE peers SET {', '.join(f'{k} = ?' for k, _ in sets)} WHERE peer_id = ?",
+                    [v for _, v in sets] + [peer_id],
+                )
+
+    @guarded
+    def get_peer(self, peer_id: str) -> PeerRow | None:
+        row = self._conn.execute(f"SELECT {PEER_COLUMNS} FROM peers WHERE peer_id = ?", (peer_id,)).fetchone()
+        return None if row is None else PeerRow.from_row(row)
+
+    @guarded
+    def peers(self) -> list[PeerRow]:
+        """Every known peer, most recently seen first."""
+        cur = self._conn.execute(f"SELECT {PEER_COLUMNS} FROM peers ORDER BY last_seen DESC, peer_id")
+        return [PeerRow.from_row(row) for row in cur]
+
+    @guarded
+    def is_blacklisted(self, peer_id: str) -> bool:
+        return bool(self._one("SELECT blacklisted FROM peers WHERE peer_id = ?", (peer_id,)))
+
+    # -- claims ----------------------------------------------------------------------------------------------------
+
+    @guarded
+    def put_claim(self, v: Any) -> bool:
+        """Store a verified ``Claim`` (one per swarm, author and blob; a later expiry replaces an earlier). True if kept."""
+        msg = v.message
+        if not isinstance(msg, protocol.Claim):
+            log.warning("ledger: put_claim got a %s, not a Claim", type(msg).__name__)
+            return False
+        raw = bytes(v.raw)
+        if len(raw) > MAX_CLAIM_RAW:
+            log.warning("ledger: claim envelope of %d bytes not stored", len(raw))
+            return False
+        with self._write() as conn:
+            return conn.execute(
+                "INSERT INTO claims (author, blob, swarm_id, expires_at, raw) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(swarm_id, author, blob) DO UPDATE SET expires_at = excluded.expires_at, raw = excluded.raw "
+                "WHERE excluded.expires_at > claims.expires_at",
+                (bytes(v.author), str(msg.blob), bytes(msg.swarm_id), float(msg.expires_at), raw),
+            ).rowcount == 1
+
+    @guarded
+    def active_claims(self, swarm_id: bytes, now: float) -> list[Any]:
+        """The ``Claim`` messages of a swarm that have not expired at ``now`` (soonest expiry first)."""
+        cur = self._conn.execute(
+            "SELECT raw FROM claims WHERE swarm_id = ? AND expires_at > ? ORDER BY expires_at", (swarm_id, now)
+        )
+        claims: list[Any] = []
+        for (raw,) in cur.fetchall():
+            try:
+                claims.append(protocol.decode_and_verify(bytes(raw), expected_swarm=swarm_id, now=now).message)
+            except protocol.ProtocolError as exc:
+                log.warning("ledger: stored claim no longer verifies: %s", exc)
+        return claims
+
+    @guarded
+    def prune_claims(self, now: float) -> int:
+        """Delete the claims expired at ``now``; return how many."""
+        with self._write() as conn:
+            return int(conn.execute("DELETE FROM claims WHERE expires_at <= ?", (now,)).rowcount)

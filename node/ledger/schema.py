@@ -1,0 +1,190 @@
+"""The ledger's SQLite schema, its version table and the migration hook; opening a connection with the right pragmas.
+
+Version 1 is the first schema. A later version adds a function to :data:`MIGRATIONS` under its number; opening a
+ledger runs the missing ones in order, each in its own transaction, and records the version reached.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from pathlib import Path
+from typing import Callable
+
+import sqlite_utils
+
+from node.errors import LedgerError, LedgerSchemaError
+
+__all__ = ["SCHEMA_VERSION", "MIGRATIONS", "connect", "migrate", "schema_version"]
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 5000
+
+_V1 = """
+CREATE TABLE IF NOT EXISTS results (
+    message_id   BLOB PRIMARY KEY,
+    author       BLOB NOT NULL,
+    seq          INTEGER NOT NULL,
+    swarm_id     BLOB NOT NULL,
+    kind         TEXT NOT NULL,            -- 'result' | 'attestation'
+    reproduces   BLOB NOT NULL,            -- the attested result id, or x'' for a plain result
+    "commit"     TEXT NOT NULL,
+    parent       TEXT NOT NULL,
+    blob         TEXT NOT NULL,
+    metric       REAL NOT NULL,
+    status       TEXT NOT NULL,
+    hw_class     TEXT NOT NULL,
+    budget       TEXT NOT NULL,
+    steps        INTEGER NOT NULL,
+    tokens       INTEGER NOT NULL,
+    wall_seconds REAL NOT NULL,
+    description  TEXT NOT NULL,
+    created_at   REAL NOT NULL,
+    received_at  REAL NOT NULL,
+    raw          BLOB NOT NULL,
+    UNIQUE (author, seq)
+);
+CREATE INDEX IF NOT EXISTS results_swarm_created ON results (swarm_id, created_at);
+CREATE INDEX IF NOT EXISTS results_swarm_class_metric ON results (swarm_id, hw_class, metric);
+CREATE INDEX IF NOT EXISTS results_blob_class ON results (blob, hw_class);
+CREATE INDEX IF NOT EXISTS results_reproduces ON results (reproduces);
+CREATE INDEX IF NOT EXISTS results_swarm_author_seq ON results (swarm_id, author, seq);
+
+CREATE TABLE IF NOT EXISTS seq_heads (   -- per swarm and author: the highest seq held with every seq from 1 below it
+    swarm_id BLOB NOT NULL,
+    author   BLOB NOT NULL,
+    top      INTEGER NOT NULL,
+    PRIMARY KEY (swarm_id, author)
+);
+
+CREATE TABLE IF NOT EXISTS peers (
+    peer_id       TEXT PRIMARY KEY,
+    addrs         TEXT NOT NULL,           -- JSON list of multiaddrs
+    first_seen    REAL NOT NULL,
+    last_seen     REAL NOT NULL,
+    trust         REAL NOT NULL DEFAULT 0,
+    invalid_count INTEGER NOT NULL DEFAULT 0,
+    confirmed     INTEGER NOT NULL DEFAULT 0,
+    refuted       INTEGER NOT NULL DEFAULT 0,
+    blacklisted   INTEGER NOT NULL DEFAULT 0,
+    last_invalid  TEXT NOT NULL DEFAULT ''
+);
+
+CREATE TABLE IF NOT EXISTS claims (
+    author     BLOB NOT NULL,
+    blob       TEXT NOT NULL,
+    swarm_id   BLOB NOT NULL,
+    expires_at REAL NOT NULL,
+    raw        BLOB NOT NULL,
+    PRIMARY KEY (swarm_id, author, blob)
+);
+CREATE INDEX IF NOT EXISTS claims_swarm_expires ON claims (swarm_id, expires_at);
+
+CREATE TABLE IF NOT EXISTS commits (
+    blob       TEXT PRIMARY KEY,
+    text       BLOB NOT NULL,
+    author     BLOB NOT NULL,
+    parent     TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS manifests (
+    swarm_id BLOB PRIMARY KEY,
+    raw      BLOB NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS data_sources (
+    data_hash  TEXT PRIMARY KEY,           -- hex sha256 of the corpus bytes
+    path       TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS own_seq (
+    author BLOB PRIMARY KEY,
+    next   INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS replay (
+    author TEXT PRIMARY KEY,               -- a key of ReplayGuard.to_dict()
+    state  TEXT NOT NULL                   -- its value, JSON
+);
+
+CREATE TABLE IF NOT EXISTS kv (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL                    -- JSON
+);
+"""
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    for statement in _V1.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {1: _v1}
+"""Schema version -> the function that brings a ledger from the version before it to this one."""
+
+SCHEMA_VERSION = max(MIGRATIONS)
+
+
+def connect(path: Path, *, readonly: bool) -> sqlite_utils.Database:
+    """Open ``path`` with WAL, synchronous=NORMAL and a busy timeout; read-only opens never create or change it."""
+    try:
+        if readonly:
+            if not path.is_file():
+                raise LedgerError(f"no ledger at {path}: start a node once (swarm-node join) to create it")
+            conn = sqlite3.connect(path.absolute().as_uri() + "?mode=ro", uri=True, check_same_thread=False)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(path), check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        db = sqlite_utils.Database(conn, recursive_triggers=False, execute_plugins=False)
+        if readonly:
+            db.execute("PRAGMA query_only=1")
+        else:
+            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                log.warning("ledger %s: journal mode is %s, not WAL", path, mode)
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        return db
+    except sqlite3.DatabaseError as exc:
+        raise LedgerSchemaError(f"{path} cannot be opened as a ledger: {exc}") from exc
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    """The version recorded in the file; 0 for a new, empty file."""
+    row = db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='schema_version'").fetchone()
+    if row is None:
+        return 0
+    got = db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+    return int(got or 0)
+
+
+def migrate(db: sqlite_utils.Database, path: Path, *, readonly: bool) -> int:
+    """Bring the file to :data:`SCHEMA_VERSION`; return the version it had. Refuses files from a newer version."""
+    try:
+        found = schema_version(db)
+        if found > SCHEMA_VERSION:
+            raise LedgerSchemaError(
+                f"{path} has ledger schema version {found}, newer than this swarm-node ({SCHEMA_VERSION}): upgrade"
+            )
+        if found == SCHEMA_VERSION:
+            return found
+        if readonly:
+            raise LedgerSchemaError(
+                f"{path} has ledger schema version {found}, this swarm-node needs {SCHEMA_VERSION}: "
+                "run the node once (read-write) to upgrade it"
+            )
+        for version in range(found + 1, SCHEMA_VERSION + 1):
+            with db.atomic():
+                db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at REAL)")
+                MIGRATIONS[version](db)
+                db.execute("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", [version, time.time()])
+            log.info("ledger %s: schema migrated to version %d", path, version)
+        return found
+    except sqlite3.DatabaseError as exc:
+        raise LedgerSchemaError(f"{path} is not a usable ledger: {exc}") from exc
