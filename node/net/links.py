@@ -1,0 +1,165 @@
+"""Keeping a node linked: dial bootstrap and known peers, sync on connect and every few seconds.
+
+Gossip only reaches nodes that are online and may drop under load, so :class:`Links` runs
+anti-entropy with a peer as soon as it connects and with every connected peer every
+``sync_interval`` seconds. It also redials the bootstrap peers and the peers the ledger remembers
+whenever they are not connected (a restarted node finds its swarm again without arguments).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import trio
+from libp2p.peer.id import ID
+
+from node.errors import NetworkError
+from node.net import sync
+from node.net.errors import BadPayload, StreamFailed
+from node.net.host import parse_peer_addr
+
+if TYPE_CHECKING:
+    from node.net.service import NodeService
+
+__all__ = ["NetSettings", "Links"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class NetSettings:
+    """Network knobs of one node (the listen and bootstrap addresses come from ``NodeConfig``)."""
+
+    listen: tuple[str, ...] = ("/ip4/0.0.0.0/tcp/4001",)
+    bootstrap: tuple[str, ...] = ()
+    mdns: bool = True
+    sync_interval: float = 5.0        # anti-entropy with every connected peer this often
+    redial_interval: float = 5.0      # retry bootstrap and remembered peers this often
+    request_timeout: float = 10.0     # per stream request
+    max_invalid: int = 3              # invalid messages before a peer is blacklisted
+    max_concurrent_requests: int = 8  # stream requests served at once
+    known_peers: int = 16             # remembered peers redialled at start
+
+    @classmethod
+    def from_config(cls, config: Any) -> NetSettings:
+        """From a ``NodeConfig`` (its listen, bootstrap, mdns); ``SWARM_NODE_SYNC_INTERVAL`` overrides."""
+        interval = float(os.environ.get("SWARM_NODE_SYNC_INTERVAL", cls.sync_interval))
+        return cls(
+            listen=tuple(getattr(config, "listen", cls.listen)),
+            bootstrap=tuple(getattr(config, "bootstrap", ())),
+            mdns=bool(getattr(config, "mdns", True)),
+            sync_interval=interval,
+        )
+
+
+class Links:
+    """Background tasks of a running :class:`NodeService`: dialling, syncing, remembering peers."""
+
+    def __init__(self, service: NodeService) -> None:
+        self._svc = service
+        self._seen: set[ID] = set()
+        self._syncing: set[ID] = set()
+        self.synced = 0
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        """Dial the bootstrap peers once (in the background), then keep everything linked."""
+        nursery.start_soon(self._dial_loop)
+        nursery.start_soon(self._watch_loop, nursery)
+        nursery.start_soon(self._sync_loop)
+
+    def _targets(self) -> list[str]:
+        addrs = list(self._svc.settings.bootstrap)
+        try:
+            rows = list(self._svc.ledger.peers())
+        except Exception:
+            rows = []
+        rows.sort(key=lambda r: getattr(r, "last_seen", 0.0), reverse=True)
+        for row in rows[: self._svc.settings.known_peers]:
+            if self._svc.book.is_blacklisted(row.peer_id):
+                continue
+            for addr in getattr(row, "addrs", ()) or ():
+                addr = str(addr)
+                addrs.append(addr if "/p2p/" in addr else f"{addr}/p2p/{row.peer_id}")
+        return list(dict.fromkeys(addrs))
+
+    async def _dial_loop(self) -> None:
+        while True:
+            connected = {p.to_base58() for p in self._svc.host.get_connected_peers()}
+            for addr in self._targets():
+                try:
+                    peer = parse_peer_addr(addr).peer_id.to_base58()
+                except NetworkError as exc:
+                    log.warning("%s", exc)
+                    continue
+                if peer in connected or peer == self._svc.peer_id or self._svc.book.is_blacklisted(peer):
+                    continue
+                try:
+                    await self._svc.connect(addr)
+                    connected.add(peer)
+                except NetworkError as exc:
+                    log.debug("dial %s: %s", addr, exc)
+            await trio.sleep(self._svc.settings.redial_interval)
+
+    async def _watch_loop(self, nursery: trio.Nursery) -> None:
+        """Notice new connections: remember the peer, sync with it at once."""
+        while True:
+            now = set(self._svc.host.get_connected_peers())
+            for peer in now - self._seen:
+                self._remember(peer)
+                nursery.start_soon(self.sync_with, peer)
+            self._seen = now
+            await trio.sleep(0.2)
+
+    async def _sync_loop(self) -> None:
+        while True:
+            await trio.sleep(self._svc.settings.sync_interval)
+            for peer in list(self._svc.host.get_connected_peers()):
+                await self.sync_with(peer)
+
+    def _remember(self, peer: ID) -> None:
+        text = peer.to_base58()
+        if self._svc.book.is_blacklisted(text):
+            return
+        try:
+            addrs = [str(a) for a in self._svc.host.get_peerstore().addrs(peer)]
+        except Exception:
+            addrs = []
+        try:
+            self._svc.ledger.touch_peer(text, addrs)
+        except Exception:
+            log.exception("could not record peer %s", text)
+
+    async def sync_with(self, peer: ID) -> int:
+        """Pull what ``peer`` has and this node lacks; return how many results were new (0 on failure)."""
+        if peer in self._syncing or self._svc.book.is_blacklisted(peer.to_base58()):
+            return 0
+        self._syncing.add(peer)
+        try:
+            new = await sync.pull_from(
+                self._svc.host, peer, swarm_id=self._svc.swarm_id, ledger=self._svc.ledger,
+                verify=self._svc._verify, store=self._svc._store,
+                timeout=self._svc.settings.request_timeout, max_response=sync.RESPONSE_BYTES + (64 << 10),
+            )
+        except BadPayload as exc:
+            self._svc._penalise(peer.to_base58(), str(exc))
+            return 0
+        except StreamFailed as exc:
+            log.debug("sync with %s failed: %s", peer, exc)
+            return 0
+        finally:
+            self._syncing.discard(peer)
+        if new:
+            self.synced += new
+            log.info("synced %d results from %s", new, peer)
+        return new
+
+    async def drop(self, peer: ID) -> None:
+        """Hang up on a blacklisted peer."""
+        with trio.move_on_after(2.0):
+            try:
+                await self._svc.host.disconnect(peer)
+            except Exception as exc:
+                log.debug("disconnect %s: %r", peer, exc)

@@ -1,0 +1,351 @@
+"""``NodeService``: one node's presence in one swarm, started and stopped with ``async with``.
+
+    async with NodeService(config, identity, ledger, swarm_id) as svc:
+        results = svc.results_channel()          # every newly stored result, from gossip or sync
+        await svc.publish_result(result)         # sign (ledger seq), store, gossip
+        text = await svc.fetch_commit(blob)      # ask peers, verify the hash, store
+
+On enter: the host listens, GossipSub runs with this swarm's validators, streams are served, bootstrap
+peers are dialled, and background tasks keep peers connected and synced. On exit (or Ctrl-C): the tasks
+are cancelled, queued results are written to the ledger, the host is closed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any, AsyncIterator, Sequence
+
+import trio
+from libp2p.custom_types import TProtocol
+from libp2p.peer.id import ID
+from libp2p.pubsub.gossipsub import GossipSub
+from libp2p.pubsub.pubsub import Pubsub
+from libp2p.tools.anyio_service import background_trio_service
+
+from protocol import Claim, Identity, Limits, Result, Verified, decode_and_verify, sign_message
+from node.errors import NetworkError
+from node.net import fetch, sync
+from node.net.errors import BadPayload, StreamFailed
+from node.net.gossip import GossipGate, Topics
+from node.net.host import build_host, parse_peer_addr, peer_addrs
+from node.net.links import Links, NetSettings
+from node.net.peers import PeerBook
+from node.net.streams import serve
+
+__all__ = ["NodeService", "NetSettings"]
+
+log = logging.getLogger(__name__)
+
+GOSSIPSUB_PROTOCOLS = [TProtocol("/meshsub/1.1.0"), TProtocol("/meshsub/1.0.0")]
+LIMITS = Limits()
+INBOX_CAPACITY = 20_000
+WRITE_BATCH = 1_000
+
+
+class NodeService:
+    """The network side of a node for one swarm (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: Any,
+        identity: Identity,
+        ledger: Any,
+        swarm_id: bytes,
+        *,
+        settings: NetSettings | None = None,
+    ) -> None:
+        self.config = config
+        self.identity = identity
+        self.ledger = ledger
+        self.swarm_id = swarm_id
+        self.settings = settings or NetSettings.from_config(config)
+        self.topics = Topics(swarm_id)
+        self.book = PeerBook(max_invalid=self.settings.max_invalid)
+        self._me = identity.peer_id
+        self._inbox_send, self._inbox_recv = trio.open_memory_channel[Verified](INBOX_CAPACITY)
+        self._listeners: list[trio.MemorySendChannel[Verified]] = []
+        self._data_files: dict[bytes, Path] = {}
+        self._stack = contextlib.AsyncExitStack()
+        self._nursery: trio.Nursery | None = None
+        self.gate = GossipGate(
+            me=self._me,
+            verify=self._verify,
+            admit=self.book.allow,
+            have_result=ledger.has_result,
+            on_result=self._enqueue,
+            on_claim=self._store_claim,
+            on_penalty=self._penalise,
+            max_bytes=LIMITS.max_envelope,
+        )
+        self.host, self._listen = build_host(identity.private_bytes, self.settings.listen)
+        self.gossipsub = GossipSub(
+            protocols=GOSSIPSUB_PROTOCOLS,
+            degree=6,
+            degree_low=4,
+            degree_high=12,
+            heartbeat_initial_delay=0.1,
+            heartbeat_interval=1,
+            max_messages_per_topic_per_second=1e9,  # its limit drops our own results above 10/s; PeerBook limits instead
+        )
+        self.pubsub = Pubsub(
+            self.host,
+            self.gossipsub,
+            msg_id_constructor=lambda msg: hashlib.sha256(msg.data).digest(),
+        )
+        self.links = Links(self)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> NodeService:
+        await self._stack.enter_async_context(self._running())
+        log.info("node %s listening on %s", self._me, ", ".join(self.addrs()))
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> bool | None:
+        return await self._stack.__aexit__(*exc_info)
+
+    @contextlib.asynccontextmanager
+    async def _running(self) -> AsyncIterator[None]:
+        for row in self._ledger_peers():
+            if getattr(row, "invalid_count", 0) >= self.settings.max_invalid:
+                self.book.ban(row.peer_id)
+        async with self.host.run(listen_addrs=self._listen), background_trio_service(self.pubsub), \
+                background_trio_service(self.gossipsub):
+            await self.pubsub.wait_until_ready()
+            for blocked in self.book.blacklisted():
+                self.pubsub.add_to_blacklist(ID.from_base58(blocked))
+            self.pubsub.set_topic_validator(self.topics.results, self.gate.results_validator, False)
+            self.pubsub.set_topic_validator(self.topics.claims, self.gate.claims_validator, False)
+            self._serve_streams()
+            try:
+                async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
+                    for topic in (self.topics.results, self.topics.claims):
+                        subscription = await self.pubsub.subscribe(topic)
+                        nursery.start_soon(self._drain, subscription)
+                    nursery.start_soon(self._writer)
+                    await self.links.start(nursery)
+                    try:
+                        yield
+                    finally:
+                        nursery.cancel_scope.cancel()
+            finally:
+                self._nursery = None
+                self._flush()
+
+    def _flush(self) -> None:
+        """Write whatever the gate accepted but the writer has not stored yet."""
+        batch: list[Verified] = []
+        while True:
+            try:
+                batch.append(self._inbox_recv.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                break
+        if batch:
+            self._store(batch)
+        log.info("node %s stopped (%d results flushed at exit)", self._me, len(batch))
+
+    def _serve_streams(self) -> None:
+        limit = trio.Semaphore(self.settings.max_concurrent_requests)
+        server = fetch.FetchServer(self.ledger, self._locate_data)
+        syncer = sync.SyncServer(self.swarm_id, self.ledger)
+        for protocol, handler in (
+            (sync.SYNC_PROTOCOL, syncer.handle),
+            (fetch.COMMIT_PROTOCOL, server.commit),
+            (fetch.MANIFEST_PROTOCOL, server.manifest),
+            (fetch.DATA_PROTOCOL, server.data),
+        ):
+            serve(self.host, protocol, handler, max_request=LIMITS.max_request, timeout=self.settings.request_timeout,
+                  limit=limit, admit=self.book.allow)
+
+    # ------------------------------------------------------------------ what the node shows the research loop
+
+    def addrs(self) -> list[str]:
+        """This node's dialable addresses (``.../p2p/<peer id>``)."""
+        return peer_addrs(self.host)
+
+    @property
+    def peer_id(self) -> str:
+        return self._me
+
+    def peers(self) -> list[str]:
+        """The peer ids this node is connected to now."""
+        return sorted(p.to_base58() for p in self.host.get_connected_peers())
+
+    def results_channel(self, capacity: int = 1_000) -> trio.MemoryReceiveChannel[Verified]:
+        """A channel that receives every result stored from now on (gossip, sync; not own publishes).
+
+        A listener that falls ``capacity`` behind misses results (they are in the ledger regardless).
+        """
+        send, recv = trio.open_memory_channel[Verified](capacity)
+        self._listeners.append(send)
+        return recv
+
+    async def publish_result(self, result: Result) -> Verified:
+        """Sign ``result`` as this node with the next ledger seq, store it, gossip it; return it verified."""
+        message = dataclasses.replace(
+            result, swarm_id=self.swarm_id, author=self.identity.public_key,
+            seq=self.ledger.next_seq(self.identity.public_key),
+        )
+        verified = decode_and_verify(sign_message(self.identity, message), expected_swarm=self.swarm_id)
+        self.gate.mark_seen(verified.author, message.seq)
+        self.ledger.add_results([verified])
+        await self.pubsub.publish(self.topics.results, verified.raw)
+        return verified
+
+    async def publish_claim(self, claim: Claim) -> Verified:
+        """Sign ``claim`` as this node, store it, gossip it."""
+        message = dataclasses.replace(claim, swarm_id=self.swarm_id, author=self.identity.public_key)
+        verified = decode_and_verify(sign_message(self.identity, message), expected_swarm=self.swarm_id)
+        self.ledger.put_claim(verified)
+        await self.pubsub.publish(self.topics.claims, verified.raw)
+        return verified
+
+    async def fetch_commit(self, blob: str, *, author: bytes = b"", parent: str = "") -> bytes | None:
+        """train.py text of ``blob``: from the ledger, else from the first peer that has it (hash-verified)."""
+        text = self.ledger.get_commit(blob)
+        if text is not None:
+            return bytes(text)
+        for peer in self._peer_ids():
+            text = await self._ask(peer, fetch.fetch_commit_from(
+                self.host, peer, blob, timeout=self.settings.request_timeout, max_response=LIMITS.max_request))
+            if text is not None:
+                self.ledger.put_commit(blob, text, author, parent)
+                return text
+        return None
+
+    async def fetch_manifest(self, swarm_id: bytes | None = None) -> bytes | None:
+        """The signed manifest of ``swarm_id`` (default: this swarm): ledger first, then peers; verified."""
+        swarm_id = swarm_id or self.swarm_id
+        env = self.ledger.get_manifest(swarm_id)
+        if env is not None:
+            return bytes(env)
+        for peer in self._peer_ids():
+            env = await self._ask(peer, fetch.fetch_manifest_from(
+                self.host, peer, swarm_id, timeout=self.settings.request_timeout, max_response=LIMITS.max_request))
+            if env is not None:
+                self.ledger.put_manifest(swarm_id, env)
+                return env
+        return None
+
+    async def fetch_data(self, data_hash: bytes, dest: Path) -> bool:
+        """Fetch the data file with sha256 ``data_hash`` into ``dest`` from a peer; True once verified."""
+        for peer in self._peer_ids():
+            ok = await self._ask(peer, fetch.fetch_data_from(
+                self.host, peer, data_hash, dest, timeout=self.settings.request_timeout,
+                max_response=LIMITS.max_request))
+            if ok:
+                self.share_data(data_hash, dest)
+                return True
+        return False
+
+    def share_data(self, data_hash: bytes, path: Path) -> None:
+        """Serve the file at ``path`` (whose sha256 is ``data_hash``) on the data stream."""
+        self._data_files[data_hash] = path
+
+    async def connect(self, addr: str) -> str:
+        """Dial ``addr`` (must end in ``/p2p/<id>``); return the peer id. :class:`NetworkError` on failure."""
+        info = parse_peer_addr(addr)
+        with trio.move_on_after(self.settings.request_timeout):
+            try:
+                await self.host.connect(info)
+                return info.peer_id.to_base58()
+            except Exception as exc:
+                raise NetworkError(f"cannot connect to {addr}: {exc!r}") from exc
+        raise NetworkError(f"connecting to {addr} timed out")
+
+    async def sync_now(self) -> int:
+        """Run anti-entropy with every connected peer now; return how many results were new."""
+        return sum([await self.links.sync_with(peer) for peer in self._peer_ids()])
+
+    # ------------------------------------------------------------------ internals
+
+    def _verify(self, raw: bytes) -> Verified:
+        return decode_and_verify(raw, expected_swarm=self.swarm_id)
+
+    def _peer_ids(self) -> list[ID]:
+        return [p for p in self.host.get_connected_peers() if not self.book.is_blacklisted(p.to_base58())]
+
+    async def _ask(self, peer: ID, call: Any) -> Any:
+        try:
+            return await call
+        except BadPayload as exc:
+            self._penalise(peer.to_base58(), str(exc))
+        except StreamFailed as exc:
+            log.info("request to %s failed: %s", peer, exc)
+        return None
+
+    def _enqueue(self, verified: Verified) -> None:
+        try:
+            self._inbox_send.send_nowait(verified)
+        except trio.WouldBlock:
+            log.warning("inbox full: a gossiped result waits for the next sync")
+
+    def _store(self, batch: Sequence[Verified]) -> int:
+        """Store a batch of verified results in one transaction; tell listeners about the new ones."""
+        results = [v for v in batch if isinstance(v.message, Result)]
+        flags = self.ledger.add_results(results) if results else []
+        new = 0
+        for verified, fresh in zip(results, flags):
+            self.gate.mark_seen(verified.author, verified.message.seq)
+            if not fresh:
+                continue
+            new += 1
+            for listener in list(self._listeners):
+                try:
+                    listener.send_nowait(verified)
+                except trio.WouldBlock:
+                    pass
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    self._listeners.remove(listener)
+        return new
+
+    def _store_claim(self, verified: Verified) -> None:
+        self.ledger.put_claim(verified)
+
+    async def _writer(self) -> None:
+        async for first in self._inbox_recv:
+            batch = [first]
+            while len(batch) < WRITE_BATCH:
+                try:
+                    batch.append(self._inbox_recv.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            self._store(batch)
+            await trio.sleep(0)
+
+    async def _drain(self, subscription: Any) -> None:
+        """Empty py-libp2p's 32-slot subscription buffer; the gate already queued what matters."""
+        while True:
+            await subscription.get()
+
+    def _penalise(self, peer: str, reason: str) -> None:
+        try:
+            self.ledger.note_invalid(peer, reason[:200])
+        except Exception:
+            log.exception("could not record an invalid message from %s", peer)
+        if self.book.penalise(peer, reason):
+            peer_id = ID.from_base58(peer)
+            self.pubsub.add_to_blacklist(peer_id)
+            if self._nursery is not None:
+                self._nursery.start_soon(self.links.drop, peer_id)
+
+    def _locate_data(self, data_hash: bytes) -> Path | None:
+        path = self._data_files.get(data_hash)
+        if path is None:
+            try:
+                path = self.ledger.get_data_chunk_source(data_hash)
+            except Exception:
+                log.exception("could not look up data %s", data_hash.hex())
+        return path
+
+    def _ledger_peers(self) -> list[Any]:
+        try:
+            return list(self.ledger.peers())
+        except Exception:
+            log.exception("could not read known peers from the ledger")
+            return []

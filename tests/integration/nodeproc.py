@@ -1,0 +1,227 @@
+"""A test driver: one ``NodeService`` in its own process, driven by JSON lines on stdin/stdout.
+
+    python -m tests.integration.nodeproc --home DIR --swarm HEX [--listen ADDR] [--peer ADDR]... \
+        [--manifest FILE] [--data FILE]
+
+Prints ``{"event": "ready", "addrs": [...], "peer_id": ...}`` once listening, then answers commands:
+
+    {"cmd": "publish", "n": 3, "interval": 0.0}  -> one {"event": "published", "seq": s} per stored result,
+                                                     then {"event": "done", "cmd": "publish"}
+    {"cmd": "peers"}                              -> {"event": "peers", "peers": [...]}
+    {"cmd": "connect", "addr": A}                 -> {"event": "connected", "peer": id} or {"event": "error", ...}
+    {"cmd": "sync"}                               -> {"event": "synced", "new": n}
+    {"cmd": "blacklist"}                          -> {"event": "blacklist", "peers": [...]}
+    {"cmd": "fetch_manifest"}                     -> {"event": "manifest", "found": bool, "swarm_ok": bool}
+    {"cmd": "fetch_data", "hash": HEX, "dest": P} -> {"event": "data", "ok": bool}
+    {"cmd": "stop"}                               -> graceful shutdown, {"event": "stopped"}
+
+A published result is acknowledged (its line printed) only after the ledger stored it.
+Tests drive it through :class:`NodeProc` (the parent side).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import trio
+
+from node.config import load_config
+from node.ledger import Ledger
+from node.net.logs import route_libp2p_logs
+from node.net.service import NodeService
+from protocol import BudgetRule, Identity, Result, git_blob_hash, swarm_id_of
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class NodeProc:
+    """The parent side: start a driver process, send commands, wait for events (with deadlines)."""
+
+    def __init__(self, home: Path, swarm_id: bytes, *, peers: Sequence[str] = (), manifest: Path | None = None,
+                 data: Path | None = None, listen: str = "/ip4/127.0.0.1/tcp/0", env: dict[str, str] | None = None):
+        home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.home = home
+        argv = [sys.executable, "-m", "tests.integration.nodeproc", "--home", str(home), "--swarm", swarm_id.hex(),
+                "--listen", listen]
+        for peer in peers:
+            argv += ["--peer", peer]
+        if manifest is not None:
+            argv += ["--manifest", str(manifest)]
+        if data is not None:
+            argv += ["--data", str(data)]
+        full_env = {**os.environ, "SWARM_NODE_SYNC_INTERVAL": "2", **(env or {})}
+        self.proc = subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=open(home / "stderr.log", "ab"), env=full_env)
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.seen: list[dict[str, Any]] = []
+        threading.Thread(target=self._read, daemon=True).start()
+        ready = self.wait("ready", timeout=60)
+        self.addrs: list[str] = ready["addrs"]
+        self.peer_id: str = ready["peer_id"]
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            try:
+                self.events.put(json.loads(line))
+            except ValueError:
+                continue
+
+    def send(self, cmd: str, **fields: Any) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps({"cmd": cmd, **fields}) + "\n").encode())
+        self.proc.stdin.flush()
+
+    def wait(self, event: str, timeout: float) -> dict[str, Any]:
+        """The next event named ``event`` (earlier others are kept in :attr:`seen`)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"{self.home.name}: no {event!r} event within {timeout}s; "
+                                     f"stderr: {(self.home / 'stderr.log').read_text()[-2000:]}")
+            try:
+                item = self.events.get(timeout=min(left, 0.5))
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    raise AssertionError(f"{self.home.name} exited with {self.proc.returncode}: "
+                                         f"{(self.home / 'stderr.log').read_text()[-2000:]}")
+                continue
+            self.seen.append(item)
+            if item.get("event") == event:
+                return item
+
+    def ask(self, cmd: str, event: str, timeout: float = 20, **fields: Any) -> dict[str, Any]:
+        self.send(cmd, **fields)
+        return self.wait(event, timeout)
+
+    def stop(self, timeout: float = 20) -> int:
+        if self.proc.poll() is None:
+            self.send("stop")
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.home / "ledger.sqlite"
+
+
+def emit(event: str, **fields: Any) -> None:
+    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
+    sys.stdout.flush()
+
+
+def synthetic_result(i: int) -> Result:
+    """A valid Result; ``NodeService.publish_result`` fills in swarm, author and seq."""
+    text = f"# synthetic train.py {i} {time.time_ns()}\n".encode()
+    return Result(
+        swarm_id=b"\0" * 32, author=b"\0" * 32, seq=1, created_at=time.time(), commit="", parent="",
+        blob=git_blob_hash(text), metric=3.0 + (i % 1000) / 1000, status="discard", hw_class="cpu:2t",
+        hw_fingerprint="test", budget=BudgetRule(kind="seconds", amount=60), steps=1, tokens=1, wall_seconds=1.0,
+        peak_memory_mb=1.0, description=f"synthetic {i}",
+    )
+
+
+async def lines(stream: trio.lowlevel.FdStream) -> Any:
+    buffer = b""
+    while True:
+        chunk = await stream.receive_some(65536)
+        if not chunk:
+            return
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            if line.strip():
+                yield json.loads(line)
+
+
+async def handle(svc: NodeService, cmd: dict[str, Any]) -> bool:
+    name = cmd.get("cmd")
+    if name == "publish":
+        for i in range(int(cmd.get("n", 1))):
+            verified = await svc.publish_result(synthetic_result(i))
+            emit("published", seq=verified.message.seq)
+            await trio.sleep(float(cmd.get("interval", 0.0)))
+        emit("done", cmd="publish")
+    elif name == "peers":
+        emit("peers", peers=svc.peers())
+    elif name == "connect":
+        try:
+            emit("connected", peer=await svc.connect(cmd["addr"]))
+        except Exception as exc:
+            emit("error", cmd="connect", error=repr(exc))
+    elif name == "sync":
+        emit("synced", new=await svc.sync_now())
+    elif name == "blacklist":
+        emit("blacklist", peers=sorted(svc.book.blacklisted()))
+    elif name == "fetch_manifest":
+        env = await svc.fetch_manifest()
+        emit("manifest", found=env is not None, swarm_ok=env is not None and swarm_id_of(env) == svc.swarm_id)
+    elif name == "fetch_data":
+        ok = await svc.fetch_data(bytes.fromhex(cmd["hash"]), Path(cmd["dest"]))
+        emit("data", ok=ok)
+    elif name == "stop":
+        return False
+    else:
+        emit("error", cmd=name, error="unknown command")
+    return True
+
+
+async def run(args: argparse.Namespace) -> None:
+    home = Path(args.home)
+    config = load_config(env={}, overrides={
+        "home": home, "listen": tuple(args.listen), "bootstrap": tuple(args.peer), "mdns": False})
+    route_libp2p_logs(home / "libp2p.log")
+    identity = Identity.load_or_create(config.identity_path)
+    swarm_id = bytes.fromhex(args.swarm)
+    with Ledger(config.ledger_path) as ledger:
+        if args.manifest:
+            ledger.put_manifest(swarm_id, Path(args.manifest).read_bytes())
+        async with NodeService(config, identity, ledger, swarm_id) as svc:
+            if args.data:
+                path = Path(args.data)
+                import hashlib
+
+                svc.share_data(hashlib.sha256(path.read_bytes()).digest(), path)
+            emit("ready", addrs=svc.addrs(), peer_id=svc.peer_id, pid=os.getpid())
+            stdin = trio.lowlevel.FdStream(os.dup(0))
+            async for cmd in lines(stdin):
+                if not await handle(svc, cmd):
+                    break
+    emit("stopped")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--home", required=True)
+    parser.add_argument("--swarm", required=True)
+    parser.add_argument("--listen", action="append", default=[])
+    parser.add_argument("--peer", action="append", default=[])
+    parser.add_argument("--manifest")
+    parser.add_argument("--data")
+    args = parser.parse_args()
+    if not args.listen:
+        args.listen = ["/ip4/127.0.0.1/tcp/0"]
+    trio.run(run, args)
+
+
+if __name__ == "__main__":
+    main()
