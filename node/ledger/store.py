@@ -288,7 +288,10 @@ class Ledger(PeersAndClaims):
     @guarded
     def set_state(self, key: str, value: Any) -> None:
         """Store a JSON-able value under ``key`` (replacing it)."""
-        text = json.dumps(value, allow_nan=False)
+        try:
+            text = json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise LedgerError(f"state {key!r} is not plain JSON: {exc}") from exc
         if len(text) > MAX_STATE_JSON:
             raise LedgerError(f"state {key!r} is {len(text)} bytes of JSON, more than {MAX_STATE_JSON}")
         with self._write() as conn:

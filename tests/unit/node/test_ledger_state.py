@@ -1,0 +1,118 @@
+"""The ledger's node-state side: peers, claims, the own seq counter, the replay guard, key/value state, data sources."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from node.errors import LedgerError
+from node.ledger import Ledger
+from protocol import Claim, Identity, ReplayGuard, Replayed, decode_and_verify, sign_message
+from tests.unit.node.test_ledger import ALICE, BOB, SWARM, T0, signed
+
+PEER = "12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf"
+
+
+@pytest.fixture()
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    with Ledger(tmp_path / "ledger.sqlite") as led:
+        yield led
+
+
+def claim(me: Identity, blob: str, expires_at: float, swarm: bytes = SWARM) -> object:
+    msg = Claim(swarm_id=swarm, author=me.public_key, seq=0, created_at=T0, blob=blob, expires_at=expires_at)
+    return decode_and_verify(sign_message(me, msg), now=T0)
+
+
+def test_touch_peer_keeps_first_seen_and_known_addresses(ledger: Ledger) -> None:
+    ledger.touch_peer(PEER, ["/ip4/10.0.0.1/tcp/4001", "/ip4/10.0.0.1/tcp/4001"])
+    first = ledger.get_peer(PEER)
+    assert first is not None and first.addrs == ("/ip4/10.0.0.1/tcp/4001",)
+    ledger.touch_peer(PEER, [])
+    again = ledger.get_peer(PEER)
+    assert again is not None and again.addrs == first.addrs
+    assert again.first_seen == first.first_seen and again.last_seen >= first.last_seen
+    ledger.touch_peer(PEER, ["/ip4/10.0.0.2/tcp/4001"] + ["x" * 600] + [f"/ip4/10.0.1.{i}/tcp/1" for i in range(40)])
+    bounded = ledger.get_peer(PEER)
+    assert bounded is not None and bounded.addrs[0] == "/ip4/10.0.0.2/tcp/4001" and len(bounded.addrs) == 16
+    with pytest.raises(LedgerError):
+        ledger.touch_peer("", [])
+
+
+def test_invalid_messages_counted_and_blacklist_kept(ledger: Ledger) -> None:
+    assert ledger.note_invalid(PEER, "bad signature") == 1
+    assert ledger.note_invalid(PEER, "x" * 10_000) == 2
+    row = ledger.get_peer(PEER)
+    assert row is not None and row.invalid_count == 2 and len(row.last_invalid) == 200
+    assert not ledger.is_blacklisted(PEER)
+    ledger.update_peer(PEER, blacklisted=True, trust=-3.5, refuted=2)
+    ledger.update_peer(PEER, confirmed=1)
+    row = ledger.get_peer(PEER)
+    assert row is not None and (row.blacklisted, row.trust, row.refuted, row.confirmed) == (True, -3.5, 2, 1)
+    assert ledger.is_blacklisted(PEER) and not ledger.is_blacklisted("unknown")
+    ledger.touch_peer("other", [])
+    assert {p.peer_id for p in ledger.peers()} == {PEER, "other"}
+
+
+def test_claims_latest_expiry_wins_and_expired_ones_go(ledger: Ledger) -> None:
+    assert ledger.put_claim(claim(ALICE, "a" * 40, T0 + 100)) is True
+    assert ledger.put_claim(claim(ALICE, "a" * 40, T0 + 50)) is False  # an earlier expiry never shortens a claim
+    assert ledger.put_claim(claim(ALICE, "a" * 40, T0 + 300)) is True
+    assert ledger.put_claim(claim(BOB, "b" * 40, T0 + 200)) is True
+    assert ledger.put_claim(signed(ALICE, 1)) is False  # not a claim
+    active = ledger.active_claims(SWARM, now=T0 + 10)
+    assert [(c.blob, c.expires_at) for c in active] == [("b" * 40, T0 + 200), ("a" * 40, T0 + 300)]
+    assert all(isinstance(c, Claim) for c in active)
+    assert [c.blob for c in ledger.active_claims(SWARM, now=T0 + 250)] == ["a" * 40]
+    assert ledger.prune_claims(now=T0 + 250) == 1
+    assert ledger.active_claims(SWARM, now=T0 + 400) == []
+
+
+def test_next_seq_is_never_reused_even_across_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    with Ledger(path) as led:
+        assert [led.next_seq(ALICE.public_key) for _ in range(3)] == [1, 2, 3]
+        assert led.next_seq(BOB.public_key) == 1
+        led.add_results([signed(ALICE, 10)])  # e.g. restored from peers after the counter was lost
+        assert led.next_seq(ALICE.public_key) == 11
+    with Ledger(path) as led:
+        assert led.next_seq(ALICE.public_key) == 12
+
+
+def test_replay_guard_state_round_trips(ledger: Ledger) -> None:
+    assert ledger.replay_state() == {}
+    guard = ReplayGuard()
+    for seq in (1, 2, 5):
+        guard.check_and_update(ALICE.public_key, seq)
+    ledger.save_replay_state(guard.to_dict())
+    restored = ReplayGuard.from_dict(ledger.replay_state())
+    with pytest.raises(Replayed):
+        restored.check_and_update(ALICE.public_key, 5)
+    restored.check_and_update(ALICE.public_key, 3)
+    ledger.save_replay_state(ReplayGuard().to_dict())
+    assert ledger.replay_state() == {}
+
+
+def test_key_value_state_is_json(ledger: Ledger) -> None:
+    assert ledger.get_state("best") is None and ledger.get_state("best", {}) == {}
+    ledger.set_state("best", {"blob": "a" * 40, "metric": 2.41})
+    ledger.set_state("margin", 0.007)
+    assert ledger.get_state("best") == {"blob": "a" * 40, "metric": 2.41}
+    assert ledger.get_state("margin") == 0.007
+    with pytest.raises(LedgerError):
+        ledger.set_state("margin", math.nan)
+    with pytest.raises(LedgerError):
+        ledger.set_state("margin", object())
+    assert ledger.get_state("margin") == 0.007
+
+
+def test_data_sources_by_hex_or_bytes(ledger: Ledger, tmp_path: Path) -> None:
+    digest = bytes(range(32))
+    ledger.put_data_chunk_source(digest, tmp_path / "corpus.txt")
+    assert ledger.get_data_chunk_source(digest.hex().upper()) == tmp_path / "corpus.txt"
+    ledger.put_data_chunk_source(digest.hex(), tmp_path / "moved.txt")
+    assert ledger.get_data_chunk_source(digest) == tmp_path / "moved.txt"
+    assert ledger.get_data_chunk_source(bytes(32)) is None
