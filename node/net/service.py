@@ -160,7 +160,7 @@ class NodeService:
             (fetch.DATA_PROTOCOL, server.data),
         ):
             serve(self.host, protocol, handler, max_request=LIMITS.max_request, timeout=self.settings.request_timeout,
-                  limit=limit, admit=self.book.allow)
+                  limit=limit, admit=self.book.allow, blame=self._penalise)
 
     # ------------------------------------------------------------------ what the node shows the research loop
 

@@ -18,6 +18,7 @@ from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 
 from node.net.errors import FrameTooLarge, StreamFailed, StreamTimeout
+from protocol import ProtocolError
 
 __all__ = ["Handler", "read_frame", "write_frame", "request", "serve"]
 
@@ -105,11 +106,14 @@ def serve(
     timeout: float,
     limit: trio.Semaphore,
     admit: Callable[[str], bool] = lambda peer: True,
+    blame: Callable[[str, str], None] = lambda peer, reason: None,
 ) -> None:
     """Register ``handler`` for ``protocol``; at most ``limit`` requests run at once, each under ``timeout``.
 
     A peer that ``admit`` refuses (blacklisted, over its rate), a request over ``max_request`` bytes, a
-    slow peer or a handler error resets the stream; nothing propagates into py-libp2p.
+    slow peer or a handler error resets the stream; nothing propagates into py-libp2p. An oversized
+    frame or a request the handler finds malformed (it raises ``ProtocolError`` or :class:`FrameTooLarge`)
+    is reported to ``blame``.
     """
 
     async def on_stream(stream: INetStream) -> None:
@@ -128,6 +132,8 @@ def serve(
                     ok = True
             except Exception as exc:  # NodeError, ProtocolError, libp2p errors alike
                 log.info("%s from %s refused: %s", protocol, remote, exc)
+                if isinstance(exc, (FrameTooLarge, ProtocolError)):
+                    blame(remote, f"{protocol}: {type(exc).__name__}: {exc}")
         if not ok:
             log.debug("%s from %s: reset", protocol, remote)
         await _close_quietly(stream, reset=not ok)

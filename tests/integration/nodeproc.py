@@ -13,7 +13,14 @@ Prints ``{"event": "ready", "addrs": [...], "peer_id": ...}`` once listening, th
     {"cmd": "blacklist"}                          -> {"event": "blacklist", "peers": [...]}
     {"cmd": "fetch_manifest"}                     -> {"event": "manifest", "found": bool, "swarm_ok": bool}
     {"cmd": "fetch_data", "hash": HEX, "dest": P} -> {"event": "data", "ok": bool}
+    {"cmd": "stats"}                              -> {"event": "stats", "accepted": n, "rejected": n,
+                                                     "invalid": {peer: count}} (from the ledger)
     {"cmd": "stop"}                               -> graceful shutdown, {"event": "stopped"}
+
+With ``--rogue`` it is instead a hostile peer (plain py-libp2p, no validators) that answers
+``{"cmd": "attack", "replay": HEX}`` by sending forged, tampered, replayed (the given envelope),
+oversized and garbage messages on the results topic and garbage on the streams, then
+``{"event": "attacked", "sent": n}``.
 
 A published result is acknowledged (its line printed) only after the ledger stored it.
 Tests drive it through :class:`NodeProc` (the parent side).
@@ -29,6 +36,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -38,7 +46,7 @@ from node.config import load_config
 from node.ledger import Ledger
 from node.net.logs import route_libp2p_logs
 from node.net.service import NodeService
-from protocol import BudgetRule, Identity, Result, git_blob_hash, swarm_id_of
+from protocol import BudgetRule, Identity, Result, git_blob_hash, sign_message, swarm_id_of
 
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +56,8 @@ class NodeProc:
     """The parent side: start a driver process, send commands, wait for events (with deadlines)."""
 
     def __init__(self, home: Path, swarm_id: bytes, *, peers: Sequence[str] = (), manifest: Path | None = None,
-                 data: Path | None = None, listen: str = "/ip4/127.0.0.1/tcp/0", env: dict[str, str] | None = None):
+                 data: Path | None = None, listen: str = "/ip4/127.0.0.1/tcp/0", env: dict[str, str] | None = None,
+                 rogue: bool = False):
         home.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.home = home
         argv = [sys.executable, "-m", "tests.integration.nodeproc", "--home", str(home), "--swarm", swarm_id.hex(),
@@ -59,6 +68,8 @@ class NodeProc:
             argv += ["--manifest", str(manifest)]
         if data is not None:
             argv += ["--data", str(data)]
+        if rogue:
+            argv.append("--rogue")
         full_env = {**os.environ, "SWARM_NODE_SYNC_INTERVAL": "2", **(env or {})}
         self.proc = subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=open(home / "stderr.log", "ab"), env=full_env)
@@ -178,6 +189,9 @@ async def handle(svc: NodeService, cmd: dict[str, Any]) -> bool:
     elif name == "fetch_data":
         ok = await svc.fetch_data(bytes.fromhex(cmd["hash"]), Path(cmd["dest"]))
         emit("data", ok=ok)
+    elif name == "stats":
+        invalid = {row.peer_id: row.invalid_count for row in svc.ledger.peers() if row.invalid_count}
+        emit("stats", accepted=svc.gate.accepted, rejected=svc.gate.rejected, invalid=invalid)
     elif name == "stop":
         return False
     else:
@@ -209,6 +223,64 @@ async def run(args: argparse.Namespace) -> None:
     emit("stopped")
 
 
+async def rogue(args: argparse.Namespace) -> None:
+    """A hostile peer: speaks libp2p and gossipsub, validates nothing, sends junk."""
+    import hashlib
+
+    from libp2p.custom_types import TProtocol
+    from libp2p.pubsub.gossipsub import GossipSub
+    from libp2p.pubsub.pubsub import Pubsub
+    from libp2p.tools.anyio_service import background_trio_service
+
+    from node.net.gossip import Topics
+    from node.net.host import build_host, parse_peer_addr
+    from node.net.streams import _HEADER, read_frame
+    from protocol.canonical import pack, unpack
+
+    me = Identity.generate()
+    other = Identity.generate()
+    swarm_id = bytes.fromhex(args.swarm)
+    host, listen = build_host(me.private_bytes, args.listen)
+    gossip = GossipSub(protocols=[TProtocol("/meshsub/1.1.0")], degree=6, degree_low=4, degree_high=12,
+                       heartbeat_interval=1, spam_protection_enabled=False)
+    pubsub = Pubsub(host, gossip, msg_id_constructor=lambda m: hashlib.sha256(m.data).digest())
+    topic = Topics(swarm_id).results
+    async with host.run(listen_addrs=listen), background_trio_service(pubsub), background_trio_service(gossip):
+        await pubsub.wait_until_ready()
+        await pubsub.subscribe(topic)
+        peers = [parse_peer_addr(a) for a in args.peer]
+        for info in peers:
+            await host.connect(info)
+        emit("ready", addrs=[], peer_id=me.peer_id, pid=os.getpid())
+        stdin = trio.lowlevel.FdStream(os.dup(0))
+        async for cmd in lines(stdin):
+            if cmd.get("cmd") != "attack":
+                break
+            await trio.sleep(1.5)  # let the mesh form
+            own = sign_message(me, replace(synthetic_result(0), swarm_id=swarm_id, author=me.public_key))
+            version, kind, author, body, signature = unpack(own, max_len=1 << 20)
+            forged = pack((version, kind, other.public_key, body, signature))   # claims another author
+            tampered = bytearray(own)
+            tampered[len(tampered) // 2] ^= 0x01
+            wrong_swarm = sign_message(me, replace(synthetic_result(1), swarm_id=b"\x07" * 32, author=me.public_key))
+            junk = [forged, bytes(tampered), bytes.fromhex(cmd["replay"]), b"\x00" * (40 << 10), b"\xc1garbage",
+                    wrong_swarm]
+            for data in junk:
+                await pubsub.publish(topic, data)
+            for info in peers:  # the streams: garbage, an absurd frame length, a truncated frame
+                for payload in (_HEADER.pack(9) + b"\xc1garbage", _HEADER.pack(1 << 31), _HEADER.pack(50) + b"x"):
+                    with trio.move_on_after(3):
+                        try:
+                            stream = await host.new_stream(info.peer_id, [TProtocol("/swarm-node/sync/1")])
+                            await stream.write(payload)
+                            await stream.close_write()
+                            await read_frame(stream, 1 << 20)
+                        except Exception:
+                            pass
+            emit("attacked", sent=len(junk))
+    emit("stopped")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--home", required=True)
@@ -217,10 +289,11 @@ def main() -> None:
     parser.add_argument("--peer", action="append", default=[])
     parser.add_argument("--manifest")
     parser.add_argument("--data")
+    parser.add_argument("--rogue", action="store_true")
     args = parser.parse_args()
     if not args.listen:
         args.listen = ["/ip4/127.0.0.1/tcp/0"]
-    trio.run(run, args)
+    trio.run(rogue if args.rogue else run, args)
 
 
 if __name__ == "__main__":
