@@ -1,4 +1,38 @@
 """trainer: one experiment (data, locked harness and evaluator, sandboxed runner, hardware fingerprint).
 
-Imports nothing of the rest of the project. The file map is filled in as the package grows.
+Imports nothing of the rest of the project. Files:
+
+- ``budget.py``: :class:`Budget` ("60s" | "2M-tokens").
+- ``data.py``: :class:`DataSet`, :func:`builtin_dataset`, :func:`load_dataset`, the deterministic train/val split.
+- ``corpus/``: the embedded corpus (complete Shakespeare, public domain, pinned by sha256) and its build script.
+- ``locked/``: ``swarm_harness.py`` (what train.py imports) and ``evaluate.py`` (the evaluator script); both run
+  inside the sandbox and import only torch and the standard library.
+- ``default_train.py``: the seed train.py (a text asset); ``baseline.py``: :func:`default_train_py`.
+- ``gate.py``: :func:`check_train_py`, the lint before a run.
+- ``runner.py``: :func:`run_experiment` -> :class:`RunSummary`, with :class:`Progress` reports.
+- ``hardware.py``: :func:`hardware_fingerprint` -> :class:`Hardware`.
+- ``sandbox.py``, ``seccomp.py``: bubblewrap + seccomp + rlimits (:func:`sandbox_available`, ``run_sandboxed``).
+- ``errors.py``: :class:`TrainerError` and its tree.
 """
+
+from __future__ import annotations
+
+from trainer.baseline import default_train_py
+from trainer.budget import Budget
+from trainer.data import DataSet, builtin_dataset, load_dataset
+from trainer.errors import BudgetError, DataError, GateError, SandboxUnavailable, TrainerError
+from trainer.gate import check_train_py
+from trainer.hardware import Hardware, hardware_fingerprint
+from trainer.runner import Progress, RunSummary, run_experiment
+
+try:
+    from trainer.sandbox import sandbox_available
+except ImportError:  # until trainer/sandbox.py lands
+    from trainer._standin_sandbox import sandbox_available
+
+__all__ = [
+    "Budget", "DataSet", "RunSummary", "Hardware", "Progress",
+    "builtin_dataset", "load_dataset", "default_train_py", "hardware_fingerprint",
+    "run_experiment", "sandbox_available", "check_train_py",
+    "TrainerError", "BudgetError", "DataError", "GateError", "SandboxUnavailable",
+]

@@ -1,0 +1,340 @@
+"""One experiment: a fresh run folder, train.py in the sandbox under the budget, the locked evaluator, a RunSummary.
+
+Layout of one run (removed afterwards unless ``keep=True``)::
+
+    <work_root>/exp-<time>-<random>/
+        locked/   read-only inside: swarm_harness.py, evaluate.py, harness.json, eval.json
+        work/     train.py's writable work dir and cwd (the exported model lands here)
+        eval/     the evaluator's writable dir (the runner's go file)
+
+The training sandbox sees: the Python environment, ``locked/``, ``work/`` and the TRAIN split folder. The evaluator's
+sandbox sees: the Python environment, ``locked/``, ``work/`` (read-only) and the VAL slice folder; it is started while
+training runs (half-way through the budget) so that its torch import overlaps training, and it waits for the go file.
+
+The time budget counts from the launch of the training sandbox (start-up is inside it); the training process is killed
+at budget + :func:`wall_margin` (a run that overstays is a ``timeout``). A crash is data (``status="crash"``, with the
+log tail and a reason), never an exception.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import secrets
+import shutil
+import sys
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+from trainer.budget import Budget
+from trainer.data import DataSet
+from trainer.errors import GateError
+from trainer.gate import check_train_py
+from trainer.hardware import cpu_threads
+from trainer.locked import EVALUATOR_PATH, HARNESS_PATH
+
+try:
+    from trainer.sandbox import SandboxResult, SandboxSpec, run_sandboxed
+except ImportError:  # the real sandbox has not landed yet in this checkout
+    from trainer._standin_sandbox import SandboxResult, SandboxSpec, run_sandboxed  # type: ignore[assignment]
+
+__all__ = ["Progress", "RunSummary", "run_experiment", "wall_margin", "EVAL_CONTEXT", "EVAL_BATCH"]
+
+log = logging.getLogger(__name__)
+
+Status = Literal["ok", "crash", "timeout"]
+EVAL_CONTEXT = 128
+EVAL_BATCH = 32
+EVAL_PROBES = 4
+EVAL_MAX_SECONDS = 120.0
+LOG_TAIL_CHARS = 4000
+TOKENS_PER_SECOND_FLOOR = 1000.0  # the hard kill of a token-budget run assumes at least this throughput
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress report from the harness inside the sandbox (about once a second)."""
+
+    step: int
+    tokens: int
+    elapsed: float
+    budget_fraction: float
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What one experiment gave. ``val_bpb`` is None unless ``status == "ok"``."""
+
+    status: Status
+    val_bpb: float | None
+    steps: int
+    tokens: int
+    wall_seconds: float
+    train_seconds: float
+    peak_memory_mb: float
+    log_tail: str
+    sandboxed: bool
+    reason: str
+    phases: tuple[tuple[str, float], ...] = ()   # (name, seconds): start-up, training, export, eval wait, eval
+
+
+def wall_margin(budget: Budget) -> float:
+    """Seconds past the budget before the training sandbox is killed (export and slack; start-up is in the budget)."""
+    if budget.kind == "seconds":
+        return 15.0 + 0.1 * budget.amount
+    return 60.0
+
+
+def _train_wall_limit(budget: Budget) -> float:
+    if budget.kind == "seconds":
+        return budget.amount + wall_margin(budget)
+    return budget.amount / TOKENS_PER_SECOND_FLOOR + wall_margin(budget)
+
+
+def _python_paths() -> tuple[Path, ...]:
+    paths = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(sys.executable).resolve().parent}
+    spec = importlib.util.find_spec("torch")
+    if spec is not None and spec.origin:
+        paths.add(Path(spec.origin).resolve().parent.parent)
+    return tuple(sorted(paths))
+
+
+def _memory_limit(device: str) -> int | None:
+    if device not in ("cpu", "auto"):
+        return None
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 16 << 30
+    return max(8 << 30, total // 2)
+
+
+def _env(locked: Path, workdir: Path, config: Path, threads: int) -> dict[str, str]:
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(workdir), "TMPDIR": str(workdir),
+           "LANG": "C.UTF-8", "PYTHONPATH": str(locked), "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
+           "PYTHONUNBUFFERED": "1", "SWARM_HARNESS_CONFIG": str(config), "OMP_NUM_THREADS": str(threads),
+           "MKL_NUM_THREADS": str(threads), "TORCHINDUCTOR_CACHE_DIR": str(workdir / ".inductor"),
+           "TRITON_CACHE_DIR": str(workdir / ".triton")}
+    if "CUDA_VISIBLE_DEVICES" in os.environ:
+        env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
+    return env
+
+
+def _dev_paths(device: str) -> tuple[str, ...]:
+    if device not in ("cuda", "auto"):
+        return ()
+    names = ("nvidiactl", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-modeset")
+    found = [f"/dev/{n}" for n in names if os.path.exists(f"/dev/{n}")]
+    found += sorted(f"/dev/{n}" for n in os.listdir("/dev") if n.startswith("nvidia") and n[6:].isdigit())
+    return tuple(found)
+
+
+class _Lines:
+    """Collects the harness's ``@@swarm`` lines from one sandboxed process and forwards progress."""
+
+    def __init__(self, progress: Callable[[Progress], None] | None,
+                 on_progress: Callable[[Progress], None] | None = None,
+                 on_submitted: Callable[[], None] | None = None) -> None:
+        self.progress = progress
+        self.on_progress = on_progress
+        self.on_submitted = on_submitted
+        self.last: dict[str, dict[str, Any]] = {}
+
+    def __call__(self, line: str) -> None:
+        if not line.startswith("@@swarm "):
+            return
+        try:
+            record = json.loads(line[8:])
+            kind = str(record["kind"])
+        except (ValueError, KeyError, TypeError):
+            return
+        self.last[kind] = record
+        if kind == "submitted" and self.on_submitted is not None:
+            self.on_submitted()
+        if kind == "progress":
+            try:
+                p = Progress(int(record["step"]), int(record["tokens"]), float(record["elapsed"]),
+                             float(record["fraction"]))
+            except (KeyError, TypeError, ValueError):
+                return
+            if self.on_progress is not None:
+                self.on_progress(p)
+            if self.progress is not None:
+                try:
+                    self.progress(p)
+                except Exception:  # noqa: BLE001 - a broken progress bar must not break the experiment
+                    log.exception("progress callback failed")
+
+
+def _log_tail(output: str) -> str:
+    lines = [line for line in output.splitlines() if not line.startswith("@@swarm ")]
+    return "\n".join(lines)[-LOG_TAIL_CHARS:]
+
+
+def _crash_reason(output: str, returncode: int | None) -> str:
+    lines = [line.strip() for line in output.splitlines() if line.strip() and not line.startswith("@@swarm ")]
+    last = lines[-1][:300] if lines else "no output"
+    return f"train.py exited with code {returncode}: {last}"
+
+
+def run_experiment(train_py: str, dataset: DataSet, budget: Budget, *, work_root: Path, seed: int = 0,
+                   require_sandbox: bool = True, progress: Callable[[Progress], None] | None = None,
+                   device: str = "auto", threads: int | None = None, cache_dir: Path | None = None,
+                   keep: bool = False) -> RunSummary:
+    """Run one experiment and score it. Raises only ``SandboxUnavailable`` (when required and missing)."""
+    started = time.monotonic()
+    try:
+        source = check_train_py(train_py)
+    except GateError as exc:
+        return RunSummary("crash", None, 0, 0, 0.0, 0.0, 0.0, "", False, f"gate: {exc}")
+    work_root = Path(work_root)
+    data_dir = dataset.prepare(cache_dir if cache_dir is not None else work_root / "cache")
+    run_dir = work_root / f"exp-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}"
+    locked, work, evald = run_dir / "locked", run_dir / "work", run_dir / "eval"
+    for folder in (locked, work, evald):
+        folder.mkdir(parents=True)
+    try:
+        return _run(source, data_dir, budget, locked, work, evald, seed=seed, require_sandbox=require_sandbox,
+                    progress=progress, device=device, threads=threads or cpu_threads(), started=started)
+    finally:
+        if not keep:
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, evald: Path, *, seed: int,
+         require_sandbox: bool, progress: Callable[[Progress], None] | None, device: str, threads: int,
+         started: float) -> RunSummary:
+    shutil.copyfile(HARNESS_PATH, locked / "swarm_harness.py")
+    shutil.copyfile(EVALUATOR_PATH, locked / "evaluate.py")
+    (work / "train.py").write_text(source, encoding="utf-8")
+    go_path = evald / "go.json"
+    train_wall = _train_wall_limit(budget)
+    eval_cfg = {"device": device if device != "auto" else "cpu", "eval_context": EVAL_CONTEXT,
+                "eval_batch": EVAL_BATCH, "probes": EVAL_PROBES, "max_seconds": EVAL_MAX_SECONDS,
+                "val_path": str(data_dir / "val" / "val.bin"), "go_path": str(go_path),
+                "wait_seconds": train_wall + 5, "threads": threads}
+    python_paths = _python_paths()
+    memory = _memory_limit(device)
+    eval_spec = SandboxSpec(
+        workdir=evald, ro_paths=python_paths + (locked, work, data_dir / "val"), dev_paths=_dev_paths(device),
+        env=_env(locked, evald, locked / "eval.json", threads), wall_timeout=train_wall + EVAL_MAX_SECONDS + 30,
+        memory_bytes=memory, file_bytes=16 << 20, output_bytes=256 << 10)
+    eval_box: dict[str, Any] = {}
+    eval_lines = _Lines(None)
+
+    def evaluator() -> None:
+        try:
+            eval_box["result"] = run_sandboxed([sys.executable, "-u", str(locked / "evaluate.py"),
+                                                str(locked / "eval.json")], eval_spec, on_line=eval_lines,
+                                               require_sandbox=require_sandbox)
+        except Exception as exc:  # noqa: BLE001 - reported in the summary
+            eval_box["error"] = exc
+
+    eval_thread = threading.Thread(target=evaluator, name="swarm-evaluator", daemon=True)
+    eval_lock = threading.Lock()
+
+    def start_evaluator(p: Progress | None = None) -> None:
+        with eval_lock:
+            if not eval_thread.is_alive() and "started" not in eval_box and (p is None or p.budget_fraction >= 0.5):
+                eval_box["started"] = time.monotonic()
+                eval_thread.start()
+
+    def send_go() -> None:
+        """The model is exported: let the evaluator start while train.py's process winds down."""
+        model = _model_file(work)
+        if model is None or "go" in eval_box:
+            return
+        eval_box["go"] = True
+        start_evaluator()
+        _write_atomic(go_path, {"model": str(model[0]), "format": model[1]})
+
+    lines = _Lines(progress, on_progress=start_evaluator, on_submitted=send_go)
+    train_cfg = {"budget_kind": budget.kind, "budget_amount": budget.amount, "budget": str(budget), "seed": seed,
+                 "device": device, "threads": threads, "eval_context": EVAL_CONTEXT, "eval_batch": EVAL_BATCH,
+                 "train_path": str(data_dir / "train" / "train.bin"), "work_dir": str(work), "progress_every": 1.0}
+    (locked / "eval.json").write_text(json.dumps(eval_cfg))
+    train_spec = SandboxSpec(
+        workdir=work, ro_paths=python_paths + (locked, data_dir / "train"), dev_paths=_dev_paths(device),
+        env=_env(locked, work, locked / "harness.json", threads), wall_timeout=train_wall,
+        cpu_seconds=int(train_wall * max(threads, 1) * 2 + 60), memory_bytes=memory)
+    train_cfg["launched_at"] = time.time()
+    (locked / "harness.json").write_text(json.dumps(train_cfg))
+    launched = time.monotonic()
+    try:
+        result: SandboxResult = run_sandboxed([sys.executable, "-u", str(work / "train.py")], train_spec,
+                                              on_line=lines, require_sandbox=require_sandbox)
+    except BaseException:
+        _write_atomic(go_path, {"abort": True})
+        raise
+    submitted = lines.last.get("submitted", {})
+    last_progress = lines.last.get("progress", {})
+    steps = int(submitted.get("steps", last_progress.get("step", 0)))
+    tokens = int(submitted.get("tokens", last_progress.get("tokens", 0)))
+    train_seconds = float(submitted.get("train_seconds", 0.0))
+    model = _model_file(work)
+    base = dict(steps=steps, tokens=tokens, train_seconds=train_seconds, peak_memory_mb=result.peak_rss_mb,
+                log_tail=_log_tail(result.output_tail), sandboxed=result.sandboxed)
+    status: Status | None = None
+    reason = ""
+    if result.timed_out:
+        status, reason = "timeout", f"killed after {train_wall:.0f} s (budget {budget} + margin)"
+    elif result.returncode != 0:
+        status, reason = "crash", _crash_reason(result.output_tail, result.returncode)
+    elif model is None or not submitted:
+        status, reason = "crash", "train.py never handed its model to submit_model()"
+    if status is not None:
+        if "go" not in eval_box:
+            _write_atomic(go_path, {"abort": True})
+        if eval_thread.is_alive():
+            eval_thread.join(timeout=30)
+        return RunSummary(status=status, val_bpb=None, wall_seconds=time.monotonic() - started, reason=reason,
+                          **base)
+    send_go()
+    eval_thread.join(timeout=eval_spec.wall_timeout + 30)
+    finished = time.monotonic()
+    startup = float(submitted.get("startup_seconds", 0.0))
+    export = float(submitted.get("export_seconds", 0.0))
+    phases = (("prepare", launched - started), ("startup", startup), ("train", train_seconds), ("export", export),
+              ("after_export", finished - launched - startup - train_seconds - export))
+    summary = RunSummary(status="ok", val_bpb=None, wall_seconds=finished - started, reason="", phases=phases, **base)
+    return _with_eval(summary, eval_box, eval_lines)
+
+
+def _write_atomic(path: Path, record: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record))
+    os.replace(tmp, path)
+
+
+def _model_file(work: Path) -> tuple[Path, str] | None:
+    for name, fmt in (("model.ts", "torchscript"), ("model.pt2", "export")):
+        path = work / name
+        if path.is_file() and not path.is_symlink():
+            return path, fmt
+    return None
+
+
+def _with_eval(summary: RunSummary, box: dict[str, Any], lines: _Lines) -> RunSummary:
+    if "error" in box:
+        return replace(summary, status="crash", reason=f"evaluator could not run: {box['error']}")
+    result: SandboxResult | None = box.get("result")
+    if result is None:
+        return replace(summary, status="crash", reason="evaluator did not finish in time")
+    if "eval" in lines.last:
+        record = lines.last["eval"]
+        try:
+            val_bpb = float(record["val_bpb"])
+        except (KeyError, TypeError, ValueError):
+            return replace(summary, status="crash", reason="evaluator output unreadable")
+        return replace(summary, val_bpb=val_bpb, sandboxed=summary.sandboxed and result.sandboxed,
+                       phases=summary.phases + (("eval_compute", float(record.get("seconds", 0.0))),))
+    if "eval_error" in lines.last:
+        return replace(summary, status="crash", reason=f"evaluator rejected the model: {lines.last['eval_error'].get('reason')}")
+    why = "timed out" if result.timed_out else f"exited with code {result.returncode}"
+    tail = result.output_tail.strip().splitlines()[-1:] or ["no output"]
+    return replace(summary, status="crash", reason=f"evaluator {why}: {tail[0][:300]}")
