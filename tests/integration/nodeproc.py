@@ -13,6 +13,7 @@ Prints ``{"event": "ready", "addrs": [...], "peer_id": ...}`` once listening, th
     {"cmd": "blacklist"}                          -> {"event": "blacklist", "peers": [...]}
     {"cmd": "fetch_manifest"}                     -> {"event": "manifest", "found": bool, "swarm_ok": bool}
     {"cmd": "fetch_data", "hash": HEX, "dest": P} -> {"event": "data", "ok": bool}
+    {"cmd": "fetch_commit", "blob": B}            -> {"event": "commit", "ok": bool} (hash-checked, stored)
     {"cmd": "stats"}                              -> {"event": "stats", "accepted": n, "rejected": n,
                                                      "invalid": {peer: count}} (from the ledger)
     {"cmd": "stop"}                               -> graceful shutdown, {"event": "stopped"}
@@ -57,7 +58,7 @@ class NodeProc:
 
     def __init__(self, home: Path, swarm_id: bytes, *, peers: Sequence[str] = (), manifest: Path | None = None,
                  data: Path | None = None, listen: str = "/ip4/127.0.0.1/tcp/0", env: dict[str, str] | None = None,
-                 rogue: bool = False):
+                 rogue: bool = False, commit: Path | None = None):
         home.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.home = home
         argv = [sys.executable, "-m", "tests.integration.nodeproc", "--home", str(home), "--swarm", swarm_id.hex(),
@@ -68,6 +69,8 @@ class NodeProc:
             argv += ["--manifest", str(manifest)]
         if data is not None:
             argv += ["--data", str(data)]
+        if commit is not None:
+            argv += ["--commit", str(commit)]
         if rogue:
             argv.append("--rogue")
         full_env = {**os.environ, "SWARM_NODE_SYNC_INTERVAL": "2", **(env or {})}
@@ -189,6 +192,9 @@ async def handle(svc: NodeService, cmd: dict[str, Any]) -> bool:
     elif name == "fetch_data":
         ok = await svc.fetch_data(bytes.fromhex(cmd["hash"]), Path(cmd["dest"]))
         emit("data", ok=ok)
+    elif name == "fetch_commit":
+        text = await svc.fetch_commit(cmd["blob"])
+        emit("commit", ok=text is not None and git_blob_hash(text) == cmd["blob"])
     elif name == "stats":
         invalid = {row.peer_id: row.invalid_count for row in svc.ledger.peers() if row.invalid_count}
         emit("stats", accepted=svc.gate.accepted, rejected=svc.gate.rejected, invalid=invalid)
@@ -209,6 +215,9 @@ async def run(args: argparse.Namespace) -> None:
     with Ledger(config.ledger_path) as ledger:
         if args.manifest:
             ledger.put_manifest(swarm_id, Path(args.manifest).read_bytes())
+        if args.commit:
+            text = Path(args.commit).read_bytes()
+            ledger.put_commit(git_blob_hash(text), text, identity.public_key, "")
         async with NodeService(config, identity, ledger, swarm_id) as svc:
             if args.data:
                 path = Path(args.data)
@@ -289,6 +298,7 @@ def main() -> None:
     parser.add_argument("--peer", action="append", default=[])
     parser.add_argument("--manifest")
     parser.add_argument("--data")
+    parser.add_argument("--commit")
     parser.add_argument("--rogue", action="store_true")
     args = parser.parse_args()
     if not args.listen:
