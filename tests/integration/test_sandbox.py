@@ -1,0 +1,100 @@
+"""The sandbox runs real commands: exit codes, output, lines, stdin, environment, torch, the fallback."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import trainer.sandbox as sandbox
+from trainer.errors import SandboxUnavailable
+from trainer.sandbox import SandboxSpec, run_sandboxed, sandbox_available
+
+AVAILABLE, WHY = sandbox_available()
+needs_bwrap = pytest.mark.skipif(not AVAILABLE, reason=f"sandbox unavailable here: {WHY}")
+
+
+def py(code: str) -> list[str]:
+    return [sys.executable, "-u", "-c", code]
+
+
+@needs_bwrap
+def test_exit_code_output_lines_and_stdin(tmp_path: Path) -> None:
+    lines: list[str] = []
+    code = "import sys; data = sys.stdin.read(); print('got', len(data)); print('oops', file=sys.stderr); sys.exit(3)"
+    spec = SandboxSpec(workdir=tmp_path / "w", stdin=b"z" * 200_000, wall_timeout=20)
+    result = run_sandboxed(py(code), spec, on_line=lines.append)
+    assert result.sandboxed and not result.timed_out
+    assert result.returncode == 3
+    assert lines == ["got 200000"]
+    assert "got 200000" in result.output_tail and "oops" in result.output_tail
+    assert not result.output_truncated and result.peak_rss_mb > 1
+
+
+@needs_bwrap
+def test_inside_view_env_cleared_workdir_writable_pid_namespace(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-must-not-leak")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    (ro / "data.txt").write_text("readable")
+    code = """
+import json, os
+out = {"env": dict(os.environ), "cwd": os.getcwd(), "root": sorted(os.listdir("/")),
+       "pids": [p for p in os.listdir("/proc") if p.isdigit()], "data": open(%r).read(), "uid": os.getuid()}
+open("made.txt", "w").write("ok")
+try:
+    open(%r, "w").write("no")
+    out["ro_write"] = "written"
+except OSError as exc:
+    out["ro_write"] = exc.strerror
+print(json.dumps(out))
+""" % (str(ro / "data.txt"), str(ro / "new.txt"))
+    spec = SandboxSpec(workdir=tmp_path / "w", ro_paths=(ro,), env={"PATH": "/usr/bin", "SEED": "7"}, wall_timeout=20)
+    result = run_sandboxed(py(code), spec)
+    assert result.returncode == 0, result.output_tail
+    seen = json.loads(result.output_tail.strip().splitlines()[-1])
+    assert {k: v for k, v in seen["env"].items() if k not in ("PWD", "LC_CTYPE")} == {"PATH": "/usr/bin", "SEED": "7"}
+    assert "sk-must-not-leak" not in result.output_tail
+    assert seen["cwd"] == str(tmp_path / "w") and (tmp_path / "w" / "made.txt").read_text() == "ok"
+    assert seen["data"] == "readable" and seen["ro_write"] == "Read-only file system"
+    assert not (ro / "new.txt").exists()
+    assert len(seen["pids"]) <= 4  # bwrap's reaper and the command: no host process is visible
+    assert "home" not in seen["root"] or not any(Path("/home").iterdir())
+
+
+@needs_bwrap
+def test_torch_imports_inside(tmp_path: Path) -> None:
+    code = "import torch; print('sum', float(torch.ones(4, 4).sum()))"
+    result = run_sandboxed(py(code), SandboxSpec(workdir=tmp_path / "w", wall_timeout=60, memory_bytes=4 << 30))
+    assert result.returncode == 0, result.output_tail
+    assert "sum 16.0" in result.output_tail
+
+
+@needs_bwrap
+def test_wall_timeout_kills_the_tree_and_reports_it(tmp_path: Path) -> None:
+    code = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); " \
+           "print('started', flush=True); time.sleep(60)"
+    start = time.monotonic()
+    result = run_sandboxed(py(code), SandboxSpec(workdir=tmp_path / "w", wall_timeout=1.5))
+    elapsed = time.monotonic() - start
+    assert result.timed_out and result.returncode is None
+    assert 1.5 <= result.wall_seconds < 3.0 and elapsed < 3.5
+    assert "started" in result.output_tail
+
+
+def test_fallback_without_bubblewrap(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(sandbox, "sandbox_available", lambda: (False, "bwrap missing (test)"))
+    with pytest.raises(SandboxUnavailable, match="bwrap missing"):
+        run_sandboxed(py("print(1)"), SandboxSpec(workdir=tmp_path / "w"))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-must-not-leak")
+    code = "import os; print(sorted(os.environ)); print(os.getcwd())"
+    result = run_sandboxed(py(code), SandboxSpec(workdir=tmp_path / "w", env={"A": "1"}), require_sandbox=False)
+    assert result.returncode == 0 and not result.sandboxed
+    assert "['A'" in result.output_tail and "sk-must-not-leak" not in result.output_tail
+    assert str(tmp_path / "w") in result.output_tail
+    slow = run_sandboxed(py("import time; time.sleep(30)"), SandboxSpec(workdir=tmp_path / "w", wall_timeout=0.5),
+                         require_sandbox=False)
+    assert slow.timed_out and slow.returncode is None and slow.wall_seconds < 2.0
