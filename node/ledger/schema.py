@@ -50,9 +50,8 @@ CREATE INDEX IF NOT EXISTS results_swarm_created ON results (swarm_id, created_a
 CREATE INDEX IF NOT EXISTS results_swarm_class_metric ON results (swarm_id, hw_class, metric);
 CREATE INDEX IF NOT EXISTS results_blob_class ON results (blob, hw_class);
 CREATE INDEX IF NOT EXISTS results_reproduces ON results (reproduces);
-CREATE INDEX IF NOT EXISTS results_swarm_author_seq ON results (swarm_id, author, seq);
 
-CREATE TABLE IF NOT EXISTS seq_heads (   -- per swarm and author: the highest seq held with every seq from 1 below it
+CREATE TABLE IF NOT EXISTS seq_heads (   -- per swarm and author seen: the highest seq held with all of 1..top held
     swarm_id BLOB NOT NULL,
     author   BLOB NOT NULL,
     top      INTEGER NOT NULL,

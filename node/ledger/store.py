@@ -51,27 +51,28 @@ class Ledger(PeersAndClaims):
                 log.warning("ledger: not storing message: %s", exc)
                 rows.append(None)
         stored: list[bool] = []
-        touched: set[tuple[bytes, bytes]] = set()
+        touched: dict[tuple[bytes, bytes], set[int]] = {}
         with self._write() as conn:
             for row in rows:
                 new = row is not None and conn.execute(_INSERT_RESULT, row).rowcount == 1
                 stored.append(new)
                 if new:
                     assert row is not None
-                    touched.add((row[3], row[1]))
-            for swarm_id, author in touched:
-                self._advance_head(swarm_id, author)
+                    touched.setdefault((row[3], row[1]), set()).add(row[2])
+            for (swarm_id, author), seqs in touched.items():
+                self._advance_head(swarm_id, author, seqs)
         return stored
 
-    def _advance_head(self, swarm_id: bytes, author: bytes) -> None:
-        """Move the author's contiguous head up over every seq now held (one index probe per step)."""
+    def _advance_head(self, swarm_id: bytes, author: bytes, new_seqs: set[int]) -> None:
+        """Move the author's contiguous head up over every seq now held: the batch's own seqs are checked in memory,
+        only a seq the batch lacks costs an index probe (it may have arrived earlier, above a gap)."""
         top = self._one("SELECT top FROM seq_heads WHERE swarm_id = ? AND author = ?", (swarm_id, author)) or 0
         start = top
-        while self._one(
+        while top + 1 in new_seqs or self._one(
             "SELECT 1 FROM results WHERE swarm_id = ? AND author = ? AND seq = ?", (swarm_id, author, top + 1)
         ):
             top += 1
-        if top != start:
+        if top != start or start == 0:  # a row per (swarm, author) even at 0: results_since lists authors from here
             self._conn.execute(
                 "INSERT OR REPLACE INTO seq_heads (swarm_id, author, top) VALUES (?, ?, ?)", (swarm_id, author, top)
             )
@@ -108,11 +109,11 @@ class Ledger(PeersAndClaims):
         if limit <= 0:
             return out
         authors = [bytes(a) for (a,) in self._conn.execute(
-            "SELECT DISTINCT author FROM results WHERE swarm_id = ? ORDER BY author", (swarm_id,))]
+            "SELECT author FROM seq_heads WHERE swarm_id = ? ORDER BY author", (swarm_id,))]
         for author in authors:
             cur = self._conn.execute(
-                "SELECT raw FROM results WHERE swarm_id = ? AND author = ? AND seq > ? ORDER BY seq LIMIT ?",
-                (swarm_id, author, int(have.get(author, 0)), limit - len(out)),
+                "SELECT raw FROM results WHERE author = ? AND seq > ? AND swarm_id = ? ORDER BY seq LIMIT ?",
+                (author, int(have.get(author, 0)), swarm_id, limit - len(out)),
             )
             for (raw,) in cur:
                 if max_bytes is not None and out and size + len(raw) > max_bytes:

@@ -123,6 +123,8 @@ def test_seq_vector_counts_only_the_contiguous_prefix(ledger: Ledger) -> None:
     ledger.add_results([unsigned(a, s) for s in (1, 2, 3, 5, 6)] + [unsigned(b, s) for s in (2, 3)])
     ledger.add_results([unsigned(a, 9, swarm=OTHER_SWARM)])
     assert ledger.seq_vector(SWARM) == {a: 3}
+    above_gaps = [unsigned(x, s).raw for x, s in sorted([(a, 5), (a, 6), (b, 2), (b, 3)])]
+    assert ledger.results_since(SWARM, {a: 3}, 100) == above_gaps  # b lacks seq 1 but is still listed
     ledger.add_results([unsigned(a, 4), unsigned(b, 1)])
     assert ledger.seq_vector(SWARM) == {a: 6, b: 3}
     assert ledger.seq_vector(OTHER_SWARM) == {}
