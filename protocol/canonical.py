@@ -60,8 +60,11 @@ def pack(value: Wire) -> bytes:
         raise MalformedMessage(f"cannot encode: {exc}") from exc
 
 
-def unpack(raw: bytes, *, max_len: int) -> Wire:
-    """Decode ``raw`` (at most ``max_len`` bytes) strictly; raise only ``ProtocolError`` subclasses."""
+def unpack(raw: bytes, *, max_len: int, check_floats: bool = True) -> Wire:
+    """Decode ``raw`` (at most ``max_len`` bytes) strictly; raise only ``ProtocolError`` subclasses.
+
+    ``check_floats=False`` skips the NaN/inf/-0.0 scan for callers whose schema checks every float it accepts
+    (``protocol.fields.Float``) and refuses floats everywhere else: the hot path of ``decode_and_verify``."""
     if len(raw) > max_len:
         raise LimitExceeded(f"{len(raw)} bytes > {max_len}")
     try:
@@ -89,5 +92,6 @@ def unpack(raw: bytes, *, max_len: int) -> Wire:
         raise MalformedMessage(f"cannot re-encode: {type(exc).__name__}: {exc}") from exc
     if again != raw:
         raise MalformedMessage("non-canonical encoding (float32, over-long header or similar)")
-    _check_floats(value)
+    if check_floats:
+        _check_floats(value)
     return value

@@ -109,7 +109,7 @@ def decode_and_verify(
         raw = bytes(raw)
     if len(raw) > limits.max_signed():
         raise LimitExceeded(f"message is {len(raw)} bytes > {limits.max_signed()}")
-    envelope = unpack(raw, max_len=limits.max_signed())
+    envelope = unpack(raw, max_len=limits.max_signed(), check_floats=False)
     if type(envelope) is not tuple or not envelope:
         raise SchemaError("an envelope is a non-empty array")
     version = envelope[0]
@@ -138,7 +138,7 @@ def decode_and_verify(
 
     verify_signature(author, signature, signed_bytes(version, body))
 
-    fields = unpack(body, max_len=len(body))
+    fields = unpack(body, max_len=len(body), check_floats=False)
     if type(fields) is not tuple or len(fields) < 2:
         raise SchemaError("a body is an array [version, kind, *fields]")
     if fields[0] != version or type(fields[0]) is not int or fields[1] != kind:

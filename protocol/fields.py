@@ -8,6 +8,7 @@ written as float64 (so the wire never carries an int there). Length bounds raise
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, fields
 from typing import Any, Generic, Protocol, TypeVar
@@ -22,6 +23,11 @@ T = TypeVar("T")
 INT_MAX = 2**63 - 1
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CONTROL_NO_NEWLINE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
 
 
 class Spec(Protocol):
@@ -97,7 +103,7 @@ class Text:
             raise InvalidValue(f"{name} is shorter than {self.min_chars} characters")
         if (_CONTROL_NO_NEWLINE if self.multiline else _CONTROL).search(value):
             raise InvalidValue(f"{name} contains control characters")
-        if self.pattern and not re.fullmatch(self.pattern, value):
+        if self.pattern and not _compiled(self.pattern).fullmatch(value):
             raise InvalidValue(f"{name}={value!r} does not match {self.pattern}")
         return value
 
@@ -227,14 +233,21 @@ class Schema(Generic[T]):
             raise TypeError(f"schema of {cls.__name__} lists {tuple(specs)}, the dataclass has {names}")
         self.cls = cls
         self.items = tuple(specs.items())
+        self._labelled = tuple((n, spec, f"{cls.__name__}.{n}") for n, spec in self.items)
+        # every field is checked and given, so a plain dataclass can skip its generated (frozen, slow) __init__
+        self._direct = not hasattr(cls, "__post_init__") and "__slots__" not in cls.__dict__
 
     def to_wire(self, message: T, limits: Limits, where: str = "") -> tuple[Wire, ...]:
-        prefix = f"{where}." if where else f"{self.cls.__name__}."
-        return tuple(spec.to_wire(getattr(message, n), prefix + n, limits) for n, spec in self.items)
+        return tuple(spec.to_wire(getattr(message, n), label, limits) for n, spec, label in self._labelled)
 
     def from_wire(self, values: tuple[Wire, ...], limits: Limits, where: str = "") -> T:
-        if len(values) != len(self.items):
+        if len(values) != len(self._labelled):
             raise SchemaError(f"{where or self.cls.__name__} has {len(values)} fields, expected {len(self.items)}")
-        prefix = f"{where}." if where else f"{self.cls.__name__}."
-        kwargs = {n: spec.from_wire(v, prefix + n, limits) for (n, spec), v in zip(self.items, values)}
+        kwargs = {}
+        for (name, spec, label), value in zip(self._labelled, values):
+            kwargs[name] = spec.from_wire(value, label, limits)
+        if self._direct:
+            message = object.__new__(self.cls)
+            message.__dict__.update(kwargs)
+            return message  # type: ignore[no-any-return]
         return self.cls(**kwargs)

@@ -149,7 +149,7 @@ def decode_request(raw: bytes, expected: type[R], *, limits: Limits = DEFAULT_LI
     want = _KIND_OF.get(expected)
     if want is None:
         raise SchemaError(f"not a stream message type: {getattr(expected, '__name__', expected)!r}")
-    value = unpack(raw, max_len=limits.max_request)
+    value = unpack(raw, max_len=limits.max_request, check_floats=False)
     if type(value) is not tuple or len(value) < 2:
         raise SchemaError("a stream message is an array [version, kind, *fields]")
     version, kind = value[0], value[1]
