@@ -44,7 +44,7 @@ class Join:
 
 
 def check_peer_multiaddr(text: str) -> str:
-    """Return ``text`` stripped if it is a dialable multiaddr with a ``/p2p/`` peer id; else raise ``JoinStringError``."""
+    """``text`` stripped, if it is a dialable multiaddr with a ``/p2p/`` peer id; else ``JoinStringError``."""
     addr = text.strip()
     if not addr:
         raise JoinStringError("empty peer address: separate several addresses with single commas, e.g. " + _EXAMPLE)
@@ -86,7 +86,7 @@ def parse_join(text: str) -> Join:
         raise JoinStringError(f"a join string must be text, not {type(text).__name__}")
     s = text.strip()
     if len(s) > MAX_JOIN_LENGTH:
-        raise JoinStringError(f"join string is {len(s)} characters long, more than {MAX_JOIN_LENGTH}: paste fewer peers")
+        raise JoinStringError(f"join string is {len(s)} characters long, more than {MAX_JOIN_LENGTH}: use fewer peers")
     if not s:
         raise JoinStringError(f"empty join string: expected {_EXAMPLE} or a bare 64-hex swarm id")
     if not s.startswith(SCHEME):

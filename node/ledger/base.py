@@ -1,8 +1,8 @@
 """LedgerBase: opening, closing, the lock, one-transaction writes and sqlite3 error translation.
 
 The connection runs in autocommit mode (``isolation_level = None``) so nothing opens a transaction behind our back;
-:meth:`LedgerBase._write` is ``BEGIN IMMEDIATE`` ... ``COMMIT``. Every public method holds one lock, so the ledger may be
-called from a worker thread too, one call at a time.
+:meth:`LedgerBase._write` is ``BEGIN IMMEDIATE`` ... ``COMMIT``. Every public method holds one lock, so the ledger
+may be called from a worker thread too, one call at a time.
 """
 
 from __future__ import annotations

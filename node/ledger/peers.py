@@ -103,7 +103,7 @@ class PeersAndClaims(LedgerBase):
 
     @guarded
     def put_claim(self, v: Any) -> bool:
-        """Store a verified ``Claim`` (one per swarm, author and blob; a later expiry replaces an earlier). True if kept."""
+        """Store a verified ``Claim`` (one per swarm, author, blob; a later expiry replaces it); True if kept."""
         msg = v.message
         if not isinstance(msg, protocol.Claim):
             log.warning("ledger: put_claim got a %s, not a Claim", type(msg).__name__)
@@ -115,7 +115,8 @@ class PeersAndClaims(LedgerBase):
         with self._write() as conn:
             return conn.execute(
                 "INSERT INTO claims (author, blob, swarm_id, expires_at, raw) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT(swarm_id, author, blob) DO UPDATE SET expires_at = excluded.expires_at, raw = excluded.raw "
+                "ON CONFLICT(swarm_id, author, blob) DO UPDATE SET "
+                "expires_at = excluded.expires_at, raw = excluded.raw "
                 "WHERE excluded.expires_at > claims.expires_at",
                 (bytes(v.author), str(msg.blob), bytes(msg.swarm_id), float(msg.expires_at), raw),
             ).rowcount == 1

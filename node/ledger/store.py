@@ -138,7 +138,8 @@ class Ledger(PeersAndClaims):
 
         ``since`` keeps those created strictly after it (the author's clock); ``status`` filters keep/discard/crash.
         """
-        where, params = ["swarm_id = ?"], [swarm_id]
+        where: list[str] = ["swarm_id = ?"]
+        params: list[object] = [swarm_id]
         if status is not None:
             where.append("status = ?")
             params.append(status)
@@ -155,7 +156,8 @@ class Ledger(PeersAndClaims):
     @guarded
     def best_results(self, swarm_id: bytes, *, hw_class: str | None = None, limit: int = 10) -> list[ResultRow]:
         """The lowest-metric results that did not crash (plain results and attestations), best first."""
-        where, params = ["swarm_id = ?", "status != 'crash'"], [swarm_id]
+        where: list[str] = ["swarm_id = ?", "status != 'crash'"]
+        params: list[object] = [swarm_id]
         if hw_class is not None:
             where.append("hw_class = ?")
             params.append(hw_class)
@@ -165,7 +167,8 @@ class Ledger(PeersAndClaims):
     @guarded
     def results_for_blob(self, blob: str, *, hw_class: str | None = None) -> list[ResultRow]:
         """Every result that ran this train.py blob (optionally on one hardware class): the dedupe check."""
-        sql, params = f"SELECT {_COLS} FROM results WHERE blob = ?", [blob]
+        sql = f"SELECT {_COLS} FROM results WHERE blob = ?"
+        params: list[object] = [blob]
         if hw_class is not None:
             sql += " AND hw_class = ?"
             params.append(hw_class)
@@ -218,7 +221,7 @@ class Ledger(PeersAndClaims):
 
     @guarded
     def put_manifest(self, swarm_id: bytes, envelope: bytes) -> bool:
-        """Store a signed manifest envelope; True if new. ``RecordRejected`` unless ``swarm_id_of(envelope)`` matches."""
+        """Store a signed manifest envelope; True if new. ``RecordRejected`` unless ``swarm_id_of(envelope)`` fits."""
         if not isinstance(envelope, (bytes, bytearray)) or len(envelope) > MAX_MANIFEST:
             raise RecordRejected(f"manifest must be bytes of at most {MAX_MANIFEST}")
         if protocol.swarm_id_of(bytes(envelope)) != swarm_id:

@@ -1,4 +1,4 @@
-"""The ledger's results side: dedupe, seq vectors with gaps, sync pages, queries, commits, manifests, schema, read-only."""
+"""The ledger's results side: dedupe, seq vectors with gaps, sync pages, queries, commits, manifests, schema."""
 
 from __future__ import annotations
 
