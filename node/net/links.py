@@ -42,6 +42,8 @@ class NetSettings:
     max_invalid: int = 3              # invalid messages before a peer is blacklisted
     max_concurrent_requests: int = 8  # stream requests served at once
     known_peers: int = 16             # remembered peers redialled at start
+    dht: bool = True                  # run the Kademlia DHT (manifest record, swarm providers)
+    announce_interval: float = 60.0   # re-put the manifest, re-provide, look for providers this often
 
     @classmethod
     def from_config(cls, config: Any) -> NetSettings:
@@ -69,6 +71,8 @@ class Links:
         nursery.start_soon(self._dial_loop)
         nursery.start_soon(self._watch_loop, nursery)
         nursery.start_soon(self._sync_loop)
+        if self._svc.dht is not None:
+            nursery.start_soon(self._announce_loop)
 
     def _targets(self) -> list[str]:
         addrs = list(self._svc.settings.bootstrap)
@@ -110,6 +114,8 @@ class Links:
             for peer in now - self._seen:
                 self._remember(peer)
                 nursery.start_soon(self.sync_with, peer)
+                if self._svc.dht is not None:
+                    nursery.start_soon(self._svc.dht.add_peer, peer)
             self._seen = now
             await trio.sleep(0.2)
 
@@ -118,6 +124,29 @@ class Links:
             await trio.sleep(self._svc.settings.sync_interval)
             for peer in list(self._svc.host.get_connected_peers()):
                 await self.sync_with(peer)
+
+    async def _announce_loop(self) -> None:
+        """Keep the swarm's DHT records alive and dial the providers it names."""
+        dht = self._svc.dht
+        assert dht is not None
+        await trio.sleep(2.0)  # let the first connections land in the routing table
+        while True:
+            envelope = self._svc.ledger.get_manifest(self._svc.swarm_id)
+            if envelope is not None:
+                try:
+                    await dht.put_manifest(self._svc.swarm_id, bytes(envelope))
+                except Exception as exc:
+                    log.debug("DHT put manifest: %r", exc)
+            await dht.provide(self._svc.swarm_id)
+            connected = set(self._svc.host.get_connected_peers())
+            for info in await dht.providers(self._svc.swarm_id):
+                if info.peer_id not in connected and not self._svc.book.is_blacklisted(info.peer_id.to_base58()):
+                    with trio.move_on_after(self._svc.settings.request_timeout):
+                        try:
+                            await self._svc.host.connect(info)
+                        except Exception as exc:
+                            log.debug("dial provider %s: %r", info.peer_id, exc)
+            await trio.sleep(self._svc.settings.announce_interval)
 
     def _remember(self, peer: ID) -> None:
         text = peer.to_base58()

@@ -30,6 +30,7 @@ from protocol import Claim, Identity, Limits, Result, Verified, decode_and_verif
 from node.errors import NetworkError
 from node.net import fetch, sync
 from node.net.errors import BadPayload, StreamFailed
+from node.net.dht import SwarmDHT
 from node.net.gossip import GossipGate, Topics
 from node.net.host import build_host, parse_peer_addr, peer_addrs
 from node.net.links import Links, NetSettings
@@ -44,6 +45,11 @@ GOSSIPSUB_PROTOCOLS = [TProtocol("/meshsub/1.1.0"), TProtocol("/meshsub/1.0.0")]
 LIMITS = Limits()
 INBOX_CAPACITY = 20_000
 WRITE_BATCH = 1_000
+
+
+@contextlib.asynccontextmanager
+async def _nothing() -> AsyncIterator[None]:
+    yield
 
 
 class NodeService:
@@ -96,6 +102,7 @@ class NodeService:
             self.gossipsub,
             msg_id_constructor=lambda msg: hashlib.sha256(msg.data).digest(),
         )
+        self.dht: SwarmDHT | None = SwarmDHT(self.host) if self.settings.dht else None
         self.links = Links(self)
 
     # ------------------------------------------------------------------ lifecycle
@@ -121,8 +128,9 @@ class NodeService:
             self.pubsub.set_topic_validator(self.topics.results, self.gate.results_validator, False)
             self.pubsub.set_topic_validator(self.topics.claims, self.gate.claims_validator, False)
             self._serve_streams()
+            dht_service = background_trio_service(self.dht.kad) if self.dht is not None else _nothing()
             try:
-                async with trio.open_nursery() as nursery:
+                async with dht_service, trio.open_nursery() as nursery:
                     self._nursery = nursery
                     for topic in (self.topics.results, self.topics.claims):
                         subscription = await self.pubsub.subscribe(topic)
@@ -227,6 +235,11 @@ class NodeService:
         for peer in self._peer_ids():
             env = await self._ask(peer, fetch.fetch_manifest_from(
                 self.host, peer, swarm_id, timeout=self.settings.request_timeout, max_response=LIMITS.max_request))
+            if env is not None:
+                self.ledger.put_manifest(swarm_id, env)
+                return env
+        if self.dht is not None:
+            env = await self.dht.get_manifest(swarm_id)
             if env is not None:
                 self.ledger.put_manifest(swarm_id, env)
                 return env

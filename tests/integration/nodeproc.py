@@ -58,7 +58,7 @@ class NodeProc:
 
     def __init__(self, home: Path, swarm_id: bytes, *, peers: Sequence[str] = (), manifest: Path | None = None,
                  data: Path | None = None, listen: str = "/ip4/127.0.0.1/tcp/0", env: dict[str, str] | None = None,
-                 rogue: bool = False, commit: Path | None = None):
+                 rogue: bool = False, commit: Path | None = None, wait: bool = True):
         home.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.home = home
         argv = [sys.executable, "-m", "tests.integration.nodeproc", "--home", str(home), "--swarm", swarm_id.hex(),
@@ -79,9 +79,16 @@ class NodeProc:
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
         self.seen: list[dict[str, Any]] = []
         threading.Thread(target=self._read, daemon=True).start()
-        ready = self.wait("ready", timeout=60)
-        self.addrs: list[str] = ready["addrs"]
-        self.peer_id: str = ready["peer_id"]
+        self.addrs: list[str] = []
+        self.peer_id = ""
+        if wait:
+            self.ready()
+
+    def ready(self, timeout: float = 60) -> NodeProc:
+        """Wait for the ``ready`` event (start several with ``wait=False``, then call this on each)."""
+        event = self.wait("ready", timeout=timeout)
+        self.addrs, self.peer_id = event["addrs"], event["peer_id"]
+        return self
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -128,6 +135,14 @@ class NodeProc:
                 self.proc.kill()
                 self.proc.wait(5)
         return self.proc.returncode
+
+    @staticmethod
+    def stop_all(nodes: Sequence[NodeProc], timeout: float = 20) -> list[int]:
+        """Ask every node to stop at once, then wait for each; return their exit codes."""
+        for node in nodes:
+            if node.proc.poll() is None:
+                node.send("stop")
+        return [node.stop(timeout) for node in nodes]
 
     def kill(self) -> None:
         self.proc.kill()

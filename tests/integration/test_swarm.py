@@ -31,7 +31,8 @@ def test_five_nodes_gossip_everything_and_a_sixth_catches_up(tmp_path: Path) -> 
     # Periodic sync is slowed down so that the first phase shows gossip, not sync, delivering.
     slow_sync = {"SWARM_NODE_SYNC_INTERVAL": "60"}
     first = NodeProc(tmp_path / "n0", SWARM, env=slow_sync)
-    nodes = [first] + [NodeProc(tmp_path / f"n{i}", SWARM, peers=first.addrs, env=slow_sync) for i in range(1, 5)]
+    others = [NodeProc(tmp_path / f"n{i}", SWARM, peers=first.addrs, env=slow_sync, wait=False) for i in range(1, 5)]
+    nodes = [first] + [node.ready() for node in others]
     wait_for(lambda: len(first.ask("peers", "peers")["peers"]) == 4, timeout=20, what="4 peers connected to n0")
     for node in nodes:
         wait_for(lambda: node.ask("peers", "peers")["peers"], timeout=10, what=f"{node.home.name} has a peer")
@@ -55,8 +56,7 @@ def test_five_nodes_gossip_everything_and_a_sixth_catches_up(tmp_path: Path) -> 
     late = NodeProc(tmp_path / "late", SWARM, peers=nodes[3].addrs[:1])
     wait_for(lambda: count(late) == total, timeout=30, what="the late node caught up by sync")
     assert sorted(held(late)) == sorted(held(first))
-    for node in nodes + [late]:
-        assert node.stop() == 0
+    assert NodeProc.stop_all(nodes + [late]) == [0] * 6
 
 
 def test_sigkill_mid_stream_keeps_every_acknowledged_result_and_catches_up(tmp_path: Path) -> None:
