@@ -1,0 +1,233 @@
+"""``swarm-node feed | status | best | export | dashboard``: read the ledger of a node home and show it."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import click
+
+from node.cli.main import cli
+
+__all__ = ["feed", "status", "best", "export", "dashboard", "open_ledger"]
+
+HOME_HELP = "The node home (default: $SWARM_NODE_HOME or ~/.swarm-node)."
+SWARM_HELP = "Which swarm (a hex id or prefix); default: the node's active swarm, or the only one."
+
+
+def open_ledger(home: Path | None) -> Any:
+    """The ledger of a node home, read-only, or a clean error that says how to get one."""
+    from node.config import load_config
+    from node.errors import NodeError
+    from node.ledger import Ledger
+
+    try:
+        config = load_config(overrides={"home": home} if home else None)
+    except NodeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not config.ledger_path.exists():
+        raise click.ClickException(f"no ledger at {config.ledger_path}: start a node first (swarm-node join) "
+                                   "or point --home at a node's home")
+    try:
+        return Ledger(config.ledger_path, readonly=True)
+    except NodeError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _swarm(ledger: Any, wanted: str | None) -> bytes:
+    from node.feed.views import pick_swarm
+
+    swarm_id = pick_swarm(ledger, wanted)
+    if swarm_id is None:
+        known = ", ".join(s.hex()[:16] for s in ledger.swarm_ids()) or "none"
+        raise click.ClickException(f"cannot tell which swarm to show (known: {known}); pass --swarm ID")
+    return swarm_id
+
+
+def _new_results(ledger: Any, swarm_id: bytes, printed: set[bytes]) -> Iterator[Any]:
+    for row in ledger.results(swarm_id):
+        if row.message_id not in printed:
+            printed.add(row.message_id)
+            yield row
+
+
+FEED_EXAMPLES = """\b
+Examples:
+  swarm-node feed                    # one screen of the feed of the node on this machine
+  swarm-node feed --follow           # live, beside a running node (Ctrl-C to stop)
+  swarm-node feed --json --follow    # one JSON object per result, for scripts
+"""
+
+
+@cli.command(epilog=FEED_EXAMPLES)
+@click.option("--follow", "-f", is_flag=True, help="Keep the view live until Ctrl-C.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per result instead of tables.")
+@click.option("--rows", default=15, show_default=True, help="How many of the latest results to show.")
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), help=HOME_HELP)
+@click.option("--swarm", "wanted", help=SWARM_HELP)
+def feed(follow: bool, as_json: bool, rows: int, home: Path | None, wanted: str | None) -> None:
+    """The shared results feed: best per hardware class, latest results, the current run, peers."""
+    from node.feed.terminal import follow as follow_live, render_feed
+    from node.feed.views import build_feed, result_dict
+
+    ledger = open_ledger(home)
+    swarm_id = _swarm(ledger, wanted)
+    if as_json:
+        printed: set[bytes] = set()
+        try:
+            while True:
+                for row in _new_results(ledger, swarm_id, printed):
+                    click.echo(json.dumps(result_dict(row), allow_nan=False))
+                sys.stdout.flush()
+                if not follow:
+                    return
+                time.sleep(1.0)
+        except KeyboardInterrupt:
+            return
+    if follow:
+        follow_live(lambda: build_feed(ledger, swarm_id), rows=rows)
+    else:
+        from rich.console import Console
+
+        Console().print(render_feed(build_feed(ledger, swarm_id), rows=rows))
+
+
+@cli.command(epilog="\b\nExamples:\n  swarm-node status\n  swarm-node status --json")
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), help=HOME_HELP)
+@click.option("--swarm", "wanted", help=SWARM_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
+    """The node: identity, swarms, peers, the current step and the noise margin."""
+    from node.config import load_config
+    from node.feed.views import STATE_CURRENT, STATE_NOISE, STATE_PEERS, swarm_info
+
+    ledger = open_ledger(home)
+    config = load_config(overrides={"home": home} if home else None)
+    node_json = config.node_json_path
+    running = json.loads(node_json.read_text()) if node_json.exists() else None
+    swarms = []
+    for sid in ledger.swarm_ids():
+        info = swarm_info(ledger, sid)
+        swarms.append({"swarm_id": sid.hex(), "name": info.name, "budget": info.budget, "results": ledger.count(sid)})
+    report = {
+        "home": str(config.home),
+        "node": running,
+        "swarms": swarms,
+        "peers": ledger.get_state(STATE_PEERS, []),
+        "current": ledger.get_state(STATE_CURRENT),
+        "noise": ledger.get_state(STATE_NOISE),
+        "known_peers": len(ledger.peers()),
+    }
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str))
+        return
+    click.echo(f"home      {report['home']}")
+    click.echo(f"node      {'running, pid ' + str(running.get('pid')) if running else 'not running'}")
+    if running:
+        click.echo(f"peer id   {running.get('peer_id', '?')}")
+        for addr in running.get("addrs", []):
+            click.echo(f"listening {addr}")
+    for s in swarms:
+        click.echo(f"swarm     {s['swarm_id'][:16]}  {s['name']}  budget {s['budget']}  {s['results']} results")
+    click.echo(f"peers     {len(report['peers'] or [])} connected, {report['known_peers']} known")
+    cur = report["current"]
+    click.echo(f"now       {cur.get('action')}: {cur.get('description')} ({float(cur.get('fraction') or 0):.0%})"
+               if isinstance(cur, dict) else "now       idle")
+    noise = report["noise"]
+    if isinstance(noise, dict) and noise.get("margin") is not None:
+        click.echo(f"noise     margin {noise['margin']:.4f} bpb (std {noise.get('std')}, {noise.get('runs')} runs)")
+
+
+@cli.command(epilog="\b\nExamples:\n  swarm-node best\n  swarm-node best --out best_train.py --hw-class cpu:2t")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the train.py here.")
+@click.option("--hw-class", help="Only results of this hardware class (e.g. cpu:2t, cuda:H100-80GB).")
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), help=HOME_HELP)
+@click.option("--swarm", "wanted", help=SWARM_HELP)
+def best(out: Path | None, hw_class: str | None, home: Path | None, wanted: str | None) -> None:
+    """The best kept train.py of the swarm (printed, or written with --out)."""
+    ledger = open_ledger(home)
+    swarm_id = _swarm(ledger, wanted)
+    rows = [r for r in ledger.results(swarm_id, status="keep") if not r.reproduces
+            and (hw_class is None or r.hw_class == hw_class)]
+    if not rows:
+        raise click.ClickException("no kept result yet" + (f" for {hw_class}" if hw_class else ""))
+    top = min(rows, key=lambda r: r.metric)
+    text = ledger.get_commit(top.blob)
+    if text is None:
+        raise click.ClickException(f"the best result ({top.metric:.4f} by {top.author.hex()[:8]}) names blob "
+                                   f"{top.blob[:12]}, which this node has not fetched yet; try again later")
+    click.echo(f"# val_bpb {top.metric:.4f}  {top.hw_class}  by {top.author.hex()[:16]}  {top.description}",
+               err=True)
+    if out:
+        out.write_bytes(text)
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(text.decode("utf-8"), nl=False)
+
+
+EXPORT_COLUMNS = ("commit", "val_bpb", "memory_gb", "status", "description", "author", "hw_class")
+
+
+@cli.command(epilog="\b\nExamples:\n  swarm-node export results.tsv\n  swarm-node export - | column -t -s $'\\t'")
+@click.argument("path", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), help=HOME_HELP)
+@click.option("--swarm", "wanted", help=SWARM_HELP)
+def export(path: Path, home: Path | None, wanted: str | None) -> None:
+    """Write every result as TSV in autoresearch's columns (commit, val_bpb, memory_gb, status, description),
+    plus author and hardware class."""
+    from protocol import ProtocolError, decode_and_verify
+
+    ledger = open_ledger(home)
+    swarm_id = _swarm(ledger, wanted)
+    rows = ledger.results(swarm_id)
+    handle = sys.stdout if str(path) == "-" else path.open("w", newline="", encoding="utf-8")
+    try:
+        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+        writer.writerow(EXPORT_COLUMNS)
+        for row in rows:
+            try:
+                memory_gb = decode_and_verify(row.raw).message.peak_memory_mb / 1024
+            except (ProtocolError, AttributeError):
+                memory_gb = 0.0
+            description = " ".join(row.description.split())
+            writer.writerow([row.commit[:7] or row.blob[:7], f"{row.metric:.6f}", f"{memory_gb:.1f}", row.status,
+                             description, row.author.hex()[:16], row.hw_class])
+    finally:
+        if handle is not sys.stdout:
+            handle.close()
+    if str(path) != "-":
+        click.echo(f"wrote {len(rows)} results to {path}", err=True)
+
+
+@cli.command(epilog="\b\nExamples:\n  swarm-node dashboard              # http://127.0.0.1:8737/\n"
+                    "  swarm-node dashboard --port 9000")
+@click.option("--host", default=None, help="Address to serve on (default 127.0.0.1: this machine only).")
+@click.option("--port", default=None, type=int, help="Port (default 8737).")
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), help=HOME_HELP)
+@click.option("--swarm", "wanted", help=SWARM_HELP)
+def dashboard(host: str | None, port: int | None, home: Path | None, wanted: str | None) -> None:
+    """Serve the web dashboard: the feed as a page with a live plot of best val_bpb and the lineage of commits."""
+    from node.config import load_config
+    from node.feed.views import build_feed
+    from node.feed.web import DashboardServer
+
+    ledger = open_ledger(home)
+    swarm_id = _swarm(ledger, wanted)
+    config = load_config(overrides={"home": home} if home else None)
+    try:
+        server = DashboardServer(lambda: build_feed(ledger, swarm_id), host or config.dashboard_host,
+                                 config.dashboard_port if port is None else port)
+    except OSError as exc:
+        raise click.ClickException(f"cannot serve on {host or config.dashboard_host}:{port}: {exc} "
+                                   "(is another dashboard running? try --port)") from exc
+    with server:
+        click.echo(f"dashboard at {server.url} (Ctrl-C to stop)")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass

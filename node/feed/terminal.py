@@ -1,0 +1,99 @@
+"""The live terminal view of ``swarm-node feed`` (rich): best per class, latest results, the current run, peers."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from rich.console import Group, RenderableType
+from rich.live import Live
+from rich.panel import Panel
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+__all__ = ["render_feed", "follow"]
+
+STATUS_STYLE = {"keep": "green", "discard": "yellow", "crash": "red"}
+
+
+def _short(hexstr: str, n: int = 8) -> str:
+    return hexstr[:n]
+
+
+def _metric(value: Any) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _ago(t: float, now: float) -> str:
+    seconds = max(0, int(now - t))
+    if seconds < 60:
+        return f"{seconds}s ago"
+    if seconds < 3600:
+        return f"{seconds // 60}m ago"
+    return f"{seconds // 3600}h ago"
+
+
+def _best_table(feed: dict[str, Any]) -> Table:
+    table = Table(title="Best per hardware class", expand=True, title_justify="left")
+    for name in ("class", "val_bpb", "node", "verified", "description"):
+        table.add_column(name, overflow="fold" if name == "description" else "ellipsis")
+    for r in feed["best"]:
+        mark = Text(f"yes ({r['confirmed']})", style="green") if r["verified"] else Text(
+            f"no ({r['attestations']} attest.)", style="dim")
+        table.add_row(r["hw_class"], _metric(r["metric"]), _short(r["author"]), mark, Text(r["description"]))
+    if not feed["best"]:
+        table.add_row("-", "-", "-", "-", Text("no kept results yet", style="dim"))
+    return table
+
+
+def _latest_table(feed: dict[str, Any], now: float, rows: int) -> Table:
+    table = Table(title="Latest results", expand=True, title_justify="left")
+    for name in ("when", "status", "val_bpb", "class", "node", "description"):
+        table.add_column(name, overflow="fold" if name == "description" else "ellipsis")
+    for r in feed["latest"][:rows]:
+        status = r["status"] + (" (attest)" if r["reproduces"] else "")
+        table.add_row(_ago(r["created_at"], now), Text(status, style=STATUS_STYLE.get(r["status"], "")),
+                      _metric(r["metric"]), r["hw_class"], _short(r["author"]), Text(r["description"]))
+    return table
+
+
+def _current(feed: dict[str, Any]) -> RenderableType:
+    cur = feed.get("current")
+    peers = feed.get("peers") or []
+    lines: list[RenderableType] = []
+    if cur:
+        fraction = max(0.0, min(1.0, float(cur.get("fraction") or 0.0)))
+        eta = cur.get("eta_seconds")
+        lines.append(Text(f"{cur.get('action', 'experiment')}: {cur.get('description', '')}"))
+        lines.append(ProgressBar(total=1.0, completed=fraction, width=50))
+        lines.append(Text(f"{fraction:.0%}" + (f"  ETA {int(eta)} s" if eta is not None else ""), style="dim"))
+    else:
+        lines.append(Text("no experiment running (or no node running on this home)", style="dim"))
+    noise = feed.get("noise")
+    if isinstance(noise, dict) and noise.get("margin") is not None:
+        lines.append(Text(f"noise margin {noise['margin']:.4f} bpb from {noise.get('runs', '?')} baseline runs",
+                          style="dim"))
+    lines.append(Text(f"{len(peers)} peer(s) connected: " + ", ".join(_short(p, 12) for p in peers[:6]),
+                      style="dim"))
+    return Panel(Group(*lines), title="Now", title_align="left")
+
+
+def render_feed(feed: dict[str, Any], *, rows: int = 15, now: float | None = None) -> RenderableType:
+    """One screen of the feed."""
+    now = time.time() if now is None else now
+    swarm = feed["swarm"]
+    head = Text(f"swarm {_short(swarm['swarm_id'], 16)}  {swarm['name']}  budget {swarm['budget'] or '?'}  "
+                f"{feed['count']} results", style="bold cyan")
+    return Group(head, _best_table(feed), _current(feed), _latest_table(feed, now, rows))
+
+
+def follow(build: Callable[[], dict[str, Any]], *, interval: float = 1.0, rows: int = 15) -> None:
+    """Redraw the feed until Ctrl-C."""
+    with Live(render_feed(build(), rows=rows), refresh_per_second=4, screen=False) as live:
+        try:
+            while True:
+                time.sleep(interval)
+                live.update(render_feed(build(), rows=rows))
+        except KeyboardInterrupt:
+            pass

@@ -1,0 +1,103 @@
+"""The feed views and the read-only commands (feed --json, best, export, status) over a real ledger."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from node.cli.main import _register_commands, cli
+from node.feed.views import STATE_CURRENT, build_feed, pick_swarm
+from node.ledger import Ledger
+from protocol import git_blob_hash, swarm_id_of
+from tests.factories import ALICE, BOB, CAROL, make_manifest, signed_result
+
+_register_commands()
+
+
+@pytest.fixture()
+def home(tmp_path: Path) -> Path:
+    """A node home whose ledger holds one swarm: two kept results, a discard, and attestations of the best."""
+    home = tmp_path / "home"
+    home.mkdir()
+    manifest = make_manifest(ALICE, name="shakespeare-cpu")
+    swarm = swarm_id_of(manifest)
+    best_text = b"LR = 6e-3\n"
+    with Ledger(home / "ledger.sqlite") as ledger:
+        ledger.put_manifest(swarm, manifest)
+        base = signed_result(ALICE, 1, swarm, metric=2.50, commit="a" * 40, description="baseline")
+        top = signed_result(ALICE, 2, swarm, metric=2.40, commit="b" * 40, parent="a" * 40,
+                            blob=git_blob_hash(best_text), description="LR 4e-3 -> 6e-3")
+        bad = signed_result(BOB, 1, swarm, metric=2.70, status="discard", commit="", description="<b>wider</b>")
+        att1 = signed_result(BOB, 2, swarm, metric=2.405, reproduces=top.message_id, description="re-run")
+        att2 = signed_result(CAROL, 1, swarm, metric=2.398, reproduces=top.message_id, description="re-run")
+        assert ledger.add_results([base, top, bad, att1, att2]) == [True] * 5
+        ledger.put_commit(git_blob_hash(best_text), best_text, ALICE.public_key, "a" * 40)
+    return home
+
+
+def test_build_feed_best_is_verified_by_two_independent_attestations(home: Path) -> None:
+    with Ledger(home / "ledger.sqlite", readonly=True) as ledger:
+        swarm = pick_swarm(ledger)
+        assert swarm is not None
+        feed = build_feed(ledger, swarm)
+    assert feed["swarm"]["name"] == "shakespeare-cpu" and feed["swarm"]["budget"] == "60s"
+    assert feed["count"] == 5
+    [best] = feed["best"]
+    assert best["metric"] == pytest.approx(2.40) and best["verified"] and best["confirmed"] == 2
+    assert [p["metric"] for p in feed["series"]] == pytest.approx([2.50, 2.40])
+    assert {(c["commit"][:1], c["parent"][:1]) for c in feed["lineage"]} == {("a", ""), ("b", "a")}
+    assert feed["current"] is None and feed["peers"] == []
+    json.dumps(feed, allow_nan=False)
+
+
+def test_feed_reports_the_running_experiment(home: Path) -> None:
+    with Ledger(home / "ledger.sqlite") as ledger:
+        ledger.set_state(STATE_CURRENT, {"action": "explore", "description": "LR up", "fraction": 0.5})
+    with Ledger(home / "ledger.sqlite", readonly=True) as ledger:
+        feed = build_feed(ledger, pick_swarm(ledger) or b"")
+    assert feed["current"]["description"] == "LR up"
+
+
+def test_feed_json_prints_one_object_per_result(home: Path) -> None:
+    out = CliRunner().invoke(cli, ["feed", "--json", "--home", str(home)])
+    assert out.exit_code == 0, out.output
+    lines = [json.loads(line) for line in out.output.splitlines()]
+    assert len(lines) == 5 and {r["status"] for r in lines} == {"keep", "discard"}
+    assert any(r["description"] == "<b>wider</b>" for r in lines)
+
+
+def test_feed_table_renders(home: Path) -> None:
+    out = CliRunner().invoke(cli, ["feed", "--home", str(home)])
+    assert out.exit_code == 0, out.output
+    assert "shakespeare-cpu" in out.output and "2.4000" in out.output and "yes (2)" in out.output
+
+
+def test_best_writes_the_best_train_py(home: Path, tmp_path: Path) -> None:
+    target = tmp_path / "best.py"
+    out = CliRunner().invoke(cli, ["best", "--home", str(home), "--out", str(target)])
+    assert out.exit_code == 0, out.output
+    assert target.read_bytes() == b"LR = 6e-3\n"
+
+
+def test_export_uses_autoresearch_columns(home: Path, tmp_path: Path) -> None:
+    target = tmp_path / "results.tsv"
+    out = CliRunner().invoke(cli, ["export", str(target), "--home", str(home)])
+    assert out.exit_code == 0, out.output
+    rows = [line.split("\t") for line in target.read_text().splitlines()]
+    assert rows[0] == ["commit", "val_bpb", "memory_gb", "status", "description", "author", "hw_class"]
+    assert len(rows) == 6
+    assert ["bbbbbbb", "2.400000", "0.5", "keep", "LR 4e-3 -> 6e-3"] == rows[2][:5]
+
+
+def test_status_without_a_running_node(home: Path) -> None:
+    out = CliRunner().invoke(cli, ["status", "--home", str(home)])
+    assert out.exit_code == 0, out.output
+    assert "not running" in out.output and "shakespeare-cpu" in out.output
+
+
+def test_commands_explain_a_missing_ledger(tmp_path: Path) -> None:
+    out = CliRunner().invoke(cli, ["feed", "--home", str(tmp_path / "nowhere")])
+    assert out.exit_code != 0 and "swarm-node join" in out.output
