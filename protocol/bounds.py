@@ -26,7 +26,8 @@ def check_intrinsic(message: Message, limits: Limits) -> None:
     if isinstance(message, Result):
         if message.status != "crash" and not limits.metric_min <= message.metric <= limits.metric_max:
             raise InvalidValue(
-                f"metric {message.metric!r} out of range {limits.metric_min}..{limits.metric_max} for a {message.status}"
+                f"metric {message.metric!r} out of range {limits.metric_min}..{limits.metric_max}"
+                f" for a {message.status} result"
             )
         if message.status == "keep" and not message.commit:
             raise InvalidValue("a kept result must name its commit")

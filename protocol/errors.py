@@ -19,7 +19,7 @@ whatever the input bytes.
     +-- Replayed                  an (author, seq) already seen, or below the author's replay floor
     +-- WrongSwarm                a message for another swarm than the topic/stream expects
     +-- WrongSender               the author is not the libp2p peer that delivered it directly
-    +-- KeyFileError              an identity key file (or key bytes) that cannot be used: unsafe mode, corrupt, wrong type
+    +-- KeyFileError              identity key file or key bytes that cannot be used: unsafe mode, corrupt, not Ed25519
 
 At the network edge every ``ProtocolError`` becomes a reject, logged with the peer id. ``Replayed`` is not by itself
 misbehaviour: the same result reaches a node through gossip and through sync.

@@ -18,7 +18,14 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, Union
 
 from protocol.canonical import pack, unpack
-from protocol.errors import InvalidValue, LimitExceeded, MalformedMessage, SchemaError, UnexpectedKind, UnsupportedVersion
+from protocol.errors import (
+    InvalidValue,
+    LimitExceeded,
+    MalformedMessage,
+    SchemaError,
+    UnexpectedKind,
+    UnsupportedVersion,
+)
 from protocol.fields import Blob, Bool, Hex, Int, PairOf, Schema, SeqOf
 from protocol.limits import DEFAULT_LIMITS, PROTOCOL_VERSION, Limits
 

@@ -65,7 +65,7 @@ def manifest(identity: Identity = ALICE, **changes: Any) -> Manifest:
 
 def sign_body(identity: Identity, kind: str, fields: tuple[Any, ...], *, version: int = PROTOCOL_VERSION,
               envelope_author: bytes | None = None, envelope_kind: str | None = None) -> bytes:
-    """An envelope around an arbitrary body, validly signed by ``identity`` (to reach the checks after the signature)."""
+    """An envelope around an arbitrary body, validly signed by ``identity`` (reaches the checks after the signature)."""
     body = msgpack.packb((version, kind, *fields), use_bin_type=True)
     signature = identity.sign(signed_bytes(version, body))
     author = identity.public_key if envelope_author is None else envelope_author

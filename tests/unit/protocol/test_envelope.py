@@ -31,6 +31,7 @@ from protocol import (
     sign_message,
     swarm_id_of,
 )
+from protocol.envelope import signed_bytes
 from tests.unit.protocol.factories import ALICE, BOB, NOW, SWARM, claim, manifest, result, sign_body, wire_fields
 
 
@@ -232,7 +233,7 @@ def test_duplicate_keys_trailing_bytes_and_float32() -> None:
         verify(dup)
     fields = list(wire_fields(result()))
     body = msgpack.packb((1, "result", *fields), use_bin_type=True, use_single_float=True)
-    envelope = msgpack.packb((1, "result", ALICE.public_key, body, ALICE.sign(b"swarm-node/signed-message\x00\x00\x01" + body)))
+    envelope = msgpack.packb((1, "result", ALICE.public_key, body, ALICE.sign(signed_bytes(1, body))))
     with pytest.raises(MalformedMessage, match="non-canonical"):
         verify(envelope)
 

@@ -72,7 +72,8 @@ def test_peer_id_is_what_py_libp2p_derives() -> None:
         me = Identity.from_private_bytes(seed)
         theirs = Ed25519PrivateKey.from_bytes(seed)
         assert theirs.get_public_key().to_bytes() == me.public_key
-        assert ID.from_pubkey(theirs.get_public_key()).to_base58() == me.peer_id == peer_id_from_public_key(me.public_key)
+        theirs_id = ID.from_pubkey(theirs.get_public_key()).to_base58()
+        assert theirs_id == me.peer_id == peer_id_from_public_key(me.public_key)
     assert me.peer_id.startswith("12D3KooW")
     with pytest.raises(KeyFileError):
         peer_id_from_public_key(b"\x01" * 31)
