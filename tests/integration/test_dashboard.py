@@ -1,0 +1,78 @@
+"""The web dashboard in a real headless browser: it loads, shows what a node stored, and updates live."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from node.ledger import Ledger
+from protocol import swarm_id_of
+from tests.factories import ALICE, BOB, make_manifest, signed_result
+from tests.waiting import wait_for
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                "--disable-background-networking", "--disable-component-update"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def test_dashboard_shows_stored_results_and_updates(tmp_path: Path) -> None:
+    assert CHROMIUM, "Debian's chromium is needed for this test (.ci/run installs it: apt-get install chromium)"
+    from playwright.sync_api import sync_playwright
+
+    home = tmp_path / "home"
+    home.mkdir()
+    manifest = make_manifest(ALICE, name="dashboard-test")
+    swarm = swarm_id_of(manifest)
+    ledger = Ledger(home / "ledger.sqlite")
+    ledger.put_manifest(swarm, manifest)
+    ledger.add_results([signed_result(ALICE, 1, swarm, metric=2.5, description="baseline run"),
+                        signed_result(BOB, 1, swarm, metric=2.6, status="discard", commit="",
+                                      description="<script>alert(1)</script>")])
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "node", "dashboard", "--home", str(home), "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        wait_for(lambda: _answers(url + "api/feed"), timeout=30, what="the dashboard to answer")
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(url)
+            page.wait_for_selector("body[data-count='2']", timeout=15_000)
+            assert "baseline run" in page.inner_text("#latest")
+            assert "<script>alert(1)</script>" in page.inner_text("#latest")  # shown as text, never run
+            assert "dashboard-test" in page.inner_text("#swarm")
+            assert "2.5000" in page.inner_text("#best")
+
+            ledger.add_results([signed_result(ALICE, 2, swarm, metric=2.31, parent="1" * 40,
+                                              description="rotary positions")])
+            page.wait_for_selector("body[data-count='3']", timeout=15_000)
+            assert "2.3100" in page.inner_text("#best")
+            assert "rotary positions" in page.inner_text("#lineage")
+            assert page.locator("#plot path").count() >= 1
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        ledger.close()
