@@ -33,6 +33,7 @@ from node.net.errors import BadPayload, StreamFailed
 from node.net.dht import SwarmDHT
 from node.net.gossip import GossipGate, Topics
 from node.net.host import build_host, parse_peer_addr, peer_addrs
+from node.net.mdns import LanDiscovery
 from node.net.links import Links, NetSettings
 from node.net.peers import PeerBook
 from node.net.streams import serve
@@ -137,6 +138,8 @@ class NodeService:
                         nursery.start_soon(self._drain, subscription)
                     nursery.start_soon(self._writer)
                     await self.links.start(nursery)
+                    if self.settings.mdns:
+                        nursery.start_soon(self._run_mdns)
                     try:
                         yield
                     finally:
@@ -346,6 +349,21 @@ class NodeService:
             self.pubsub.add_to_blacklist(peer_id)
             if self._nursery is not None:
                 self._nursery.start_soon(self.links.drop, peer_id)
+
+    async def _run_mdns(self) -> None:
+        port = next((int(a.value_for_protocol("tcp")) for a in self.host.get_addrs()
+                     if "/tcp/" in str(a)), 4001)
+
+        async def dial(info: Any) -> None:
+            if self.book.is_blacklisted(info.peer_id.to_base58()):
+                return
+            with trio.move_on_after(self.settings.request_timeout):
+                await self.host.connect(info)
+
+        try:
+            await LanDiscovery(self.host, self.swarm_id, port).run(dial)
+        except Exception:  # zeroconf can fail on hosts without multicast: the node runs on without it
+            log.warning("mDNS discovery stopped", exc_info=True)
 
     def _locate_data(self, data_hash: bytes) -> Path | None:
         path = self._data_files.get(data_hash)
