@@ -116,3 +116,13 @@ def test_data_sources_by_hex_or_bytes(ledger: Ledger, tmp_path: Path) -> None:
     ledger.put_data_chunk_source(digest.hex(), tmp_path / "moved.txt")
     assert ledger.get_data_chunk_source(digest) == tmp_path / "moved.txt"
     assert ledger.get_data_chunk_source(bytes(32)) is None
+
+
+def test_a_failed_write_rolls_back_and_the_ledger_stays_usable(ledger: Ledger) -> None:
+    with pytest.raises(RuntimeError):
+        with ledger._write() as conn:
+            conn.execute("INSERT INTO kv (key, value) VALUES ('half', '1')")
+            raise RuntimeError("crash in the middle of a batch")
+    assert ledger.get_state("half") is None
+    ledger.set_state("after", True)
+    assert ledger.get_state("after") is True
