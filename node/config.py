@@ -34,6 +34,8 @@ from multiaddr.exceptions import Error as MultiaddrLibError
 
 from node.errors import ConfigError, JoinStringError
 from node.joinstring import check_peer_multiaddr
+from trainer.budget import Budget
+from trainer.errors import TrainerError
 
 __all__ = ["NodeConfig", "load_config", "default_home", "ENV_PREFIX", "AGENTS"]
 
@@ -45,7 +47,6 @@ MAX_ADDRS = 32
 _ENV_ALIASES = {"bootstrap": "SWARM_NODE_PEERS"}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
-_BUDGET = re.compile(r"\d+(\.\d+)?\s*s|\d+(\.\d+)?[kKmMgG]?-tokens")
 
 
 def default_home() -> Path:
@@ -223,7 +224,10 @@ def _coerce(key: str, value: object, source: str, from_text: bool) -> Any:
     if key == "budget":
         if value is None or (from_text and isinstance(value, str) and not value.strip()):
             return None
-        return _as_text(key, value, source)
+        try:
+            return str(Budget.parse(_as_text(key, value, source)))  # canonical: "90 s" -> "90s", "2m" -> "120s"
+        except TrainerError as exc:
+            raise _fail(key, source, f"{value!r} is not a budget ({exc}); use e.g. '60s' or '2M-tokens'") from exc
     return _as_text(key, value, source)
 
 
@@ -235,8 +239,6 @@ def _check(config: NodeConfig, sources: Mapping[str, str]) -> None:
 
     if config.agent not in AGENTS:
         raise _fail("agent", src("agent"), f"unknown agent {config.agent!r}; choose one of {', '.join(AGENTS)}")
-    if config.budget is not None and not _BUDGET.fullmatch(config.budget):
-        raise _fail("budget", src("budget"), f"{config.budget!r} is not a budget; use e.g. '60s' or '2M-tokens'")
     if not 0.0 <= config.verify_share <= 1.0:
         raise _fail("verify_share", src("verify_share"), f"{config.verify_share} is not between 0 and 1")
     if not 0 <= config.dashboard_port <= 65535:

@@ -112,8 +112,10 @@ def test_unknown_override_is_an_error(node_home: Path) -> None:
 
 
 def test_budget_forms_and_booleans_from_env(node_home: Path) -> None:
-    for budget in ("60s", "90 s", "2M-tokens", "500k-tokens"):
-        assert load_config(env={"SWARM_NODE_HOME": str(node_home), "SWARM_NODE_BUDGET": budget}).budget == budget
+    for budget, canonical in (("60s", "60s"), ("90 s", "90s"), ("2m", "120s"), ("2M-tokens", "2M-tokens"),
+                              ("500k-tokens", "500k-tokens")):
+        env = {"SWARM_NODE_HOME": str(node_home), "SWARM_NODE_BUDGET": budget}
+        assert load_config(env=env).budget == canonical
     env = {"SWARM_NODE_HOME": str(node_home), "SWARM_NODE_BUDGET": "", "SWARM_NODE_REQUIRE_SANDBOX": "0"}
     config = load_config(env=env)
     assert config.budget is None and config.require_sandbox is False
