@@ -1,0 +1,150 @@
+"""The research loop of a running node: coordinator's ``Researcher`` driven with real runs, the ledger and the network.
+
+``Researcher.step()`` is synchronous and slow (one whole experiment), so it runs in a worker thread; what it needs
+from the network (publish a result or a claim, fetch a peer's train.py) is called back into trio with
+``trio.from_thread``. The ledger is shared (it has its own lock). While a run trains, its progress goes to the
+ledger's state (``STATE_CURRENT``) where ``swarm-node feed`` and the dashboard read it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable
+
+import trio
+
+from coordinator.agents import Agent, MutateAgent
+from coordinator.records import ClaimLike, Outcome, Policy, SeenResult, SwarmView
+from coordinator.researcher import Researcher
+from coordinator.workspace import Workspace
+from protocol import Claim, Result, peer_id_from_public_key
+from trainer import Progress, RunSummary, hardware_fingerprint, run_experiment
+
+from node.feed.views import STATE_CURRENT, STATE_NOISE, STATE_SWARM
+from node.swarms import SwarmSpec, budget_rule
+
+__all__ = ["ResearchLoop", "make_agent"]
+
+log = logging.getLogger(__name__)
+
+
+def make_agent(config: Any, rng: random.Random) -> Agent:
+    """The agent the config names: ``mutate`` (no model), or ``llm`` (OpenAI-compatible, falls back to mutate)."""
+    if config.agent == "llm":
+        from coordinator.agents.llm import LLMAgent
+
+        return LLMAgent.from_env(model=config.model, fallback=MutateAgent(rng))
+    return MutateAgent(rng)
+
+
+class ResearchLoop:
+    """One node's research on one swarm; ``await loop.run()`` until cancelled."""
+
+    def __init__(self, *, service: Any, ledger: Any, config: Any, swarm: SwarmSpec, agent: Agent | None = None,
+                 policy: Policy | None = None, on_outcome: Callable[[Outcome], None] | None = None) -> None:
+        self.service = service
+        self.ledger = ledger
+        self.config = config
+        self.swarm = swarm
+        self.hardware = hardware_fingerprint()
+        self.rng = random.Random()
+        self.agent = agent or make_agent(config, self.rng)
+        self.policy = policy or Policy(verify_share=config.verify_share, trust_threshold=config.trust_threshold)
+        self.on_outcome = on_outcome
+        self.work_root = Path(config.swarm_dir(swarm.swarm_id)) / "runs"
+        self.workspace = Workspace.open_or_create(Path(config.swarm_dir(swarm.swarm_id)) / "workspace", swarm.baseline)
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._action = ""
+
+    # ------------------------------------------------------------------ collaborators (called in the worker thread)
+
+    def _run(self, train_py: str, seed: int) -> RunSummary:
+        started = time.time()
+
+        def progress(p: Progress) -> None:
+            fraction = max(0.0, min(1.0, p.budget_fraction))
+            eta = (time.time() - started) * (1 - fraction) / fraction if fraction > 0.02 else None
+            self.ledger.set_state(STATE_CURRENT, {"action": self._action, "description": self._description,
+                                                  "fraction": fraction, "eta_seconds": eta, "step": p.step,
+                                                  "tokens": p.tokens, "started_at": started})
+
+        self._description = "training"
+        try:
+            return run_experiment(train_py, self.swarm.dataset, self.swarm.budget, work_root=self.work_root,
+                                  seed=seed, require_sandbox=self.config.require_sandbox, progress=progress,
+                                  cache_dir=Path(self.config.cache_dir))
+        finally:
+            self.ledger.set_state(STATE_CURRENT, None)
+
+    def _view(self) -> SwarmView:
+        rows = self.ledger.results(self.swarm.swarm_id)
+        claims: list[ClaimLike] = list(self.ledger.active_claims(self.swarm.swarm_id, time.time()))
+        return SwarmView(results=[SeenResult(r.message_id, r) for r in rows], claims=claims)
+
+    def _fetch(self, blob: str) -> str | None:
+        text = self.ledger.get_commit(blob)
+        if text is None:
+            text = trio.from_thread.run(self.service.fetch_commit, blob, trio_token=self._token)
+        if text is None:
+            return None
+        try:
+            return bytes(text).decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
+    def _claim(self, blob: str, expires_at: float) -> None:
+        claim = Claim(swarm_id=self.swarm.swarm_id, author=self.service.identity.public_key, seq=0,
+                      created_at=time.time(), blob=blob, expires_at=expires_at)
+        trio.from_thread.run(self.service.publish_claim, claim, trio_token=self._token)
+
+    def _publish(self, outcome: Outcome) -> None:
+        me = self.service.identity.public_key
+        text = outcome.train_py.encode("utf-8")
+        self.ledger.put_commit(outcome.blob, text, me, outcome.parent)
+        result = Result(
+            swarm_id=self.swarm.swarm_id, author=me, seq=1, created_at=time.time(), commit=outcome.commit,
+            parent=outcome.parent, blob=outcome.blob, metric=outcome.metric, status=outcome.status,
+            hw_class=outcome.hw_class, hw_fingerprint=self.hardware.fingerprint[:200],
+            budget=budget_rule(self.swarm.budget), steps=outcome.steps, tokens=outcome.tokens,
+            wall_seconds=outcome.wall_seconds, peak_memory_mb=outcome.peak_memory_mb,
+            description=" ".join(outcome.description.split())[:280], reproduces=outcome.reproduces,
+        )
+        trio.from_thread.run(self.service.publish_result, result, trio_token=self._token)
+        for change in outcome.trust_changes:
+            self.ledger.update_peer(peer_id_from_public_key(change.peer), trust=change.score)
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
+
+    # ------------------------------------------------------------------ the loop
+
+    def _researcher(self) -> Researcher:
+        return Researcher(
+            workspace=self.workspace, agent=self.agent, runner=self._run, hw_class=self.hardware.hw_class,
+            budget=budget_rule(self.swarm.budget), author=self.service.identity.public_key,
+            swarm_view=self._view, fetch_blob=self._fetch, publish=self._publish, announce_claim=self._claim,
+            program=self.swarm.manifest.program, policy=self.policy, rng=self.rng,
+        )
+
+    def _step(self, researcher: Researcher) -> Outcome:
+        self._action = "experiment"
+        outcome = researcher.step()
+        evidence = researcher.evidence()
+        self.ledger.set_state(STATE_NOISE, {**asdict(evidence), "hw_class": self.hardware.hw_class,
+                                            "best": researcher.best})
+        log.info("%s %s %.4f (%s): %s", outcome.action, outcome.status, outcome.metric, outcome.reason,
+                 outcome.description)
+        return outcome
+
+    async def run(self, max_steps: int | None = None) -> None:
+        """Run experiments one after another until cancelled (or ``max_steps``)."""
+        self._token = trio.lowlevel.current_trio_token()
+        self.ledger.set_state(STATE_SWARM, self.swarm.swarm_id.hex())
+        researcher = await trio.to_thread.run_sync(self._researcher)
+        steps = 0
+        while max_steps is None or steps < max_steps:
+            await trio.to_thread.run_sync(self._step, researcher, abandon_on_cancel=True)
+            steps += 1
