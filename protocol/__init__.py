@@ -12,6 +12,7 @@ Files:
 - ``messages.py``   the signed messages ``Manifest``, ``Result``, ``Claim`` and ``BudgetRule``; ``one_line``.
 - ``bounds.py``     semantic bounds: intrinsic (metric range, status, claim length) and receiver-side (skew, swarm).
 - ``identity.py``   ``Identity`` (Ed25519 key file, signing, peer id), ``peer_id_from_public_key``.
+- ``small_order.py`` refuses small-order ("anyone can sign") Ed25519 keys, which OpenSSL alone would accept.
 - ``hashing.py``    ``git_blob_hash``, ``message_id_of``, ``swarm_id_of``.
 - ``envelope.py``   ``sign_message``, ``decode_and_verify`` (the one validation pipeline), ``Verified``.
 - ``replay.py``     ``ReplayGuard``: per-author seen seqs (floor + bounded set), persistable with to/from_dict.

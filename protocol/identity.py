@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from protocol.errors import BadSignature, KeyFileError
+from protocol.small_order import is_weak_public_key
 
 __all__ = ["Identity", "peer_id_from_public_key", "verify_signature", "base58_encode"]
 
@@ -58,7 +59,10 @@ def _public_key(pub: bytes) -> Ed25519PublicKey:
 
 
 def verify_signature(pub: bytes, signature: bytes, data: bytes) -> None:
-    """Raise ``BadSignature`` unless ``signature`` is ``pub``'s Ed25519 signature of ``data``."""
+    """Raise ``BadSignature`` unless ``signature`` is ``pub``'s Ed25519 signature of ``data`` and ``pub`` is not a
+    small-order key (for which OpenSSL would accept forged signatures; see ``protocol.small_order``)."""
+    if is_weak_public_key(pub):
+        raise BadSignature(f"key {pub.hex()[:16]}... is of small order or not canonical: anyone could sign for it")
     try:
         _public_key(pub).verify(signature, data)
     except (InvalidSignature, ValueError) as exc:
