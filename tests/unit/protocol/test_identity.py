@@ -91,3 +91,12 @@ def test_losing_a_creation_race_loads_the_winners_key(node_home: Path, monkeypat
     monkeypatch.setattr(Path, "exists", lambda self: False)  # as if the winner wrote it just after our check
     assert Identity.load_or_create(path) == winner
     assert sorted(p.name for p in node_home.iterdir()) == ["identity.key"]
+
+
+def test_signatures_are_not_malleable() -> None:
+    me = Identity.generate()
+    signature = me.sign(b"m")
+    group_order = 2**252 + 27742317777372353535851937790883648493
+    s_plus_l = int.from_bytes(signature[32:], "little") + group_order  # verifies under a lax S check
+    with pytest.raises(BadSignature):
+        verify_signature(me.public_key, signature[:32] + s_plus_l.to_bytes(32, "little"), b"m")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import protocol
 
-ALLOWED_THIRD_PARTY = {"msgpack", "cryptography"}
+ALLOWED = {"msgpack", "cryptography", "protocol", "__future__"}
 
 
 def test_protocol_imports_nothing_of_the_project_nor_libp2p() -> None:
@@ -26,7 +26,7 @@ def test_protocol_imports_nothing_of_the_project_nor_libp2p() -> None:
                 found.setdefault(name.split(".")[0], set()).add(path.name)
     outside = {
         top: files for top, files in found.items()
-        if top not in sys.stdlib_module_names and top not in ALLOWED_THIRD_PARTY and top not in ("protocol", "__future__")
+        if top not in sys.stdlib_module_names and top not in ALLOWED
     }
     assert outside == {}
 
