@@ -30,7 +30,7 @@ from typing import Callable, Sequence
 
 import psutil
 
-__all__ = ["PidsCgroup", "RlimitPlan", "nproc_launcher", "user_task_count"]
+__all__ = ["PidsCgroup", "RlimitPlan", "nproc_launcher", "task_limit", "user_task_count"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,15 @@ _LAUNCHER = (
     "import os,resource,sys;n=int(sys.argv[1]);"
     "resource.setrlimit(resource.RLIMIT_NPROC,(n,n));os.execvp(sys.argv[2],sys.argv[2:])"
 )
+
+
+def task_limit(max_processes: int) -> int:
+    """The tasks a run may hold: ``max_processes`` plus two threads per CPU (torch's and OpenMP's thread pools).
+
+    The kernel counts threads as tasks in both ``pids.max`` and RLIMIT_NPROC, so a bound of processes alone would make
+    a many-core machine's torch fail to start its threads.
+    """
+    return max_processes + 2 * (os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from trainer.errors import SandboxUnavailable
-from trainer.rlimits import PidsCgroup, RlimitPlan, nproc_launcher, user_task_count
+from trainer.rlimits import PidsCgroup, RlimitPlan, nproc_launcher, task_limit, user_task_count
 from trainer.sandbox_io import Supervisor
 from trainer.seccomp import build_filter, host_table
 
@@ -59,7 +59,7 @@ class SandboxSpec:
     memory_bytes: int | None = None  # RLIMIT_AS (per process; CPU runs only: CUDA maps huge address ranges)
     file_bytes: int = 256 << 20  # RLIMIT_FSIZE, and the size of the tmpfs /tmp
     open_files: int = 256  # RLIMIT_NOFILE
-    max_processes: int = 64  # bound on the tasks inside (threads count: the kernel bounds tasks)
+    max_processes: int = 64  # bound on the processes inside (+ 2 threads per CPU: the kernel counts tasks)
     output_bytes: int = 1 << 20  # how much of stdout+stderr is kept (the tail); the rest is drained and dropped
     stdin: bytes | None = None
 
@@ -177,13 +177,14 @@ def run_sandboxed(argv: Sequence[str], spec: SandboxSpec, *, on_line: Callable[[
     if not ok and require_sandbox:
         raise SandboxUnavailable(reason)
     spec.workdir.mkdir(parents=True, exist_ok=True)
-    cgroup = PidsCgroup.create(spec.max_processes + 2)  # + bwrap's reaper and the outer bwrap
+    tasks = task_limit(spec.max_processes)
+    cgroup = PidsCgroup.create(tasks + 2)  # + the outer bwrap and bwrap's reaper
     procs_fd = cgroup.open_procs() if cgroup is not None else None
     seccomp_fd: int | None = None
     try:
         if ok:
             seccomp_fd = _seccomp_fd()
-            inner = list(argv) if cgroup is not None else nproc_launcher(argv, spec.max_processes + 1)
+            inner = list(argv) if cgroup is not None else nproc_launcher(argv, tasks + 1)
             command = bwrap_argv(inner, spec, bwrap=find_bwrap() or "bwrap", seccomp_fd=seccomp_fd)
             plan = _plan(spec, nproc=None)
             env: Mapping[str, str] = {}
@@ -191,7 +192,7 @@ def run_sandboxed(argv: Sequence[str], spec: SandboxSpec, *, on_line: Callable[[
         else:
             log.warning("running WITHOUT the sandbox (%s)", reason)
             command = list(argv)
-            plan = _plan(spec, nproc=None if cgroup is not None else user_task_count() + spec.max_processes)
+            plan = _plan(spec, nproc=None if cgroup is not None else user_task_count() + tasks)
             env = spec.env
             pass_fds = ()
         supervisor = Supervisor(command, cwd=spec.workdir, env=dict(env), pass_fds=pass_fds,

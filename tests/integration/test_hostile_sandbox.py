@@ -14,6 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from trainer.rlimits import task_limit
 from trainer.sandbox import SandboxSpec, run_sandboxed, sandbox_available
 
 AVAILABLE, WHY = sandbox_available()
@@ -151,11 +152,12 @@ except OSError as exc:
 """
     bounded = run_sandboxed(py(counter), SandboxSpec(workdir=tmp_path / "w", wall_timeout=10, max_processes=32))
     assert "forks refused after" in bounded.output_tail, bounded.output_tail
-    assert int(bounded.output_tail.split("forks refused after")[1].split()[0]) <= 32
+    assert int(bounded.output_tail.split("forks refused after")[1].split()[0]) <= task_limit(32)
     bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
     start = time.monotonic()
     result = run_sandboxed(py(bomb), SandboxSpec(workdir=tmp_path / "w", wall_timeout=1.5, max_processes=32))
-    assert result.timed_out and result.returncode is None
+    assert result.returncode is None  # killed: by the watchdog (too many processes) or at the wall clock
+    assert result.timed_out or "[sandbox] killed: more than" in result.output_tail
     assert time.monotonic() - start < 5
     assert_machine_unharmed()
 
@@ -229,3 +231,29 @@ print(json.dumps(out))
     fork_status = seen.pop("fork")
     assert fork_status == 0  # ordinary fork and threads still work
     assert seen == {name: "Operation not permitted" for name in seen}, seen
+
+
+def test_process_bound_without_a_cgroup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where no pids cgroup can be made: RLIMIT_NPROC inside the user namespace, else (root) the watchdog's kill."""
+    import trainer.sandbox as sandbox_module
+
+    monkeypatch.setattr(sandbox_module.PidsCgroup, "create", classmethod(lambda cls, max_tasks: None))
+    counter = """
+import os, time
+n = 0
+try:
+    while n < 2000:
+        if os.fork() == 0:
+            time.sleep(30)
+            os._exit(0)
+        n += 1
+except OSError as exc:
+    print("forks refused after", n, exc.errno)
+"""
+    result = run_sandboxed(py(counter), SandboxSpec(workdir=tmp_path / "w", wall_timeout=20, max_processes=16))
+    if os.getuid() != 0:
+        assert "forks refused after" in result.output_tail, result.output_tail
+        assert int(result.output_tail.split("forks refused after")[1].split()[0]) <= task_limit(16)
+    else:  # the kernel never enforces RLIMIT_NPROC for root: the watchdog counts the tree and kills it
+        assert result.returncode is None and not result.timed_out and result.wall_seconds < 10
+    assert_machine_unharmed()
