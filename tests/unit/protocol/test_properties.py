@@ -153,3 +153,20 @@ def test_one_junk_field_in_a_signed_body_only_raises_protocol_errors(kind: str, 
         decode_and_verify(sign_body(ALICE, kind, tuple(fields)), now=NOW)
     except ProtocolError:
         pass
+
+
+@SETTINGS
+@given(
+    seq=st.integers(min_value=0, max_value=2**63 - 1),
+    created_at=st.floats(min_value=0.0, max_value=NOW + 600.0).map(lambda f: f + 0.0),
+    lifetime=st.floats(min_value=0.001, max_value=24 * 3600.0),
+    blob=hexes,
+)
+def test_valid_claims_always_pass(seq: int, created_at: float, lifetime: float, blob: str) -> None:
+    expires_at = created_at + lifetime
+    message = claim(seq=seq, created_at=created_at, blob=blob, expires_at=expires_at)
+    if expires_at <= created_at or expires_at - created_at > 24 * 3600.0:
+        return  # float rounding at the edges of the range
+    now = min(created_at, expires_at - 0.0001)
+    verified = decode_and_verify(sign_message(ALICE, message), now=now, expected_swarm=SWARM)
+    assert verified.message == message
