@@ -16,32 +16,6 @@ from swarm_harness import BUDGET, DEVICE, EVAL_CONTEXT, SEED, VOCAB_SIZE, budget
     train_batches
 
 # --------------------------------------------------------------------------------------------------------------------
-# Hyperparameters
-# --------------------------------------------------------------------------------------------------------------------
-
-N_LAYER = 2               # transformer blocks
-N_EMBD = 128              # model width
-N_HEAD = 4                # attention heads (N_EMBD must divide by it)
-MLP_RATIO = 4             # hidden width of the MLP / N_EMBD
-CONTEXT = 128             # training sequence length (the evaluator feeds EVAL_CONTEXT tokens)
-BATCH_SIZE = 8            # sequences per step
-DROPOUT = 0.0             # dropout in attention output and MLP
-NORM = "layernorm"        # "layernorm" | "rmsnorm"
-ACTIVATION = "gelu"       # "gelu" | "relu2" | "swiglu"
-POSITIONS = "rotary"      # "rotary" | "learned"
-TIED_EMBEDDINGS = True    # output head shares the input embedding matrix
-PREV_BYTE_EMBEDDING = True  # add an embedding of the previous byte (a cheap bigram feature)
-LEARNING_RATE = 4e-3      # peak AdamW learning rate
-MIN_LR_RATIO = 0.1        # cosine decays to LEARNING_RATE * MIN_LR_RATIO at the end of the budget
-WARMUP_STEPS = 100        # linear warmup steps (long warmup keeps seeds from stalling on a plateau)
-WEIGHT_DECAY = 0.1        # AdamW weight decay on matrices (not on norms, biases, embeddings)
-BETA1 = 0.9               # AdamW beta1
-BETA2 = 0.95              # AdamW beta2
-GRAD_CLIP = 1.0           # max gradient norm (0 disables)
-INIT_STD = 0.02           # std of the weight initialisation
-LOG_EVERY = 50            # print a progress line every this many steps
-
-# --------------------------------------------------------------------------------------------------------------------
 # Model
 # --------------------------------------------------------------------------------------------------------------------
 
@@ -172,6 +146,32 @@ def learning_rate(step: int, fraction: float) -> float:
     cosine = 0.5 * (1.0 + math.cos(math.pi * min(fraction, 1.0)))
     return LEARNING_RATE * (MIN_LR_RATIO + (1.0 - MIN_LR_RATIO) * cosine)
 
+
+# --------------------------------------------------------------------------------------------------------------------
+# Hyperparameters
+# --------------------------------------------------------------------------------------------------------------------
+
+N_LAYER = 2               # transformer blocks
+N_EMBD = 128              # model width
+N_HEAD = 4                # attention heads (N_EMBD must divide by it)
+MLP_RATIO = 4             # hidden width of the MLP / N_EMBD
+CONTEXT = 128             # training sequence length (the evaluator feeds EVAL_CONTEXT tokens)
+BATCH_SIZE = 8            # sequences per step
+DROPOUT = 0.0             # dropout in attention output and MLP
+NORM = "layernorm"        # "layernorm" | "rmsnorm"
+ACTIVATION = "gelu"       # "gelu" | "relu2" | "swiglu"
+POSITIONS = "rotary"      # "rotary" | "learned"
+TIED_EMBEDDINGS = True    # output head shares the input embedding matrix
+PREV_BYTE_EMBEDDING = True  # add an embedding of the previous byte (a cheap bigram feature)
+LEARNING_RATE = 4e-3      # peak AdamW learning rate
+MIN_LR_RATIO = 0.1        # cosine decays to LEARNING_RATE * MIN_LR_RATIO at the end of the budget
+WARMUP_STEPS = 100        # linear warmup steps (long warmup keeps seeds from stalling on a plateau)
+WEIGHT_DECAY = 0.1        # AdamW weight decay on matrices (not on norms, biases, embeddings)
+BETA1 = 0.9               # AdamW beta1
+BETA2 = 0.95              # AdamW beta2
+GRAD_CLIP = 1.0           # max gradient norm (0 disables)
+INIT_STD = 0.02           # std of the weight initialisation
+LOG_EVERY = 50            # print a progress line every this many steps
 
 # --------------------------------------------------------------------------------------------------------------------
 # Setup

@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import math
 import os
 import secrets
 import shutil
@@ -153,15 +154,13 @@ class _Lines:
             kind = str(record["kind"])
         except (ValueError, KeyError, TypeError):
             return
-        self.last[kind] = record
-        if kind == "submitted" and self.on_submitted is not None:
-            self.on_submitted()
         if kind == "progress":
             try:
                 p = Progress(int(record["step"]), int(record["tokens"]), float(record["elapsed"]),
                              float(record["fraction"]))
-            except (KeyError, TypeError, ValueError):
+            except (KeyError, TypeError, ValueError, OverflowError):
                 return
+            self.last[kind] = record
             if self.on_progress is not None:
                 self.on_progress(p)
             if self.progress is not None:
@@ -169,6 +168,10 @@ class _Lines:
                     self.progress(p)
                 except Exception:  # noqa: BLE001 - a broken progress bar must not break the experiment
                     log.exception("progress callback failed")
+            return
+        self.last[kind] = record
+        if kind == "submitted" and self.on_submitted is not None:
+            self.on_submitted()
 
 
 def _log_tail(output: str) -> str:
@@ -273,9 +276,9 @@ def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, 
         raise
     submitted = lines.last.get("submitted", {})
     last_progress = lines.last.get("progress", {})
-    steps = int(submitted.get("steps", last_progress.get("step", 0)))
-    tokens = int(submitted.get("tokens", last_progress.get("tokens", 0)))
-    train_seconds = float(submitted.get("train_seconds", 0.0))
+    steps = int(_number(submitted, "steps", _number(last_progress, "step", 0)))
+    tokens = int(_number(submitted, "tokens", _number(last_progress, "tokens", 0)))
+    train_seconds = _number(submitted, "train_seconds", 0.0)
     model = _model_file(work)
     base = dict(steps=steps, tokens=tokens, train_seconds=train_seconds, peak_memory_mb=result.peak_rss_mb,
                 log_tail=_log_tail(result.output_tail), sandboxed=result.sandboxed)
@@ -297,12 +300,20 @@ def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, 
     send_go()
     eval_thread.join(timeout=eval_spec.wall_timeout + 30)
     finished = time.monotonic()
-    startup = float(submitted.get("startup_seconds", 0.0))
-    export = float(submitted.get("export_seconds", 0.0))
+    startup = _number(submitted, "startup_seconds", 0.0)
+    export = _number(submitted, "export_seconds", 0.0)
     phases = (("prepare", launched - started), ("startup", startup), ("train", train_seconds), ("export", export),
               ("after_export", finished - launched - startup - train_seconds - export))
     summary = RunSummary(status="ok", val_bpb=None, wall_seconds=finished - started, reason="", phases=phases, **base)
     return _with_eval(summary, eval_box, eval_lines)
+
+
+def _number(record: dict[str, Any], key: str, default: float) -> float:
+    """A finite number from a harness line (printed inside the sandbox, so never trusted to be well-formed)."""
+    value = record.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return float(default)
+    return float(value)
 
 
 def _write_atomic(path: Path, record: dict[str, Any]) -> None:
@@ -330,9 +341,11 @@ def _with_eval(summary: RunSummary, box: dict[str, Any], lines: _Lines) -> RunSu
         try:
             val_bpb = float(record["val_bpb"])
         except (KeyError, TypeError, ValueError):
+            val_bpb = math.nan
+        if not math.isfinite(val_bpb) or val_bpb < 0:
             return replace(summary, status="crash", reason="evaluator output unreadable")
         return replace(summary, val_bpb=val_bpb, sandboxed=summary.sandboxed and result.sandboxed,
-                       phases=summary.phases + (("eval_compute", float(record.get("seconds", 0.0))),))
+                       phases=summary.phases + (("eval_compute", _number(record, "seconds", 0.0)),))
     if "eval_error" in lines.last:
         return replace(summary, status="crash", reason=f"evaluator rejected the model: {lines.last['eval_error'].get('reason')}")
     why = "timed out" if result.timed_out else f"exited with code {result.returncode}"

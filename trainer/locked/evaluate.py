@@ -6,8 +6,10 @@ go file, which names the exported model (TorchScript ``model.ts`` or torch.expor
 
 Scoring: the slice is cut into windows of ``eval_context + 1`` bytes with stride ``eval_context`` (every byte but the
 first is a target exactly once); the windows go through the model in batches of ``eval_batch`` rows, in an order
-shuffled by the sha256 of the model file (neighbouring windows never sit in predictable rows). The evaluator feeds
-inputs only and computes the cross-entropy itself: val_bpb = sum of CE nats / (ln 2 * target bytes).
+shuffled by the sha256 of the model file (neighbouring windows never sit in predictable rows; the file carries a random
+serialization id, so the order differs run to run). Per-window sums are added up in window order, so the score does not
+depend on the batching. The evaluator feeds inputs only and computes the cross-entropy itself:
+val_bpb = sum of CE nats / (ln 2 * target bytes).
 
 Checks, each a rejection (exit code 3, an ``eval_error`` line): wrong output shape or dtype, NaN/inf logits, time over
 ``max_seconds``, and causality on random probes: after changing the tokens after position t of one row (and the whole
@@ -116,8 +118,7 @@ def evaluate(cfg: dict[str, Any], go: dict[str, Any]) -> dict[str, Any]:
     windows = torch.stack([val[i * context: i * context + context + 1] for i in range(n_windows)])
     order = torch.randperm(n_windows, generator=torch.Generator().manual_seed(int.from_bytes(digest[:8], "little")))
     probe_rng = torch.Generator().manual_seed(int.from_bytes(os.urandom(8), "little"))
-    total_nats = 0.0
-    targets = 0
+    per_window = torch.zeros(n_windows, dtype=torch.float64)  # summed in window order: independent of batching
     with torch.no_grad():
         for start in range(0, n_windows, batch):
             idx = order[start:start + batch]
@@ -129,12 +130,12 @@ def evaluate(cfg: dict[str, Any], go: dict[str, Any]) -> dict[str, Any]:
             logits = forward(model, x)
             if start == 0:
                 check_causality(model, x, logits, int(cfg["probes"]), probe_rng)
-            nats = F.cross_entropy(logits[:real].reshape(-1, 256), y[:real].reshape(-1), reduction="sum")
-            total_nats += float(nats.double())
-            targets += real * context
+            nats = F.cross_entropy(logits[:real].reshape(-1, 256), y[:real].reshape(-1), reduction="none")
+            per_window[idx[:real]] = nats.view(real, context).double().sum(1).cpu()
             if time.monotonic() - started > float(cfg["max_seconds"]):
                 raise Rejected(f"evaluation took longer than {cfg['max_seconds']} s")
-    val_bpb = total_nats / (math.log(2) * targets)
+    targets = n_windows * context
+    val_bpb = float(per_window.sum()) / (math.log(2) * targets)
     if not math.isfinite(val_bpb):
         raise Rejected("val_bpb is not finite")
     return {"val_bpb": val_bpb, "target_bytes": targets, "load_seconds": round(loaded - started, 3),
