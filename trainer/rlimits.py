@@ -123,6 +123,7 @@ class PidsCgroup:
     def create(cls, max_tasks: int) -> PidsCgroup | None:
         """Make a fresh child cgroup with ``pids.max = max_tasks``, or None (not permitted, no pids controller)."""
         for parent in _candidate_parents():
+            _sweep_stale(parent)
             child = parent / f"swarm-sandbox-{os.getpid()}-{next(_counter)}"
             try:
                 child.mkdir()
@@ -225,6 +226,21 @@ def _candidate_parents() -> list[Path]:
             if delegated:
                 out.append(parent)
     return out
+
+
+def _sweep_stale(parent: Path) -> None:
+    """Remove the cgroups left behind by a node that died (SIGKILL) mid-run; their tasks died with it."""
+    try:
+        entries = list(parent.glob("swarm-sandbox-*-*"))
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            owner = int(entry.name.split("-")[2])
+        except (IndexError, ValueError):
+            continue
+        if owner != os.getpid() and not psutil.pid_exists(owner):
+            PidsCgroup(entry).remove()
 
 
 def _rmdir_quietly(path: Path) -> None:

@@ -181,13 +181,14 @@ def instruction_count(program: bytes) -> int:
 def run_filter(program: bytes, *, arch: int, nr: int, arg0: int = 0) -> int:
     """Interpret ``program`` on one system call (the kernel's semantics, for tests): the seccomp return value."""
     data = struct.pack("=iIQ6Q", nr, arch, 0, arg0, 0, 0, 0, 0, 0)
-    insns = [struct.unpack_from("=HBBI", program, i) for i in range(0, len(program), 8)]
+    insns: list[tuple[int, int, int, int]] = [struct.unpack_from("=HBBI", program, i)
+                                              for i in range(0, len(program), 8)]
     acc = 0
     pc = 0
     while True:
         code, jt, jf, k = insns[pc]
         if code == _LD_W_ABS:
-            acc = struct.unpack_from("=I", data, k)[0]
+            acc = int(struct.unpack_from("=I", data, k)[0])
             pc += 1
         elif code == _RET_K:
             return k
