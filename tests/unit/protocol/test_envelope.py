@@ -16,7 +16,6 @@ from protocol import (
     LimitExceeded,
     Limits,
     MalformedMessage,
-    Manifest,
     ProtocolError,
     Replayed,
     ReplayGuard,
