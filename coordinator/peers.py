@@ -72,8 +72,10 @@ def stack_pairs(results: Sequence[SeenResult], *, me: bytes, best: float, margin
     A pair is worth merging when its better half is within ``margin`` of ``best`` (an older pair of improvements that
     this node has long passed would not beat its best).
     """
+    authors = {s.result.author for s in results}
+    allowed = {a for a in authors if a == me or trust.trusted(a)}
     kept = [s.result for s in results
-            if s.result.status == "keep" and (s.result.author == me or trust.trusted(s.result.author))
+            if s.result.status == "keep" and s.result.author in allowed
             and comparable(s.result.hw_class, budget_kind, hw_class) and s.result.parent in commit_blob]
     kept = sorted(kept, key=lambda r: r.created_at)[-recent:]
     by_base: dict[str, dict[str, ResultLike]] = {}

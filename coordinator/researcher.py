@@ -214,18 +214,32 @@ class Researcher:
                           rivals=(pair.a.metric, pair.b.metric))
         return None
 
+    def _explore_base(self, view: SwarmView) -> tuple[str, str]:
+        """The text to build on: this node's HEAD, or a trusted peer's better kept train.py (tested here before keep)."""
+        if self.best is not None:
+            for s in adopt_candidates(view.results, me=self.author, best=self.best, trust=self.trust,
+                                      hw_class=self.hw_class, budget_kind=self.budget_kind, already_run=self._ran):
+                text = self._text(s.result.blob)
+                if text is not None and gate(text):
+                    return text, f" (on {s.result.author.hex()[:8]}'s {s.result.metric:.4f})"
+        return self.head_text, ""
+
     def _explore_action(self, view: SwarmView) -> Action | None:
         context = self._history(view)
+        base, note = self._explore_base(view)
+        if base != self.head_text:
+            context = ProposalContext(**{**context.__dict__, "train_py": base})
         taken = set(context.taken)
         for _ in range(self.policy.proposal_tries):
             try:
                 proposal = self.agent.propose(context)
             except Exception as exc:  # an agent never stops the loop
-                log.warning("agent %s gave nothing: %s", getattr(self.agent, "name", "?"), exc)
+                log.info("agent %s gave nothing: %s", getattr(self.agent, "name", "?"), exc)
                 return None
             blob = blob_hash(proposal.train_py)
             if blob not in taken and gate(proposal.train_py):
-                return Action(kind="explore", train_py=proposal.train_py, description=proposal.description[:280])
+                desc = " ".join(proposal.description.split())[:240] + note
+                return Action(kind="explore", train_py=proposal.train_py, description=desc[:280])
             taken.add(blob)
             context = ProposalContext(**{**context.__dict__, "taken": frozenset(taken)})
         return None

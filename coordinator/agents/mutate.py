@@ -70,4 +70,12 @@ class MutateAgent:
             if blob_hash(text) in context.taken:
                 continue
             return Proposal(train_py=text, description=describe(knob, value), agent=self.name)
-        raise AgentError(f"no untaken one-knob change left among {len(scored)} arms")
+        # Every one-knob neighbour is taken (scored or claimed in the swarm): step two knobs at once.
+        pairs = [(a[0] + b[0], a, b) for i, a in enumerate(scored) for b in scored[i + 1:] if a[1].line != b[1].line]
+        pairs.sort(key=lambda item: -item[0])
+        for _, (_, ka, _, va), (_, kb, _, vb) in pairs:
+            text = rewrite(rewrite(context.train_py, ka, va), kb, vb)
+            if blob_hash(text) in context.taken:
+                continue
+            return Proposal(train_py=text, description=f"{describe(ka, va)}; {describe(kb, vb)}", agent=self.name)
+        raise AgentError(f"no untaken change of one or two knobs left among {len(scored)} arms")
