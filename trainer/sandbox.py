@@ -1,6 +1,7 @@
 """The training sandbox: bubblewrap + seccomp + rlimits + a wall-clock kill of the whole process tree.
 
-Inside, a process sees: ``/usr`` (and the ``/bin``, ``/lib*`` links or dirs), ``/etc/ld.so.cache``, the Python
+Inside, a process sees: ``/usr`` (and the ``/bin``, ``/lib*`` links or dirs), ``/etc/ld.so.cache``, a one-user
+``/etc/passwd`` and ``/etc/group`` (so that ``getpass.getuser()`` works), the Python
 environment that runs this code (venv + base interpreter, read-only), ``spec.ro_paths`` read-only, ``spec.workdir``
 read-write (and its cwd), a fresh ``/proc``, a minimal ``/dev`` (+ ``spec.dev_paths``), a small tmpfs ``/tmp``.
 Nothing else: not ``$HOME``, not the node's key or ledger. All namespaces are unshared (no network, no host unix or
@@ -103,7 +104,7 @@ def probe_sandbox(bwrap: str | None) -> tuple[bool, str]:
     true = shutil.which("true", path="/usr/bin:/bin") or "/bin/true"
     with tempfile.TemporaryDirectory(prefix="swarm-sandbox-probe-") as tmp:
         spec = SandboxSpec(workdir=Path(tmp), wall_timeout=20.0)
-        read_fd = _seccomp_fd()
+        read_fd = _data_fd(build_filter())
         try:
             argv = bwrap_argv([true], spec, bwrap=bwrap, seccomp_fd=read_fd, env_paths=())
             proc = subprocess.run(argv, pass_fds=(read_fd,), capture_output=True, timeout=20, check=False)
@@ -133,8 +134,11 @@ def python_env_paths() -> tuple[Path, ...]:
 
 
 def bwrap_argv(argv: Sequence[str], spec: SandboxSpec, *, bwrap: str, seccomp_fd: int,
-               env_paths: Sequence[Path] | None = None) -> list[str]:
-    """The full bubblewrap command line that runs ``argv`` under ``spec`` (``env_paths`` default: this Python)."""
+               env_paths: Sequence[Path] | None = None, data_fds: Sequence[tuple[int, str]] = ()) -> list[str]:
+    """The full bubblewrap command line that runs ``argv`` under ``spec`` (``env_paths`` default: this Python).
+
+    ``data_fds``: (fd, path) pairs, each fd's content becomes a read-only file at path (``/etc/passwd``, ...).
+    """
     out = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
            "--cap-drop", "ALL", "--hostname", "sandbox", "--clearenv"]
     for key, value in spec.env.items():
@@ -146,6 +150,8 @@ def bwrap_argv(argv: Sequence[str], spec: SandboxSpec, *, bwrap: str, seccomp_fd
         elif os.path.isdir(top):
             out += ["--ro-bind", top, top]
     out += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache", "--proc", "/proc", "--dev", "/dev"]
+    for fd, dest in data_fds:
+        out += ["--ro-bind-data", str(fd), dest]
     for dev in spec.dev_paths:
         out += ["--dev-bind", dev, dev]
     if spec.dev_paths:
@@ -180,15 +186,19 @@ def run_sandboxed(argv: Sequence[str], spec: SandboxSpec, *, on_line: Callable[[
     tasks = task_limit(spec.max_processes)
     cgroup = PidsCgroup.create(tasks + 2)  # + the outer bwrap and bwrap's reaper
     procs_fd = cgroup.open_procs() if cgroup is not None else None
-    seccomp_fd: int | None = None
+    fds: list[int] = []
     try:
         if ok:
-            seccomp_fd = _seccomp_fd()
+            seccomp_fd = _data_fd(build_filter())
+            fds.append(seccomp_fd)
+            data_fds = [(_data_fd(text.encode()), dest) for dest, text in _identity_files(spec.workdir).items()]
+            fds += [fd for fd, _dest in data_fds]
             inner = list(argv) if cgroup is not None else nproc_launcher(argv, tasks + 1)
-            command = bwrap_argv(inner, spec, bwrap=find_bwrap() or "bwrap", seccomp_fd=seccomp_fd)
+            command = bwrap_argv(inner, spec, bwrap=find_bwrap() or "bwrap", seccomp_fd=seccomp_fd,
+                                 data_fds=data_fds)
             plan = _plan(spec, nproc=None)
             env: Mapping[str, str] = {}
-            pass_fds: tuple[int, ...] = (seccomp_fd,)
+            pass_fds: tuple[int, ...] = tuple(fds)
         else:
             log.warning("running WITHOUT the sandbox (%s)", reason)
             command = list(argv)
@@ -201,8 +211,8 @@ def run_sandboxed(argv: Sequence[str], spec: SandboxSpec, *, on_line: Callable[[
                                 cgroup=cgroup)
         outcome = supervisor.run(spec.wall_timeout)
     finally:
-        if seccomp_fd is not None:
-            os.close(seccomp_fd)
+        for fd in fds:
+            os.close(fd)
         if procs_fd is not None:
             os.close(procs_fd)
         if cgroup is not None:
@@ -217,15 +227,22 @@ def _plan(spec: SandboxSpec, *, nproc: int | None) -> RlimitPlan:
                       open_files=spec.open_files, nproc=nproc)
 
 
-def _seccomp_fd() -> int:
-    """The read end of a pipe that holds the compiled filter and then EOF (bwrap reads it whole); the caller closes it."""
-    program = build_filter()
+def _data_fd(content: bytes) -> int:
+    """The read end of a pipe that holds ``content`` and then EOF (bwrap reads it whole); the caller closes it."""
     read_fd, write_fd = os.pipe()
     try:
-        os.write(write_fd, program)  # a few hundred bytes: fits in the pipe buffer
+        os.write(write_fd, content)  # a few hundred bytes: fits in the pipe buffer
     finally:
         os.close(write_fd)
     return read_fd
+
+
+def _identity_files(workdir: Path) -> dict[str, str]:
+    """A one-user /etc/passwd and /etc/group, so that getpass.getuser() and friends work inside."""
+    uid, gid = os.getuid(), os.getgid()
+    name = "root" if uid == 0 else "sandbox"
+    return {"/etc/passwd": f"{name}:x:{uid}:{gid}:{name}:{os.path.abspath(workdir)}:/usr/sbin/nologin\n",
+            "/etc/group": f"{name}:x:{gid}:\n"}
 
 
 def _without_nested(paths: set[Path], *, keep_root: bool) -> tuple[Path, ...]:

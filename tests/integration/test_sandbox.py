@@ -42,7 +42,8 @@ def test_inside_view_env_cleared_workdir_writable_pid_namespace(tmp_path: Path, 
     (ro / "data.txt").write_text("readable")
     code = """
 import json, os
-out = {"env": dict(os.environ), "cwd": os.getcwd(), "root": sorted(os.listdir("/")),
+import getpass
+out = {"env": dict(os.environ), "cwd": os.getcwd(), "root": sorted(os.listdir("/")), "user": getpass.getuser(),
        "pids": [p for p in os.listdir("/proc") if p.isdigit()], "data": open(%r).read(), "uid": os.getuid()}
 open("made.txt", "w").write("ok")
 try:
@@ -60,6 +61,7 @@ print(json.dumps(out))
     assert "sk-must-not-leak" not in result.output_tail
     assert seen["cwd"] == str(tmp_path / "w") and (tmp_path / "w" / "made.txt").read_text() == "ok"
     assert seen["data"] == "readable" and seen["ro_write"] == "Read-only file system"
+    assert seen["user"] in ("root", "sandbox")
     assert not (ro / "new.txt").exists()
     assert len(seen["pids"]) <= 4  # bwrap's reaper and the command: no host process is visible
     assert "home" not in seen["root"] or not any(Path("/home").iterdir())

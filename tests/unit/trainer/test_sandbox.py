@@ -42,6 +42,9 @@ def test_argv_isolates_everything(tmp_path: Path) -> None:
     assert writable == [str(tmp_path / "work")]
     assert str(Path.home()) not in [path for _option, path in binds]
     assert "/" not in [path for _option, path in binds]
+    with_data = bwrap_argv(["x"], spec, bwrap="bwrap", seccomp_fd=7, env_paths=(), data_fds=[(9, "/etc/passwd")])
+    i = with_data.index("--ro-bind-data")
+    assert with_data[i + 1:i + 3] == ["9", "/etc/passwd"] and i < with_data.index("--")
 
 
 def test_binds_go_parent_first_so_nesting_works(tmp_path: Path) -> None:
