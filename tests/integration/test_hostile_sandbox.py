@@ -259,3 +259,22 @@ time.sleep(10)  # held: the watchdog sees the tree over its bound and kills it
     assert result.returncode is None and not result.timed_out and result.wall_seconds < 8
     assert "[sandbox] killed: more than" in result.output_tail
     assert_machine_unharmed()
+
+
+def test_daemonized_grandchild_dies_with_the_run(tmp_path: Path) -> None:
+    code = """
+import subprocess, sys
+subprocess.Popen([sys.executable, "-c", "import os, time; os.setsid(); time.sleep(60)"], start_new_session=True)
+print("daemon started")
+"""
+    result = run_sandboxed(py(code), SandboxSpec(workdir=tmp_path / "w", wall_timeout=20))
+    assert result.returncode == 0 and not result.timed_out
+    assert "daemon started" in result.output_tail and result.wall_seconds < 5
+    assert_machine_unharmed()
+
+
+def test_closed_output_and_a_spin_still_times_out(tmp_path: Path) -> None:
+    code = "import os\nos.close(1)\nos.close(2)\nwhile True:\n    pass\n"
+    result = run_sandboxed(py(code), SandboxSpec(workdir=tmp_path / "w", wall_timeout=1.0))
+    assert result.timed_out and result.returncode is None and 1.0 <= result.wall_seconds < 2.0
+    assert_machine_unharmed()
