@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from coordinator.agents.base import Agent
+from coordinator.agents.llm import LLMAgent
 from coordinator.agents.mutate import MutateAgent
 
-__all__ = ["Agent", "MutateAgent"]
+__all__ = ["Agent", "MutateAgent", "LLMAgent"]

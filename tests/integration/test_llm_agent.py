@@ -1,0 +1,78 @@
+"""The llm agent against a real HTTP server on loopback (tests/fakes/fake_openai.py) through the real openai client."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from coordinator.agents.llm import LLMAgent
+from coordinator.agents.mutate import MutateAgent
+from coordinator.knobs import parse_change
+from coordinator.records import HistoryItem, ProposalContext
+from coordinator.simulate import SIM_TRAIN_PY
+from tests.fakes.fake_openai import FakeOpenAI
+
+PROGRAM = "# Program\nMinimise val_bpb. PROGRAM-MARKER-42"
+NEW_TEXT = SIM_TRAIN_PY.replace("LEARNING_RATE = 4e-3", "LEARNING_RATE = 8e-3")
+
+
+def _context() -> ProposalContext:
+    seen = [HistoryItem(f"peer idea {i}", 2.3 + i / 100, "discard", False, float(i)) for i in range(30)]
+    return ProposalContext(program=PROGRAM, train_py=SIM_TRAIN_PY, best_metric=2.41,
+                           own_recent=[HistoryItem("N_LAYER 2 -> 4", 2.40, "keep", True, 1.0)],
+                           swarm_best=seen[:3], swarm_latest=seen)
+
+
+def _agent(server: FakeOpenAI, *, timeout: float = 5.0, retries: int = 1) -> tuple[LLMAgent, list[float]]:
+    sleeps: list[float] = []
+    env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "sk-test"}
+    agent = LLMAgent.from_env("fake-model", MutateAgent(random.Random(1)), timeout=timeout, env=env,
+                              retries=retries, backoff=0.25, sleep=sleeps.append)
+    return agent, sleeps
+
+
+def test_good_reply_is_used_and_prompt_is_bounded() -> None:
+    with FakeOpenAI([("good", NEW_TEXT, "raise LR: loss still falling at the end")]) as server:
+        agent, sleeps = _agent(server)
+        proposal = agent.propose(_context())
+    assert proposal.agent == "llm"
+    assert proposal.train_py == NEW_TEXT
+    assert proposal.description == "raise LR: loss still falling at the end"
+    assert sleeps == []
+    (request,) = server.requests
+    assert request["model"] == "fake-model"
+    system, user = request["messages"]
+    assert "DESCRIPTION:" in system["content"]
+    assert "PROGRAM-MARKER-42" in user["content"] and "LEARNING_RATE = 4e-3" in user["content"]
+    assert "peer idea 29" in user["content"] and "peer idea 5" not in user["content"]  # only the last ten
+    assert len(user["content"]) < 20_000
+
+
+@pytest.mark.parametrize("failure", ["garbage", "nonparsing", "huge", "error500", "hang"])
+def test_bad_replies_retry_then_fall_back_to_mutate(failure: str) -> None:
+    with FakeOpenAI([(failure,)]) as server:
+        agent, sleeps = _agent(server, timeout=0.4, retries=1)
+        proposal = agent.propose(_context())
+        assert len(server.requests) == 2  # one try and one retry, then the fallback
+    assert proposal.agent == "mutate (llm fallback)"
+    assert parse_change(proposal.description) is not None
+    assert proposal.train_py != SIM_TRAIN_PY
+    assert sleeps == [0.25]
+    assert agent.last_error
+
+
+def test_error_then_good_reply_recovers_on_retry() -> None:
+    with FakeOpenAI([("error500",), ("good", NEW_TEXT, "raise LR")]) as server:
+        agent, sleeps = _agent(server, retries=2)
+        proposal = agent.propose(_context())
+    assert proposal.agent == "llm" and proposal.train_py == NEW_TEXT
+    assert sleeps == [0.25]
+
+
+def test_unchanged_file_is_refused() -> None:
+    with FakeOpenAI([("good", SIM_TRAIN_PY, "nothing")]) as server:
+        agent, _ = _agent(server, retries=0)
+        proposal = agent.propose(_context())
+    assert proposal.agent == "mutate (llm fallback)"
+    assert "unchanged" in agent.last_error
