@@ -190,9 +190,12 @@ class Supervisor:
                 elif now - exited_at > _EXIT_GRACE:
                     self._kill(proc)  # stray holders of the pipes (only possible without a pid namespace)
                     break
-                wait = min(next_sample - now, _SAMPLE_EVERY)
-                if not killed:
-                    wait = min(wait, deadline - now)
+                if exited_at is not None:  # only the last bytes in the pipes are left to read
+                    wait = min(0.05, _EXIT_GRACE - (now - exited_at))
+                else:
+                    wait = min(next_sample - now, _SAMPLE_EVERY)
+                    if not killed:
+                        wait = min(wait, deadline - now)
                 wait = max(0.0, wait)
                 if sel.get_map():
                     for key, _events in sel.select(wait):
