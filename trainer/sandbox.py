@@ -125,11 +125,16 @@ def python_env_paths() -> tuple[Path, ...]:
     """The directories the running interpreter needs: venv, base installation, the real interpreter's prefix."""
     candidates = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix), Path(sys.base_exec_prefix),
                   Path(os.path.realpath(sys.executable)).parent.parent, Path(sys.executable).parent.parent}
+    home = Path(os.path.realpath(Path.home()))
     resolved: set[Path] = set()
     for path in candidates:
         for p in (path, Path(os.path.realpath(path))):
-            if p.is_dir() and p != Path("/"):
-                resolved.add(p)
+            if not p.is_dir() or p == Path("/"):
+                continue
+            if p == home or p in home.parents:  # never $HOME: the node's key and ledger live under it
+                log.warning("not binding %s into the sandbox: it holds the home directory", p)
+                continue
+            resolved.add(p)
     return _without_nested(resolved | {Path("/usr")}, keep_root=False)
 
 
@@ -163,6 +168,11 @@ def bwrap_argv(argv: Sequence[str], spec: SandboxSpec, *, bwrap: str, seccomp_fd
     binds: dict[Path, str] = {Path(os.path.abspath(p)): "--ro-bind" for p in (*env, *spec.ro_paths)
                               if Path(os.path.abspath(p)) != Path("/usr")}
     binds[workdir] = "--bind"
+    home = Path(os.path.realpath(Path.home()))
+    for path in binds:
+        real = Path(os.path.realpath(path))
+        if real == home or real in home.parents or real == Path("/"):
+            raise ValueError(f"refusing to bind {path} into the sandbox: it is or holds the home directory")
     for path in sorted(binds, key=lambda p: (len(p.parts), str(p))):
         out += [binds[path], str(path), str(path)]
     out += ["--chdir", str(workdir), "--seccomp", str(seccomp_fd), "--", *argv]

@@ -6,6 +6,8 @@ import resource
 import sys
 from pathlib import Path
 
+import pytest
+
 from trainer.rlimits import RlimitPlan, nproc_launcher
 from trainer.sandbox import SandboxSpec, bwrap_argv, probe_sandbox, python_env_paths
 from trainer.sandbox_io import MAX_LINE, LineSplitter, OutputTail
@@ -143,3 +145,21 @@ def test_nproc_launcher_wraps_the_command() -> None:
     argv = nproc_launcher(["python", "-u", "train.py"], 65)
     assert argv[-3:] == ["python", "-u", "train.py"]
     assert "--nproc=65:65" in argv or "65" in argv
+
+
+def test_python_env_never_includes_home(monkeypatch) -> None:
+    monkeypatch.setenv("HOME", sys.prefix)  # an interpreter installed right in the home directory
+    paths = python_env_paths()
+    home = Path(sys.prefix).resolve()
+    assert not any(p == home or p in home.parents for p in paths)
+
+
+def test_binding_home_or_its_parents_is_refused(tmp_path: Path, monkeypatch) -> None:
+    home = tmp_path / "home" / "alice"
+    home.mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    for bad in (SandboxSpec(workdir=home), SandboxSpec(workdir=tmp_path / "w", ro_paths=(tmp_path / "home",))):
+        with pytest.raises(ValueError, match="home directory"):
+            bwrap_argv(["x"], bad, bwrap="bwrap", seccomp_fd=3, env_paths=())
+    inside = SandboxSpec(workdir=home / ".swarm-node" / "swarms" / "s" / "run")  # a run folder under the home: fine
+    assert "--bind" in bwrap_argv(["x"], inside, bwrap="bwrap", seccomp_fd=3, env_paths=())
