@@ -68,7 +68,8 @@ class Researcher:
                  fetch_blob: Callable[[str], str | None], publish: Callable[[Outcome], None],
                  announce_claim: Callable[[str, float], None] | None = None, program: str = "",
                  policy: Policy = Policy(), trust: TrustBook | None = None, rng: random.Random | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 merge: Callable[[str, str, str], str | None] = merge3) -> None:
         self.workspace = workspace
         self.agent = agent
         self.runner = runner
@@ -84,6 +85,7 @@ class Researcher:
         self.trust = trust or TrustBook(policy.trust_threshold)
         self.rng = rng or random.Random()
         self.clock = clock
+        self.merge = merge
         self._texts: dict[str, str] = {}
         self._ran: set[str] = set()
         self._tried_stacks: set[tuple[str, str]] = set()
@@ -206,7 +208,7 @@ class Researcher:
             base, a, b = self._text(pair.base), self._text(pair.a.blob), self._text(pair.b.blob)
             if base is None or a is None or b is None:
                 continue
-            merged = merge3(base, a, b)
+            merged = self.merge(base, a, b)
             if merged is None or not gate(merged) or blob_hash(merged) in taken:
                 continue
             desc = f"{STACK_PREFIX}{pair.a.description} + {pair.b.description}"

@@ -20,6 +20,8 @@ __all__ = ["MutateAgent", "arm_stats"]
 
 log = logging.getLogger(__name__)
 
+# Beta prior of an untried arm (uniform: the simulator found a pessimistic prior explores too little).
+PRIOR_WINS, PRIOR_LOSSES = 1.0, 1.0
 DIRECTIONS: tuple[Direction, ...] = ("up", "down", "flip", "next")
 
 
@@ -63,7 +65,7 @@ class MutateAgent:
                 if value is None:
                     continue
                 wins, losses = stats.get((knob.name, direction), (0.0, 0.0))
-                scored.append((self.rng.betavariate(1.0 + wins, 1.0 + losses), knob, direction, value))
+                scored.append((self.rng.betavariate(PRIOR_WINS + wins, PRIOR_LOSSES + losses), knob, direction, value))
         scored.sort(key=lambda item: -item[0])
         for _, knob, direction, value in scored:
             text = rewrite(context.train_py, knob, value)
