@@ -105,7 +105,8 @@ class NodeHost:
         self.ledger = Ledger(home / f"h{index}.sqlite")
         self.identity = Identity.generate()
         self.config = load_config(env={}, overrides={"home": home, "mdns": False})
-        self.settings = NetSettings(listen=("/ip4/127.0.0.1/tcp/0",), mdns=False, dht=False)
+        self.settings = NetSettings(listen=("/ip4/127.0.0.1/tcp/0",), mdns=False, dht=False,
+                                    sync_interval=float(os.environ.get("BENCH_SYNC_INTERVAL", "5")))
         self.svc: Any = None
 
     async def run(self, task_status: Any) -> None:

@@ -1,8 +1,8 @@
 """Keeping a node linked: dial bootstrap and known peers, sync on connect and every few seconds.
 
 Gossip only reaches nodes that are online and may drop under load, so :class:`Links` runs
-anti-entropy with a peer as soon as it connects and with every connected peer every
-``sync_interval`` seconds. It also redials the bootstrap peers and the peers the ledger remembers
+anti-entropy with a peer as soon as it connects, and every ``sync_interval`` seconds with the
+connected peer it synced with longest ago. It also redials the bootstrap peers and the peers the ledger remembers
 whenever they are not connected (a restarted node finds its swarm again without arguments).
 """
 
@@ -36,7 +36,7 @@ class NetSettings:
     listen: tuple[str, ...] = ("/ip4/0.0.0.0/tcp/4001",)
     bootstrap: tuple[str, ...] = ()
     mdns: bool = True
-    sync_interval: float = 5.0        # anti-entropy with every connected peer this often
+    sync_interval: float = 5.0        # anti-entropy with one connected peer (round-robin) this often
     redial_interval: float = 5.0      # retry bootstrap and remembered peers this often
     request_timeout: float = 10.0     # per stream request
     max_invalid: int = 3              # invalid messages before a peer is blacklisted
@@ -64,6 +64,7 @@ class Links:
         self._svc = service
         self._seen: set[ID] = set()
         self._syncing: set[ID] = set()
+        self._last_sync: dict[ID, float] = {}
         self.synced = 0
 
     async def start(self, nursery: trio.Nursery) -> None:
@@ -120,10 +121,16 @@ class Links:
             await trio.sleep(0.2)
 
     async def _sync_loop(self) -> None:
+        """Every ``sync_interval`` s, anti-entropy with the connected peer synced longest ago.
+
+        One peer per round, not all: each stream costs CPU on both sides, and epidemic pulls from one
+        peer at a time still reach everything (gossip carries the bulk; this repairs its drops).
+        """
         while True:
             await trio.sleep(self._svc.settings.sync_interval)
-            for peer in list(self._svc.host.get_connected_peers()):
-                await self.sync_with(peer)
+            peers = list(self._svc.host.get_connected_peers())
+            if peers:
+                await self.sync_with(min(peers, key=lambda p: self._last_sync.get(p, 0.0)))
 
     async def _announce_loop(self) -> None:
         """Keep the swarm's DHT records alive and dial the providers it names."""
@@ -166,6 +173,7 @@ class Links:
         if peer in self._syncing or self._svc.book.is_blacklisted(peer.to_base58()):
             return 0
         self._syncing.add(peer)
+        self._last_sync[peer] = trio.current_time()
         try:
             new = await sync.pull_from(
                 self._svc.host, peer, swarm_id=self._svc.swarm_id, ledger=self._svc.ledger,
