@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from coordinator.peers import (adopt_candidates, claimed_blobs, parent_blobs, scored_blobs, stack_pairs,
+                               verification)
+from coordinator.trust import TrustBook
+
+from tests.unit.coordinator.make import LIAR, ME, PEER, PEER2, claim, result, seen
+
+
+def test_scored_blobs_depend_on_class_under_a_time_budget_only() -> None:
+    results = [seen(result(blob="a" * 40)), seen(result(blob="b" * 40, hw_class="cuda:H100", status="crash"))]
+    assert scored_blobs(results, hw_class="cpu:2t", budget_kind="seconds") == {"a" * 40}
+    assert scored_blobs(results, hw_class="cpu:2t", budget_kind="tokens") == {"a" * 40, "b" * 40}
+
+
+def test_claims_of_others_count_until_they_expire_and_only_from_trusted_peers() -> None:
+    book = TrustBook()
+    book.refute(LIAR)
+    claims = [claim(blob="1" * 40, expires_at=50), claim(blob="2" * 40, expires_at=5),
+              claim(author=ME, blob="3" * 40), claim(author=LIAR, blob="4" * 40)]
+    assert claimed_blobs(claims, me=ME, now=10.0, trust=book) == {"1" * 40}
+
+
+def test_adopt_candidates_are_better_trusted_original_claims_best_first() -> None:
+    book = TrustBook()
+    book.refute(LIAR)
+    rs = [seen(result(blob="1" * 40, metric=2.30)), seen(result(blob="2" * 40, metric=2.20, author=PEER2)),
+          seen(result(blob="3" * 40, metric=2.50)),                       # worse than our best
+          seen(result(blob="4" * 40, metric=1.00, author=LIAR)),          # untrusted
+          seen(result(blob="5" * 40, metric=2.00, status="discard")),     # not kept
+          seen(result(blob="6" * 40, metric=2.00, reproduces=b"x" * 32)),  # an attestation, not a claim
+          seen(result(blob="7" * 40, metric=2.00, hw_class="cuda:H100")),  # other class, time budget
+          seen(result(blob="8" * 40, metric=2.10))]                       # already run here
+    got = adopt_candidates(rs, me=ME, best=2.40, trust=book, hw_class="cpu:2t", budget_kind="seconds",
+                           already_run={"8" * 40})
+    assert [s.result.blob[0] for s in got] == ["2", "1"]
+
+
+def test_stack_pairs_share_a_base_blob() -> None:
+    base_commit, base_blob = "c0" * 20, "b0" * 20
+    rs = [seen(result(blob="1" * 40, metric=2.30, parent=base_commit, commit="c1" * 20)),
+          seen(result(author=PEER2, blob="2" * 40, metric=2.32, parent=base_commit, commit="c2" * 20)),
+          seen(result(author=ME, blob="3" * 40, metric=2.20, parent="c1" * 20, commit="c3" * 20))]
+    index = parent_blobs(rs, baseline_commit=base_commit, baseline_blob=base_blob)
+    pairs = stack_pairs(rs, me=ME, best=2.31, margin=0.02, trust=TrustBook(), hw_class="cpu:2t",
+                        budget_kind="seconds", commit_blob=index, tried=set())
+    assert [(p.base, p.a.blob[0], p.b.blob[0]) for p in pairs] == [(base_blob, "1", "2")]
+    assert stack_pairs(rs, me=ME, best=2.31, margin=0.02, trust=TrustBook(), hw_class="cpu:2t",
+                       budget_kind="seconds", commit_blob=index, tried={pairs[0].key}) == []
+
+
+def test_verified_needs_two_independent_confirmations() -> None:
+    claim_r = seen(result(author=PEER, metric=2.30))
+    cid = claim_r.result_id
+    rs = [claim_r, seen(result(author=PEER, metric=2.30, reproduces=cid, seq=2)),  # the author itself: no vote
+          seen(result(author=ME, metric=2.305, reproduces=cid))]
+    v = verification(cid, rs)
+    assert v.confirmed_by == {ME} and not v.verified
+    rs.append(seen(result(author=PEER2, metric=2.29, reproduces=cid)))
+    rs.append(seen(result(author=LIAR, metric=2.60, reproduces=cid)))
+    v = verification(cid, rs)
+    assert v.verified and v.confirmed_by == {ME, PEER2} and v.refuted_by == {LIAR}

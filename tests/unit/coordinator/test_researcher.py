@@ -1,0 +1,194 @@
+"""The Researcher loop with plain records: an in-memory workspace, a synthetic objective as the runner, no network."""
+
+from __future__ import annotations
+
+import random
+from typing import Callable
+
+from coordinator.agents.mutate import MutateAgent
+from coordinator.errors import AgentError
+from coordinator.records import Outcome, Policy, Proposal, ProposalContext, SeenResult, SwarmView
+from coordinator.researcher import Researcher
+from coordinator.simulate import SIM_TRAIN_PY, MemoryWorkspace, SimRun, objective, true_value
+from coordinator.workspace import blob_hash
+from protocol.messages import BudgetRule, Result
+
+from tests.unit.coordinator.make import LIAR, ME, PEER, PEER2, claim, result, seen
+
+LR = SIM_TRAIN_PY.replace("LEARNING_RATE = 4e-3", "LEARNING_RATE = 6e-3")
+WIDE = SIM_TRAIN_PY.replace("N_EMBD = 128 ", "N_EMBD = 256 ")
+DEEP = SIM_TRAIN_PY.replace("N_LAYER = 2 ", "N_LAYER = 4 ")
+BAD = SIM_TRAIN_PY.replace("DROPOUT = 0.0", "DROPOUT = 0.3")
+OOM = SIM_TRAIN_PY.replace("N_EMBD = 128 ", "N_EMBD = 8192 ")
+
+
+def line_merge(base: str, a: str, b: str) -> str | None:
+    """merge3 for same-length files without a subprocess (unit tests)."""
+    rows = list(zip(base.splitlines(True), a.splitlines(True), b.splitlines(True)))
+    if any(x != y and x != z and y != z for x, y, z in rows):
+        return None
+    return "".join(y if y != x else z for x, y, z in rows)
+
+
+class Script:
+    """An agent that proposes fixed texts in order, skipping taken ones."""
+
+    name = "script"
+
+    def __init__(self, *texts: str) -> None:
+        self.texts = list(texts)
+
+    def propose(self, context: ProposalContext) -> Proposal:
+        for text in self.texts:
+            if blob_hash(text) not in context.taken:
+                return Proposal(train_py=text, description=f"script {self.texts.index(text)}", agent=self.name)
+        raise AgentError("script exhausted")
+
+
+class Harness:
+    def __init__(self, policy: Policy = Policy(baseline_repeats=2)) -> None:
+        self.results: list[SeenResult] = []
+        self.claims: list = []
+        self.texts: dict[str, str] = {}
+        self.published: list[Outcome] = []
+        self.now = 1000.0
+        self.ws = MemoryWorkspace(SIM_TRAIN_PY)
+        self.policy = policy
+        self.seq = 0
+
+    def publish(self, o: Outcome) -> None:
+        self.seq += 1
+        self.now += 1
+        self.published.append(o)
+        self.results.append(seen(Result(
+            swarm_id=b"\0" * 32, author=ME, seq=self.seq, created_at=self.now, commit=o.commit, parent=o.parent,
+            blob=o.blob, metric=o.metric, status=o.status, hw_class=o.hw_class, hw_fingerprint="t",
+            budget=BudgetRule("seconds", 60), steps=o.steps, tokens=o.tokens, wall_seconds=o.wall_seconds,
+            peak_memory_mb=o.peak_memory_mb, description=o.description, reproduces=o.reproduces)))
+
+    def peer_keep(self, text: str, metric: float, *, author: bytes = PEER, parent: str = "") -> SeenResult:
+        self.texts[blob_hash(text)] = text
+        s = seen(result(author=author, blob=blob_hash(text), metric=metric, created_at=self.now, commit=blob_hash(text),
+                        parent=parent or self.ws.baseline(), description=f"peer {blob_hash(text)[:6]}"))
+        self.results.append(s)
+        return s
+
+    def make(self, agent: object | None = None,
+             runner: Callable[[str, int], SimRun] = lambda t, s: objective(t, s, noise=0.0)) -> Researcher:
+        return Researcher(workspace=self.ws, agent=agent or MutateAgent(random.Random(5)), runner=runner,  # type: ignore
+                          hw_class="cpu:2t", budget=BudgetRule("seconds", 60), author=ME,
+                          swarm_view=lambda: SwarmView(results=list(self.results), claims=list(self.claims)),
+                          fetch_blob=self.texts.get, publish=self.publish,
+                          announce_claim=lambda b, t: self.claims.append(claim(author=ME, blob=b, expires_at=t)),
+                          policy=self.policy, rng=random.Random(6), clock=lambda: self.now, merge=line_merge)
+
+
+def test_baseline_repeats_then_keeps_and_discards_matching_history() -> None:
+    h = Harness()
+    r = h.make()
+    outs = [r.step() for _ in range(12)]
+    assert [o.action for o in outs[:2]] == ["baseline", "baseline"]
+    assert r.evidence().baseline_runs == 2 and r.margin == Policy().margin_floor
+    kept = [o for o in outs if o.kept]
+    assert kept and any(o.status == "discard" for o in outs)
+    assert [e.commit for e in h.ws.log()][:-1] == [o.commit for o in reversed(kept)]
+    best = outs[1].best_metric
+    for o in kept:
+        assert o.metric < best - o.margin  # type: ignore[operator]
+        best = o.metric
+    assert r.best == kept[-1].metric and h.ws.head_text() == kept[-1].train_py
+    assert all(c.author == ME for c in h.claims) and len(h.claims) == 10  # a claim before every experiment
+
+
+def test_restart_resumes_from_head_and_reruns_nothing() -> None:
+    h = Harness()
+    first = h.make()
+    for _ in range(6):
+        first.step()
+    second = h.make()
+    assert (second.head, second.best, second.tally) == (first.head, first.best, first.tally)
+    ran = {o.blob for o in h.published}
+    nxt = second.step()
+    assert nxt.action == "explore" and nxt.blob not in ran
+
+
+def test_dedupe_and_claims_skip_what_the_swarm_has() -> None:
+    h = Harness()
+    h.results.append(seen(result(blob=blob_hash(LR), metric=2.5, status="discard")))          # scored here: skip
+    h.results.append(seen(result(blob=blob_hash(WIDE), metric=2.5, hw_class="cuda:H100")))   # other class: fair
+    h.claims.append(claim(author=PEER2, blob=blob_hash(DEEP), expires_at=h.now + 100))      # claimed: skip
+    r = h.make(Script(LR, DEEP, WIDE))
+    r.step(), r.step()
+    assert r.step().train_py == WIDE
+    h.claims[0] = claim(author=PEER2, blob=blob_hash(DEEP), expires_at=h.now - 1)            # expired: fair again
+    assert r.step().train_py == DEEP
+
+
+def test_honest_claim_is_reproduced_attested_and_adopted() -> None:
+    h = Harness()
+    r = h.make()
+    r.step(), r.step()
+    honest = h.peer_keep(WIDE, true_value(WIDE) or 0.0)
+    out = r.step()
+    assert out.action == "adopt" and out.reproduces == honest.result_id
+    assert out.status == "keep" and out.kept and h.ws.head_text() == WIDE
+    assert [(c.peer, c.event) for c in out.trust_changes] == [(PEER, "confirmed")] and r.trust.score(PEER) == 1.0
+
+
+def test_lying_claim_is_refuted_and_its_later_claims_ignored() -> None:
+    h = Harness()
+    r = h.make()
+    r.step(), r.step()
+    lie = h.peer_keep(BAD, 1.5, author=LIAR)
+    out = r.step()
+    assert out.action == "adopt" and out.reproduces == lie.result_id and out.status == "discard"
+    assert len(out.runs) == 2  # a claim that fails is re-run once before it is called a lie
+    assert not out.kept and h.ws.head_text() == SIM_TRAIN_PY
+    assert [c.event for c in out.trust_changes] == ["refuted"] and not r.trust.trusted(LIAR)
+    h.peer_keep(OOM, 1.0, author=LIAR)
+    later = [r.step() for _ in range(6)]
+    assert all(o.action != "adopt" for o in later)
+    assert not h.make().trust.trusted(LIAR)  # rebuilt from records on restart
+
+
+def test_verification_is_bounded_to_its_share() -> None:
+    h = Harness()
+    r = h.make()
+    r.step(), r.step()
+    liars = [bytes([0x10 + i]) * 32 for i in range(20)]
+    for i, liar in enumerate(liars):
+        h.peer_keep(BAD.replace("0.3", f"0.{i + 10}"), 1.0, author=liar)
+    outs = [r.step() for _ in range(20)]
+    adopts = sum(o.action == "adopt" for o in outs)
+    assert 3 <= adopts <= 5  # about one in five, not twenty in a row
+
+
+def test_two_improvements_of_one_base_are_stacked_and_kept_when_better_than_both() -> None:
+    h = Harness()
+    r = h.make(Script(BAD))
+    r.step(), r.step()
+    a = h.peer_keep(LR, true_value(LR) or 0.0, author=PEER)
+    b = h.peer_keep(DEEP, true_value(DEEP) or 0.0, author=PEER2)
+    outs = [r.step() for _ in range(3)]
+    stack = next(o for o in outs if o.action == "stack")
+    assert "LEARNING_RATE = 6e-3" in stack.train_py and "N_LAYER = 4 " in stack.train_py
+    assert stack.status == "keep" and stack.metric < min(a.result.metric, b.result.metric)
+    assert stack.description.startswith("stack: ")
+
+
+def test_crash_is_recorded_and_reset() -> None:
+    h = Harness()
+    r = h.make(Script(OOM))
+    r.step(), r.step()
+    out = r.step()
+    assert out.status == "crash" and out.metric == 0.0 and not out.kept and out.commit
+    assert h.ws.head() == h.ws.baseline() and "(crash)" in out.description
+
+
+def test_gain_within_noise_is_rerun_before_keeping() -> None:
+    values = {blob_hash(SIM_TRAIN_PY): [2.400, 2.400], blob_hash(LR): [2.399, 2.398]}
+    h = Harness()
+    r = h.make(Script(LR), runner=lambda t, s: SimRun("ok", values[blob_hash(t)].pop(0)))
+    r.step(), r.step()
+    out = r.step()
+    assert out.runs == (2.399, 2.398) and out.status == "keep" and abs(out.metric - 2.3985) < 1e-9
