@@ -21,7 +21,7 @@ from coordinator.agents import Agent, MutateAgent
 from coordinator.records import ClaimLike, Outcome, Policy, SeenResult, SwarmView
 from coordinator.researcher import Researcher
 from coordinator.workspace import Workspace
-from protocol import Claim, Result, peer_id_from_public_key
+from protocol import Claim, Result, one_line, peer_id_from_public_key
 from trainer import Progress, RunSummary, hardware_fingerprint, run_experiment
 
 from node.feed.views import STATE_CURRENT, STATE_NOISE, STATE_SWARM
@@ -111,7 +111,7 @@ class ResearchLoop:
             hw_class=outcome.hw_class, hw_fingerprint=self.hardware.fingerprint[:200],
             budget=budget_rule(self.swarm.budget), steps=outcome.steps, tokens=outcome.tokens,
             wall_seconds=outcome.wall_seconds, peak_memory_mb=outcome.peak_memory_mb,
-            description=" ".join(outcome.description.split())[:280], reproduces=outcome.reproduces,
+            description=one_line(outcome.description), reproduces=outcome.reproduces,
         )
         trio.from_thread.run(self.service.publish_result, result, trio_token=self._token)
         for change in outcome.trust_changes:
