@@ -7,6 +7,7 @@ Prints ``{"event": "ready", "addrs": [...], "peer_id": ...}`` once listening, th
 
     {"cmd": "publish", "n": 3, "interval": 0.0}  -> one {"event": "published", "seq": s} per stored result,
                                                      then {"event": "done", "cmd": "publish"}
+    {"cmd": "claim", "blob": B, "seconds": 60}    -> {"event": "claimed"} once stored and gossiped
     {"cmd": "peers"}                              -> {"event": "peers", "peers": [...]}
     {"cmd": "connect", "addr": A}                 -> {"event": "connected", "peer": id} or {"event": "error", ...}
     {"cmd": "sync"}                               -> {"event": "synced", "new": n}
@@ -47,7 +48,7 @@ from node.config import load_config
 from node.ledger import Ledger
 from node.net.logs import route_libp2p_logs
 from node.net.service import NodeService
-from protocol import BudgetRule, Identity, Result, git_blob_hash, sign_message, swarm_id_of
+from protocol import BudgetRule, Claim, Identity, Result, git_blob_hash, sign_message, swarm_id_of
 
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -190,6 +191,11 @@ async def handle(svc: NodeService, cmd: dict[str, Any]) -> bool:
             emit("published", seq=verified.message.seq)
             await trio.sleep(float(cmd.get("interval", 0.0)))
         emit("done", cmd="publish")
+    elif name == "claim":
+        now = time.time()
+        await svc.publish_claim(Claim(swarm_id=svc.swarm_id, author=svc.identity.public_key, seq=0, created_at=now,
+                                      blob=cmd["blob"], expires_at=now + float(cmd.get("seconds", 60))))
+        emit("claimed")
     elif name == "peers":
         emit("peers", peers=svc.peers())
     elif name == "connect":

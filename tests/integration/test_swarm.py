@@ -1,9 +1,11 @@
-"""Real node processes on 127.0.0.1: gossip to all, catch-up by sync, SIGKILL and restart."""
+"""Real node processes on 127.0.0.1: gossip to all (results and a claim), catch-up by sync, SIGKILL and restart."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +24,11 @@ def held(node: NodeProc) -> list[tuple[bytes, int]]:
         return [(r.author, r.seq) for r in ledger.results(SWARM)]
 
 
+def claims(node: NodeProc) -> list[Any]:
+    with Ledger(node.ledger_path, readonly=True) as ledger:
+        return ledger.active_claims(SWARM, time.time())
+
+
 def count(node: NodeProc) -> int:
     with Ledger(node.ledger_path, readonly=True) as ledger:
         return ledger.count(SWARM)
@@ -38,6 +45,7 @@ def test_five_nodes_gossip_everything_and_a_sixth_catches_up(tmp_path: Path) -> 
         wait_for(lambda: node.ask("peers", "peers")["peers"], timeout=10, what=f"{node.home.name} has a peer")
 
     per_node = 6
+    nodes[2].ask("claim", "claimed", blob="ab" * 20)
     for node in nodes:
         node.send("publish", n=per_node)
     for node in nodes:
@@ -52,6 +60,9 @@ def test_five_nodes_gossip_everything_and_a_sixth_catches_up(tmp_path: Path) -> 
         per_author = Counter(author for author, _ in pairs)
         assert sorted(per_author.values()) == [per_node] * len(nodes)
         assert {seq for _, seq in pairs} == set(range(1, per_node + 1))
+
+    for node in nodes:
+        wait_for(lambda: [c.blob for c in claims(node)] == ["ab" * 20], timeout=10, what="the claim everywhere")
 
     late = NodeProc(tmp_path / "late", SWARM, peers=nodes[3].addrs[:1])
     wait_for(lambda: count(late) == total, timeout=30, what="the late node caught up by sync")
