@@ -20,7 +20,7 @@ from coordinator.knobs import read_knobs
 from coordinator.records import Outcome, Policy, SeenResult, SwarmView
 from coordinator.researcher import Researcher
 from coordinator.workspace import LogEntry, blob_hash
-from protocol.messages import BudgetRule, Claim, Result
+from protocol import BudgetRule, Claim, Result
 
 __all__ = ["SIM_TRAIN_PY", "objective", "SimRun", "MemoryWorkspace", "SimSwarm", "true_value"]
 

@@ -11,7 +11,7 @@ from coordinator.records import Outcome, Policy, SeenResult, SwarmView
 from coordinator.researcher import Researcher
 from coordinator.simulate import SIM_TRAIN_PY, objective
 from coordinator.workspace import Workspace, blob_hash, commit_message, merge3
-from protocol.messages import BudgetRule, Result
+from protocol import BudgetRule, Result
 
 LR2 = SIM_TRAIN_PY.replace("LEARNING_RATE = 4e-3", "LEARNING_RATE = 6e-3")
 LAYERS = SIM_TRAIN_PY.replace("N_LAYER = 2 ", "N_LAYER = 4 ")

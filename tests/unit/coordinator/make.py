@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from protocol.messages import BudgetRule, Claim, Result
+from protocol import BudgetRule, Claim, Result
 
 from coordinator.records import SeenResult
 

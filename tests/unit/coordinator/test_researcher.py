@@ -11,7 +11,7 @@ from coordinator.records import Outcome, Policy, Proposal, ProposalContext, Seen
 from coordinator.researcher import Researcher
 from coordinator.simulate import SIM_TRAIN_PY, MemoryWorkspace, SimRun, objective, true_value
 from coordinator.workspace import blob_hash
-from protocol.messages import BudgetRule, Result
+from protocol import BudgetRule, Result
 
 from tests.unit.coordinator.make import LIAR, ME, PEER, PEER2, claim, result, seen
 
