@@ -123,7 +123,6 @@ class NodeHost:
         return str(self.svc.addrs()[0])
 
     async def publish(self, tag: str) -> None:
-        from dataclasses import replace
 
         from protocol import BudgetRule, Result, git_blob_hash
         await self.svc.publish_result(Result(

@@ -11,7 +11,10 @@ Files:
     fetch.py    commit, manifest and data streams (hash-verified)
     dht.py      the Kademlia DHT: manifest records (validated) and swarm provider records
     mdns.py     LAN discovery through py-libp2p's mDNS
+    links.py    ``NetSettings`` and the background tasks: dial bootstrap/remembered peers, sync on
+                connect and periodically, keep the DHT records alive
     service.py  ``NodeService``: ties all of the above together with an ``async with`` lifecycle
+    seeding.py  creating a swarm (signed manifest filed with its baseline and data; the built-in swarm)
 
 Messages are opaque bytes here; ``protocol`` decodes and verifies them, ``node.ledger`` stores them.
 """

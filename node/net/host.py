@@ -15,7 +15,6 @@ from libp2p.abc import IHost
 from libp2p.crypto.ed25519 import Ed25519PrivateKey
 from libp2p.crypto.keys import KeyPair
 from libp2p.network.config import ConnectionConfig
-from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 from libp2p.stream_muxer.mplex.mplex import MPLEX_PROTOCOL_ID, Mplex
 
@@ -78,8 +77,3 @@ def parse_peer_addr(addr: str) -> PeerInfo:
         return info_from_p2p_addr(multiaddr.Multiaddr(addr))
     except Exception as exc:
         raise NetworkError(f"not a peer address (needs /p2p/<peer id>): {addr!r} ({exc})") from exc
-
-
-def peer_id_text(peer: ID) -> str:
-    """The base58 text form of a peer id."""
-    return peer.to_base58()

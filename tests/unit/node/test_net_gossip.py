@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 from libp2p.peer.id import ID
 from libp2p.pubsub.pb import rpc_pb2
