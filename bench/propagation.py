@@ -123,7 +123,6 @@ class NodeHost:
         return str(self.svc.addrs()[0])
 
     async def publish(self, tag: str) -> None:
-
         from protocol import BudgetRule, Result, git_blob_hash
         await self.svc.publish_result(Result(
             swarm_id=b"\0" * 32, author=b"\0" * 32, seq=1, created_at=time.time(), commit="", parent="",
