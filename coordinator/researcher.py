@@ -34,6 +34,7 @@ MAX_TRAIN_PY = 64 * 1024
 STACK_PREFIX = "stack: "
 ADOPT_PREFIX = "adopt "
 BASELINE_PREFIX = "baseline run"
+FETCH_RETRY_STEPS = 5
 
 
 class RunLike(Protocol):
@@ -87,6 +88,8 @@ class Researcher:
         self.clock = clock
         self.merge = merge
         self._texts: dict[str, str] = {}
+        self._missing: dict[str, int] = {}  # blob -> step count before which a failed fetch is not retried
+        self._steps = 0
         self._ran: set[str] = set()
         self._tried_stacks: set[tuple[str, str]] = set()
         self._resume(self.swarm_view())
@@ -140,12 +143,16 @@ class Researcher:
         return blob
 
     def _text(self, blob: str) -> str | None:
+        """A train.py by blob: known here, or fetched (verified against the hash; a miss is retried 5 steps later)."""
         if blob in self._texts:
             return self._texts[blob]
+        if self._steps < self._missing.get(blob, -1):
+            return None
         text = self.fetch_blob(blob)
         if text is not None and blob_hash(text) == blob:
             self._texts[blob] = text
             return text
+        self._missing[blob] = self._steps + FETCH_RETRY_STEPS
         return None
 
     @property
@@ -249,6 +256,7 @@ class Researcher:
     # ---------------------------------------------------------------- one step
     def step(self) -> Outcome:
         """Plan, run, decide, commit or reset, publish; return the Outcome (also given to ``publish``)."""
+        self._steps += 1
         view = self.swarm_view()
         changes = self.trust.sync_invalid(view.invalid)
         taken = self._taken(view)

@@ -192,3 +192,15 @@ def test_gain_within_noise_is_rerun_before_keeping() -> None:
     r.step(), r.step()
     out = r.step()
     assert out.runs == (2.399, 2.398) and out.status == "keep" and abs(out.metric - 2.3985) < 1e-9
+
+
+def test_unfetchable_claim_is_skipped_and_not_fetched_every_step() -> None:
+    h = Harness()
+    asked: list[str] = []
+    r = h.make(Script(LR, DEEP, BAD))
+    r.fetch_blob = lambda blob: asked.append(blob)  # type: ignore[assignment,func-returns-value]
+    r.step(), r.step()
+    h.results.append(seen(result(author=PEER, blob=blob_hash(WIDE), metric=2.0)))
+    outs = [r.step() for _ in range(3)]
+    assert [o.action for o in outs] == ["explore"] * 3
+    assert asked.count(blob_hash(WIDE)) == 1
