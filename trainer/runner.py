@@ -36,7 +36,7 @@ from trainer.budget import Budget
 from trainer.data import DataSet
 from trainer.errors import GateError
 from trainer.gate import check_train_py
-from trainer.hardware import cpu_threads
+from trainer.hardware import cpu_threads, hardware_fingerprint
 from trainer.locked import EVALUATOR_PATH, HARNESS_PATH
 
 try:
@@ -81,7 +81,10 @@ class RunSummary:
     log_tail: str
     sandboxed: bool
     reason: str
-    phases: tuple[tuple[str, float], ...] = ()   # (name, seconds): start-up, training, export, eval wait, eval
+    # (name, seconds): prepare (data split, run folder), imports (sandbox + interpreter + torch), setup (data + model
+    # build up to the first batch), train, export, after_export (model handed over until scored), eval_compute (the
+    # evaluator's own time, inside after_export). Empty when the run crashed.
+    phases: tuple[tuple[str, float], ...] = ()
 
 
 def wall_margin(budget: Budget) -> float:
@@ -106,7 +109,7 @@ def _python_paths() -> tuple[Path, ...]:
 
 
 def _memory_limit(device: str) -> int | None:
-    if device not in ("cpu", "auto"):
+    if device != "cpu":
         return None
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -127,7 +130,7 @@ def _env(locked: Path, workdir: Path, config: Path, threads: int) -> dict[str, s
 
 
 def _dev_paths(device: str) -> tuple[str, ...]:
-    if device not in ("cuda", "auto"):
+    if device != "cuda":
         return ()
     names = ("nvidiactl", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-modeset")
     found = [f"/dev/{n}" for n in names if os.path.exists(f"/dev/{n}")]
@@ -201,6 +204,8 @@ def run_experiment(train_py: str, dataset: DataSet, budget: Budget, *, work_root
     locked, work, evald = run_dir / "locked", run_dir / "work", run_dir / "eval"
     for folder in (locked, work, evald):
         folder.mkdir(parents=True)
+    if device == "auto":  # resolved here so that the evaluator loads the model where it was exported
+        device = hardware_fingerprint("auto").device
     try:
         return _run(source, data_dir, budget, locked, work, evald, seed=seed, require_sandbox=require_sandbox,
                     progress=progress, device=device, threads=threads or cpu_threads(), started=started)
@@ -217,7 +222,7 @@ def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, 
     (work / "train.py").write_text(source, encoding="utf-8")
     go_path = evald / "go.json"
     train_wall = _train_wall_limit(budget)
-    eval_cfg = {"device": device if device != "auto" else "cpu", "eval_context": EVAL_CONTEXT,
+    eval_cfg = {"device": device, "eval_context": EVAL_CONTEXT,
                 "eval_batch": EVAL_BATCH, "probes": EVAL_PROBES, "max_seconds": EVAL_MAX_SECONDS,
                 "val_path": str(data_dir / "val" / "val.bin"), "go_path": str(go_path),
                 "wait_seconds": train_wall + 5, "threads": threads}
@@ -239,7 +244,7 @@ def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, 
             eval_box["error"] = exc
 
     eval_thread = threading.Thread(target=evaluator, name="swarm-evaluator", daemon=True)
-    eval_lock = threading.Lock()
+    eval_lock = threading.RLock()
 
     def start_evaluator(p: Progress | None = None) -> None:
         with eval_lock:
@@ -249,12 +254,13 @@ def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, 
 
     def send_go() -> None:
         """The model is exported: let the evaluator start while train.py's process winds down."""
-        model = _model_file(work)
-        if model is None or "go" in eval_box:
-            return
-        eval_box["go"] = True
-        start_evaluator()
-        _write_atomic(go_path, {"model": str(model[0]), "format": model[1]})
+        with eval_lock:
+            model = _model_file(work)
+            if model is None or "go" in eval_box:
+                return
+            eval_box["go"] = True
+            start_evaluator()
+            _write_atomic(go_path, {"model": str(model[0]), "format": model[1]})
 
     lines = _Lines(progress, on_progress=start_evaluator, on_submitted=send_go)
     train_cfg = {"budget_kind": budget.kind, "budget_amount": budget.amount, "budget": str(budget), "seed": seed,
@@ -294,7 +300,7 @@ def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, 
         if "go" not in eval_box:
             _write_atomic(go_path, {"abort": True})
         if eval_thread.is_alive():
-            eval_thread.join(timeout=30)
+            eval_thread.join(timeout=eval_spec.wall_timeout + 30)
         return RunSummary(status=status, val_bpb=None, wall_seconds=time.monotonic() - started, reason=reason,
                           **base)
     send_go()
@@ -302,7 +308,9 @@ def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, 
     finished = time.monotonic()
     startup = _number(submitted, "startup_seconds", 0.0)
     export = _number(submitted, "export_seconds", 0.0)
-    phases = (("prepare", launched - started), ("startup", startup), ("train", train_seconds), ("export", export),
+    imports = min(_number(submitted, "import_seconds", 0.0), startup)
+    phases = (("prepare", launched - started), ("imports", imports), ("setup", startup - imports),
+              ("train", train_seconds), ("export", export),
               ("after_export", finished - launched - startup - train_seconds - export))
     summary = RunSummary(status="ok", val_bpb=None, wall_seconds=finished - started, reason="", phases=phases, **base)
     return _with_eval(summary, eval_box, eval_lines)

@@ -42,7 +42,7 @@ def test_time_budget_run_is_complete_and_on_time(tmp_path: Path) -> None:
     assert summary.peak_memory_mb > 0 and summary.wall_seconds > 0
     assert summary.sandboxed == sandbox_available()[0]
     assert "steps:" in summary.log_tail and summary.reason == ""
-    assert [name for name, _ in summary.phases][:4] == ["prepare", "startup", "train", "export"]
+    assert [name for name, _ in summary.phases][:5] == ["prepare", "imports", "setup", "train", "export"]
     assert seen and seen[-1].budget_fraction <= 1.0 and seen[-1].step <= summary.steps
     # The training process is killed at budget + margin; the evaluator adds at most its own bound.
     assert wall <= 8 + wall_margin(Budget.parse("8s")) + 30
