@@ -162,6 +162,7 @@ class NodeService:
 
     def _serve_streams(self) -> None:
         limit = trio.Semaphore(self.settings.max_concurrent_requests)
+        busy: dict[str, int] = {}
         server = fetch.FetchServer(self.ledger, self._locate_data)
         syncer = sync.SyncServer(self.swarm_id, self.ledger)
         for protocol, handler in (
@@ -171,7 +172,7 @@ class NodeService:
             (fetch.DATA_PROTOCOL, server.data),
         ):
             serve(self.host, protocol, handler, max_request=LIMITS.max_request, timeout=self.settings.request_timeout,
-                  limit=limit, admit=self.book.allow, blame=self._penalise)
+                  limit=limit, admit=self.book.allow, blame=self._penalise, busy=busy)
 
     # ------------------------------------------------------------------ what the node shows the research loop
 

@@ -107,8 +107,13 @@ def serve(
     limit: trio.Semaphore,
     admit: Callable[[str], bool] = lambda peer: True,
     blame: Callable[[str, str], None] = lambda peer, reason: None,
+    per_peer: int = 4,
+    busy: dict[str, int] | None = None,
 ) -> None:
     """Register ``handler`` for ``protocol``; at most ``limit`` requests run at once, each under ``timeout``.
+
+    One peer holds at most ``per_peer`` of them (counted in ``busy``, which callers share across
+    protocols), so a slow or hostile peer cannot take every slot.
 
     A peer that ``admit`` refuses (blacklisted, over its rate), a request over ``max_request`` bytes, a
     slow peer or a handler error resets the stream; nothing propagates into py-libp2p. An oversized
@@ -116,13 +121,28 @@ def serve(
     is reported to ``blame``.
     """
 
+    in_flight: dict[str, int] = {} if busy is None else busy
+
     async def on_stream(stream: INetStream) -> None:
         remote = stream.muxed_conn.peer_id.to_base58()
         ok = False
-        if not admit(remote):
+        if in_flight.get(remote, 0) >= per_peer or not admit(remote):
             log.debug("%s from %s: not admitted", protocol, remote)
             await _close_quietly(stream, reset=True)
             return
+        in_flight[remote] = in_flight.get(remote, 0) + 1
+        try:
+            ok = await _answer(stream, remote)
+        finally:
+            in_flight[remote] -= 1
+            if not in_flight[remote]:
+                del in_flight[remote]
+        if not ok:
+            log.debug("%s from %s: reset", protocol, remote)
+        await _close_quietly(stream, reset=not ok)
+
+    async def _answer(stream: INetStream, remote: str) -> bool:
+        ok = False
         with trio.move_on_after(timeout):
             try:
                 async with limit:
@@ -134,8 +154,6 @@ def serve(
                 log.info("%s from %s refused: %s", protocol, remote, exc)
                 if isinstance(exc, (FrameTooLarge, ProtocolError)):
                     blame(remote, f"{protocol}: {type(exc).__name__}: {exc}")
-        if not ok:
-            log.debug("%s from %s: reset", protocol, remote)
-        await _close_quietly(stream, reset=not ok)
+        return ok
 
     host.set_stream_handler(TProtocol(protocol), on_stream)

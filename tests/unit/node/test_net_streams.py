@@ -8,7 +8,7 @@ import pytest
 import trio
 
 from node.net.errors import FrameTooLarge, StreamFailed
-from node.net.streams import read_frame, write_frame
+from node.net.streams import read_frame, serve, write_frame
 
 
 class FakeStream:
@@ -55,3 +55,71 @@ def test_truncated_frame_is_a_stream_failure() -> None:
         run(read_frame, FakeStream(struct.pack(">I", 10) + b"abc"), 64)
     with pytest.raises(StreamFailed):
         run(read_frame, FakeStream(b"\x00\x00"), 64)
+
+
+class FakePeer:
+    def to_base58(self) -> str:
+        return "peer-a"
+
+
+class FakeConn:
+    peer_id = FakePeer()
+
+
+class ServedStream(FakeStream):
+    muxed_conn = FakeConn()
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data, piece=1 << 20)
+        self.closed = self.was_reset = False
+
+    async def close(self) -> None:
+        self.closed = True
+
+    async def reset(self) -> None:
+        self.was_reset = True
+
+
+class FakeHost:
+    def __init__(self) -> None:
+        self.handlers: dict[str, object] = {}
+
+    def set_stream_handler(self, protocol: str, handler: object) -> None:
+        self.handlers[protocol] = handler
+
+
+def served(admit: bool = True) -> tuple[FakeHost, list[tuple[str, str]]]:
+    host, blamed = FakeHost(), []
+
+    async def echo(remote: str, data: bytes) -> bytes:
+        if data == b"bad":
+            from protocol import MalformedMessage
+            raise MalformedMessage("not msgpack")
+        return remote.encode() + b":" + data
+
+    serve(host, "/t/1", echo, max_request=64, timeout=5, limit=trio.Semaphore(2),  # type: ignore[arg-type]
+          admit=lambda peer: admit, blame=lambda peer, why: blamed.append((peer, why)))
+    return host, blamed
+
+
+def test_serve_answers_and_closes() -> None:
+    host, blamed = served()
+    stream = ServedStream(struct.pack(">I", 2) + b"hi")
+    trio.run(host.handlers["/t/1"], stream)  # type: ignore[arg-type]
+    assert stream.written == struct.pack(">I", 9) + b"peer-a:hi" and stream.closed and not blamed
+
+
+def test_serve_blames_malformed_and_oversized_and_resets() -> None:
+    host, blamed = served()
+    for payload in (struct.pack(">I", 3) + b"bad", struct.pack(">I", 1 << 20)):
+        stream = ServedStream(payload)
+        trio.run(host.handlers["/t/1"], stream)  # type: ignore[arg-type]
+        assert stream.was_reset and stream.written == b""
+    assert [peer for peer, _ in blamed] == ["peer-a", "peer-a"]
+
+
+def test_serve_refuses_peers_not_admitted() -> None:
+    host, blamed = served(admit=False)
+    stream = ServedStream(struct.pack(">I", 2) + b"hi")
+    trio.run(host.handlers["/t/1"], stream)  # type: ignore[arg-type]
+    assert stream.was_reset and stream.written == b"" and not blamed
