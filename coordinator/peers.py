@@ -14,7 +14,7 @@ from coordinator.trust import TrustBook
 
 __all__ = [
     "scored_blobs", "claimed_blobs", "adopt_candidates", "StackPair", "stack_pairs", "parent_blobs",
-    "Verification", "verification", "confirms",
+    "Verification", "verification", "confirms", "verified_ids",
 ]
 
 
@@ -99,7 +99,7 @@ def stack_pairs(results: Sequence[SeenResult], *, me: bytes, best: float, margin
 
 def confirms(attestation: ResultLike, claim: ResultLike, tolerance: float) -> bool:
     """Whether an attestation confirms a claim: it ran and scored within ``tolerance`` of the claimed metric."""
-    return attestation.status != "crash" and attestation.metric <= claim.metric + tolerance
+    return attestation.status != "crash" and attestation.metric <= claim.metric + tolerance + 1e-12
 
 
 @dataclass(frozen=True)
@@ -129,3 +129,19 @@ def verification(result_id: bytes, results: Sequence[SeenResult], tolerance: flo
                 latest[r.author] = r
     yes = frozenset(a for a, r in latest.items() if confirms(r, claim, tolerance))
     return Verification(confirmed_by=yes, refuted_by=frozenset(latest) - yes)
+
+
+def verified_ids(results: Sequence[SeenResult], tolerance: float = 0.01) -> set[bytes]:
+    """The ids of every claim among ``results`` that is verified (one pass over the records)."""
+    by_id = {s.result_id: s.result for s in results}
+    latest: dict[bytes, dict[bytes, ResultLike]] = {}
+    for s in results:
+        r = s.result
+        claim = by_id.get(r.reproduces) if r.reproduces else None
+        if claim is None or r.author == claim.author:
+            continue
+        votes = latest.setdefault(r.reproduces, {})
+        if r.author not in votes or r.created_at >= votes[r.author].created_at:
+            votes[r.author] = r
+    return {cid for cid, votes in latest.items()
+            if sum(confirms(r, by_id[cid], tolerance) for r in votes.values()) >= 2}

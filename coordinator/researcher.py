@@ -19,7 +19,8 @@ from typing import Any, Callable, Protocol
 from coordinator.agents.base import Agent
 from coordinator.decide import comparable, decide
 from coordinator.noise import NoiseEvidence, NoiseModel
-from coordinator.peers import (adopt_candidates, claimed_blobs, parent_blobs, scored_blobs, stack_pairs)
+from coordinator.peers import (adopt_candidates, claimed_blobs, parent_blobs, scored_blobs, stack_pairs,
+                              verified_ids)
 from coordinator.plan import Tally, plan_next
 from coordinator.records import (Action, HistoryItem, Outcome, Policy, ProposalContext, SeenResult, SwarmView,
                                  TrustChange)
@@ -164,6 +165,15 @@ class Researcher:
         return self.noise.evidence()
 
     # ---------------------------------------------------------------- planning
+    def _runnable(self, view: SwarmView) -> SwarmView:
+        """Without a sandbox (``only_verified_peer_code``), peers' claims count only once they are verified."""
+        if not self.policy.only_verified_peer_code:
+            return view
+        ok = verified_ids(view.results, self.policy.confirm_tolerance)
+        results = [s for s in view.results
+                   if s.result.author == self.author or s.result_id in ok or s.result.status != "keep"]
+        return SwarmView(results=results, claims=view.claims, invalid=view.invalid)
+
     def _taken(self, view: SwarmView) -> set[str]:
         taken = scored_blobs(view.results, hw_class=self.hw_class, budget_kind=self.budget_kind)
         taken |= claimed_blobs(view.claims, me=self.author, now=self.clock(), trust=self.trust)
@@ -257,7 +267,7 @@ class Researcher:
     def step(self) -> Outcome:
         """Plan, run, decide, commit or reset, publish; return the Outcome (also given to ``publish``)."""
         self._steps += 1
-        view = self.swarm_view()
+        view = self._runnable(self.swarm_view())
         changes = self.trust.sync_invalid(view.invalid)
         taken = self._taken(view)
         action = plan_next(calibrated=self.noise.calibrated(self.policy.baseline_repeats) and self.best is not None,

@@ -60,3 +60,14 @@ def test_verified_needs_two_independent_confirmations() -> None:
     rs.append(seen(result(author=LIAR, metric=2.60, reproduces=cid)))
     v = verification(cid, rs)
     assert v.verified and v.confirmed_by == {ME, PEER2} and v.refuted_by == {LIAR}
+
+
+def test_verified_ids_in_one_pass_matches_verification() -> None:
+    claim_r = seen(result(author=PEER, metric=2.30))
+    cid = claim_r.result_id
+    rs = [claim_r, seen(result(author=ME, metric=2.30, reproduces=cid))]
+    from coordinator.peers import verified_ids
+
+    assert verified_ids(rs) == set()
+    rs.append(seen(result(author=PEER2, metric=2.305, reproduces=cid)))
+    assert verified_ids(rs) == {cid} and verification(cid, rs).verified

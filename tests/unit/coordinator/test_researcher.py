@@ -204,3 +204,16 @@ def test_unfetchable_claim_is_skipped_and_not_fetched_every_step() -> None:
     outs = [r.step() for _ in range(3)]
     assert [o.action for o in outs] == ["explore"] * 3
     assert asked.count(blob_hash(WIDE)) == 1
+
+
+def test_without_a_sandbox_only_verified_peer_code_is_run() -> None:
+    h = Harness(Policy(baseline_repeats=2, only_verified_peer_code=True))
+    r = h.make(Script(BAD, OOM))
+    r.step(), r.step()
+    claim_r = h.peer_keep(WIDE, true_value(WIDE) or 0.0)
+    assert r.step().action == "explore"  # unverified: not run here
+    for i, who in enumerate((PEER2, LIAR)):
+        h.results.append(seen(result(author=who, blob=blob_hash(WIDE), metric=claim_r.result.metric,
+                                     reproduces=claim_r.result_id, created_at=h.now + i)))
+    out = r.step()
+    assert out.action == "adopt" and out.reproduces == claim_r.result_id
