@@ -11,7 +11,8 @@ Imports nothing of the rest of the project. Files:
 - ``gate.py``: :func:`check_train_py`, the lint before a run.
 - ``runner.py``: :func:`run_experiment` -> :class:`RunSummary`, with :class:`Progress` reports.
 - ``hardware.py``: :func:`hardware_fingerprint` -> :class:`Hardware`.
-- ``sandbox.py``, ``seccomp.py``: bubblewrap + seccomp + rlimits (:func:`sandbox_available`, ``run_sandboxed``).
+- ``sandbox.py`` (:func:`sandbox_available`, ``run_sandboxed``), ``seccomp.py``, ``rlimits.py``, ``sandbox_io.py``:
+  bubblewrap + seccomp + rlimits + the supervision of one sandboxed process tree.
 - ``errors.py``: :class:`TrainerError` and its tree.
 """
 
@@ -24,11 +25,7 @@ from trainer.errors import BudgetError, DataError, GateError, SandboxUnavailable
 from trainer.gate import check_train_py
 from trainer.hardware import Hardware, hardware_fingerprint
 from trainer.runner import Progress, RunSummary, run_experiment
-
-try:
-    from trainer.sandbox import sandbox_available
-except ImportError:  # until trainer/sandbox.py lands
-    from trainer._standin_sandbox import sandbox_available
+from trainer.sandbox import sandbox_available
 
 __all__ = [
     "Budget", "DataSet", "RunSummary", "Hardware", "Progress",

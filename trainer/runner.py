@@ -39,10 +39,7 @@ from trainer.gate import check_train_py
 from trainer.hardware import cpu_threads, hardware_fingerprint
 from trainer.locked import EVALUATOR_PATH, HARNESS_PATH
 
-try:
-    from trainer.sandbox import SandboxResult, SandboxSpec, run_sandboxed
-except ImportError:  # the real sandbox has not landed yet in this checkout
-    from trainer._standin_sandbox import SandboxResult, SandboxSpec, run_sandboxed  # type: ignore[assignment]
+from trainer.sandbox import SandboxResult, SandboxSpec, run_sandboxed
 
 __all__ = ["Progress", "RunSummary", "run_experiment", "wall_margin", "EVAL_CONTEXT", "EVAL_BATCH"]
 
