@@ -188,7 +188,8 @@ def loopback_bytes() -> int:
     return counters["lo"].bytes_sent if "lo" in counters else 0
 
 
-def run_once(mode: str, n: int, results: int, per_proc: int, rng: random.Random) -> dict[str, float]:
+def run_once(mode: str, n: int, results: int, per_proc: int) -> dict[str, float]:
+    rng = random.Random(n)  # the same topology and publishers for both modes
     with tempfile.TemporaryDirectory() as tmp:
         procs = [Proc(mode, i, min(per_proc, n - i), Path(tmp)) for i in range(0, n, per_proc)]
         owner: dict[int, Proc] = {}
@@ -250,13 +251,12 @@ def main() -> None:
     parser.add_argument("--results", type=int, default=30)
     parser.add_argument("--per-proc", type=int, default=10)
     args = parser.parse_args()
-    rng = random.Random(7)
     print("issue's raw py-libp2p figures on this machine: 20 hosts median 122 ms / max 278 ms to reach all; "
           "50 hosts median 421 ms")
     print(f"{'N':>3} {'mode':<5} {'50% med/p95 ms':>16} {'95% med/p95 ms':>16} {'100% med/p95 ms':>17} "
           f"{'complete':>9} {'B/result/node':>14}")
     for n in (int(x) for x in args.sizes.split(",")):
-        rows = {mode: run_once(mode, n, args.results, args.per_proc, rng) for mode in ("raw", "node")}
+        rows = {mode: run_once(mode, n, args.results, args.per_proc) for mode in ("raw", "node")}
         for mode, r in rows.items():
             print(f"{n:>3} {mode:<5} {r['p50@0.5']:>7.0f}/{r['p95@0.5']:<8.0f} {r['p50@0.95']:>7.0f}/{r['p95@0.95']:<8.0f} "
                   f"{r['p50@1.0']:>7.0f}/{r['p95@1.0']:<9.0f} {r['complete']:>8.0%} {r['bytes']:>14.0f}")

@@ -177,7 +177,7 @@ class Links:
         try:
             new = await sync.pull_from(
                 self._svc.host, peer, swarm_id=self._svc.swarm_id, ledger=self._svc.ledger,
-                verify=self._svc._verify, store=self._svc._store,
+                verify=self._svc._verify, store=self._svc._store_async,
                 timeout=self._svc.settings.request_timeout, max_response=sync.RESPONSE_BYTES + (64 << 10),
             )
         except BadPayload as exc:

@@ -76,13 +76,14 @@ class NodeService:
         self._inbox_send, self._inbox_recv = trio.open_memory_channel[Verified](INBOX_CAPACITY)
         self._listeners: list[trio.MemorySendChannel[Verified]] = []
         self._data_files: dict[bytes, Path] = {}
+        self._heads: dict[bytes, int] = {}
         self._stack = contextlib.AsyncExitStack()
         self._nursery: trio.Nursery | None = None
         self.gate = GossipGate(
             me=self._me,
             verify=self._verify,
             admit=self.book.allow,
-            have_result=ledger.has_result,
+            have_result=self._have_result,
             on_result=self._enqueue,
             on_claim=self._store_claim,
             on_penalty=self._penalise,
@@ -118,6 +119,7 @@ class NodeService:
 
     @contextlib.asynccontextmanager
     async def _running(self) -> AsyncIterator[None]:
+        self._heads = self.ledger.seq_vector(self.swarm_id)
         for row in self._ledger_peers():
             if getattr(row, "invalid_count", 0) >= self.settings.max_invalid:
                 self.book.ban(row.peer_id)
@@ -302,10 +304,14 @@ class NodeService:
         except trio.WouldBlock:
             log.warning("inbox full: a gossiped result waits for the next sync")
 
-    def _store(self, batch: Sequence[Verified]) -> int:
-        """Store a batch of verified results in one transaction; tell listeners about the new ones."""
-        results = [v for v in batch if isinstance(v.message, Result)]
+    def _write(self, results: list[Verified]) -> tuple[list[bool], dict[bytes, int]]:
+        """One transaction, then the new seq heads (runs in a worker thread: SQLite may fsync)."""
         flags = self.ledger.add_results(results) if results else []
+        return flags, self.ledger.seq_vector(self.swarm_id)
+
+    def _announce(self, results: list[Verified], flags: list[bool], heads: dict[bytes, int]) -> int:
+        """After a write: update the gate's view and tell listeners about the results that were new."""
+        self._heads = heads
         new = 0
         for verified, fresh in zip(results, flags):
             self.gate.mark_seen(verified.author, verified.message.seq)
@@ -321,6 +327,22 @@ class NodeService:
                     self._listeners.remove(listener)
         return new
 
+    def _store(self, batch: Sequence[Verified]) -> int:
+        """Store a batch of verified results in one transaction, on this thread (used at shutdown)."""
+        results = [v for v in batch if isinstance(v.message, Result)]
+        return self._announce(results, *self._write(results))
+
+    async def _store_async(self, batch: Sequence[Verified]) -> int:
+        """Store a batch in one transaction in a worker thread, so a WAL checkpoint's fsync never stalls
+        gossip forwarding and heartbeats on the trio thread; return how many were new."""
+        results = [v for v in batch if isinstance(v.message, Result)]
+        flags, heads = await trio.to_thread.run_sync(self._write, results)
+        return self._announce(results, flags, heads)
+
+    def _have_result(self, author: bytes, seq: int) -> bool:
+        """In memory (the validator must not wait on SQLite): held contiguously up to the author's head."""
+        return seq <= self._heads.get(author, 0)
+
     def _store_claim(self, verified: Verified) -> None:
         self.ledger.put_claim(verified)
 
@@ -332,8 +354,7 @@ class NodeService:
                     batch.append(self._inbox_recv.receive_nowait())
                 except trio.WouldBlock:
                     break
-            self._store(batch)
-            await trio.sleep(0)
+            await self._store_async(batch)
 
     async def _drain(self, subscription: Any) -> None:
         """Empty py-libp2p's 32-slot subscription buffer; the gate already queued what matters."""

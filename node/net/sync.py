@@ -10,8 +10,9 @@ every node ends up with every result.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Protocol, Sequence
+from typing import Awaitable, Callable, Protocol, Sequence
 
+import trio
 from libp2p.abc import IHost
 from libp2p.peer.id import ID
 
@@ -47,7 +48,7 @@ class SyncServer:
         if req.swarm_id != self._swarm_id:
             return encode_request(SyncResponse(envelopes=(), more=False))
         limit = max(1, min(int(req.limit), BATCH))
-        raws = self._ledger.results_since(self._swarm_id, dict(req.have), limit)
+        raws = await trio.to_thread.run_sync(self._ledger.results_since, self._swarm_id, dict(req.have), limit)
         out: list[bytes] = []
         size = 0
         for raw in raws:
@@ -68,7 +69,7 @@ async def pull_from(
     swarm_id: bytes,
     ledger: SyncLedger,
     verify: Callable[[bytes], Verified],
-    store: Callable[[Sequence[Verified]], int],
+    store: Callable[[Sequence[Verified]], Awaitable[int]],
     timeout: float,
     max_response: int,
 ) -> int:
@@ -86,7 +87,7 @@ async def pull_from(
             batch = [verify(raw) for raw in resp.envelopes]
         except ProtocolError as exc:
             raise BadPayload(f"sync answer from {peer}: {type(exc).__name__}: {exc}") from exc
-        new = store(batch) if batch else 0
+        new = await store(batch) if batch else 0
         total += new
         if not resp.more or new == 0:
             break
