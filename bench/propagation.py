@@ -10,7 +10,8 @@ For each N, two runs side by side on 127.0.0.1 with several hosts per process:
 Each host dials 3 random others. One random host publishes each result, 0.25 s apart. Reach times are
 measured against the publish instant (one machine, one clock); median and p95 over the results.
 Bytes per result per node: loopback bytes during the publishing phase / (results x N) (psutil; other
-loopback traffic on the machine is counted too).
+loopback traffic on the machine is counted too). CPU ms per result: all workers' CPU time during that
+phase (heartbeats and sync included) / results.
 """
 
 from __future__ import annotations
@@ -208,12 +209,15 @@ def run_once(mode: str, n: int, results: int, per_proc: int) -> dict[str, float]
             proc.read()
         time.sleep(3.0)  # a few heartbeats: the mesh forms
         before = loopback_bytes()
+        workers = [psutil.Process(proc.p.pid) for proc in procs]
+        cpu_before = sum(sum(w.cpu_times()[:2]) for w in workers)
         for r in range(results):
             host = rng.randrange(n)
             owner[host].send(cmd="publish", host=host, tag=f"bench-{r}")
             time.sleep(0.25)
         time.sleep(3.0)
         wire = loopback_bytes() - before
+        cpu = sum(sum(w.cpu_times()[:2]) for w in workers) - cpu_before
         receipts: list[tuple[str, int, float]] = []
         published: dict[str, tuple[int, float]] = {}
         for proc in procs:
@@ -234,7 +238,8 @@ def run_once(mode: str, n: int, results: int, per_proc: int) -> dict[str, float]
             k = max(1, int(round(q * need)))
             if len(times) >= k:
                 reach[q].append(times[k - 1] * 1000)
-    out: dict[str, float] = {"complete": complete / max(1, len(published)), "bytes": wire / (results * n)}
+    out: dict[str, float] = {"complete": complete / max(1, len(published)), "bytes": wire / (results * n),
+                             "cpu": cpu * 1000 / results}
     for q, xs in reach.items():
         out[f"p50@{q}"] = statistics.median(xs) if xs else float("nan")
         out[f"p95@{q}"] = sorted(xs)[int(0.95 * (len(xs) - 1))] if xs else float("nan")
@@ -254,12 +259,13 @@ def main() -> None:
     print("issue's raw py-libp2p figures on this machine: 20 hosts median 122 ms / max 278 ms to reach all; "
           "50 hosts median 421 ms")
     print(f"{'N':>3} {'mode':<5} {'50% med/p95 ms':>16} {'95% med/p95 ms':>16} {'100% med/p95 ms':>17} "
-          f"{'complete':>9} {'B/result/node':>14}")
+          f"{'complete':>9} {'B/result/node':>14} {'CPU ms/result':>14}")
     for n in (int(x) for x in args.sizes.split(",")):
         rows = {mode: run_once(mode, n, args.results, args.per_proc) for mode in ("raw", "node")}
         for mode, r in rows.items():
             print(f"{n:>3} {mode:<5} {r['p50@0.5']:>7.0f}/{r['p95@0.5']:<8.0f} {r['p50@0.95']:>7.0f}/{r['p95@0.95']:<8.0f} "
-                  f"{r['p50@1.0']:>7.0f}/{r['p95@1.0']:<9.0f} {r['complete']:>8.0%} {r['bytes']:>14.0f}")
+                  f"{r['p50@1.0']:>7.0f}/{r['p95@1.0']:<9.0f} {r['complete']:>8.0%} {r['bytes']:>14.0f} "
+                  f"{r['cpu']:>14.0f}")
         ratio = rows["node"]["p50@1.0"] / rows["raw"]["p50@1.0"] if rows["raw"]["p50@1.0"] else float("nan")
         print(f"{n:>3} node/raw median time to reach all: {ratio:.2f}x")
         sys.stdout.flush()
