@@ -36,7 +36,7 @@ from trainer.budget import Budget
 from trainer.data import DataSet
 from trainer.errors import GateError
 from trainer.gate import check_train_py
-from trainer.hardware import cpu_threads, hardware_fingerprint
+from trainer.hardware import cpu_threads
 from trainer.locked import EVALUATOR_PATH, HARNESS_PATH
 
 from trainer.sandbox import SandboxResult, SandboxSpec, run_sandboxed
@@ -105,9 +105,13 @@ def _python_paths() -> tuple[Path, ...]:
     return tuple(sorted(paths))
 
 
+def _has_cuda_devices() -> bool:
+    return os.path.exists("/dev/nvidiactl")
+
+
 def _memory_limit(device: str) -> int | None:
-    if device != "cpu":
-        return None
+    if device not in ("cpu", "auto") or (device == "auto" and _has_cuda_devices()):
+        return None  # CUDA maps huge address ranges: RLIMIT_AS would break it
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
@@ -127,7 +131,7 @@ def _env(locked: Path, workdir: Path, config: Path, threads: int) -> dict[str, s
 
 
 def _dev_paths(device: str) -> tuple[str, ...]:
-    if device != "cuda":
+    if device not in ("cuda", "auto") or not _has_cuda_devices():
         return ()
     names = ("nvidiactl", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-modeset")
     found = [f"/dev/{n}" for n in names if os.path.exists(f"/dev/{n}")]
@@ -201,8 +205,6 @@ def run_experiment(train_py: str, dataset: DataSet, budget: Budget, *, work_root
     locked, work, evald = run_dir / "locked", run_dir / "work", run_dir / "eval"
     for folder in (locked, work, evald):
         folder.mkdir(parents=True)
-    if device == "auto":  # resolved here so that the evaluator loads the model where it was exported
-        device = hardware_fingerprint("auto").device
     try:
         return _run(source, data_dir, budget, locked, work, evald, seed=seed, require_sandbox=require_sandbox,
                     progress=progress, device=device, threads=threads or cpu_threads(), started=started)
@@ -257,7 +259,9 @@ def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, 
                 return
             eval_box["go"] = True
             start_evaluator()
-            _write_atomic(go_path, {"model": str(model[0]), "format": model[1]})
+            picked = lines.last.get("submitted", {}).get("device")
+            _write_atomic(go_path, {"model": str(model[0]), "format": model[1],
+                                    "device": picked if picked in ("cpu", "cuda", "mps") else "cpu"})
 
     lines = _Lines(progress, on_progress=start_evaluator, on_submitted=send_go)
     train_cfg = {"budget_kind": budget.kind, "budget_amount": budget.amount, "budget": str(budget), "seed": seed,
