@@ -22,7 +22,7 @@ from coordinator.records import ClaimLike, Outcome, Policy, SeenResult, SwarmVie
 from coordinator.researcher import Researcher
 from coordinator.workspace import Workspace
 from protocol import Claim, Result, one_line, peer_id_from_public_key
-from trainer import Progress, RunSummary, hardware_fingerprint, run_experiment
+from trainer import Progress, RunSummary, hardware_fingerprint, run_experiment, sandbox_available
 
 from node.feed.views import STATE_CURRENT, STATE_NOISE, STATE_SWARM
 from node.swarms import SwarmSpec, budget_rule
@@ -53,12 +53,28 @@ class ResearchLoop:
         self.hardware = hardware_fingerprint()
         self.rng = random.Random()
         self.agent = agent or make_agent(config, self.rng)
-        self.policy = policy or Policy(verify_share=config.verify_share, trust_threshold=config.trust_threshold)
+        self.sandboxed, why = sandbox_available()
+        # Without a sandbox (DESIGN 6): run our own agent's code, and peers' code only once others verified it,
+        # unless the user lowered that with --no-sandbox.
+        self.require_sandbox = self.sandboxed
+        strict = not self.sandboxed and config.require_sandbox
+        if not self.sandboxed:
+            log.warning("no sandbox here (%s): %s", why,
+                        "running only our own agent's code and verified peer commits" if strict
+                        else "running peers' code UNSANDBOXED (--no-sandbox)")
+        self.policy = policy or Policy(verify_share=config.verify_share, trust_threshold=config.trust_threshold,
+                                       only_verified_peer_code=strict)
         self.on_outcome = on_outcome
         self.work_root = Path(config.swarm_dir(swarm.swarm_id)) / "runs"
         self.workspace = Workspace.open_or_create(Path(config.swarm_dir(swarm.swarm_id)) / "workspace", swarm.baseline)
         self._token: trio.lowlevel.TrioToken | None = None
         self._action = ""
+
+    def describe(self) -> str:
+        """One line for the terminal: swarm, budget, hardware, agent, sandbox."""
+        agent = getattr(self.agent, "name", type(self.agent).__name__)
+        return (f"{self.swarm.manifest.name} | budget {self.swarm.budget} | {self.hardware.hw_class} | agent {agent}"
+                f" | {'sandboxed' if self.sandboxed else 'NO SANDBOX'}")
 
     # ------------------------------------------------------------------ collaborators (called in the worker thread)
 
@@ -75,8 +91,8 @@ class ResearchLoop:
         self._description = "training"
         try:
             return run_experiment(train_py, self.swarm.dataset, self.swarm.budget, work_root=self.work_root,
-                                  seed=seed, require_sandbox=self.config.require_sandbox, progress=progress,
-                                  cache_dir=Path(self.config.cache_dir))
+                                  seed=seed, require_sandbox=self.require_sandbox, progress=progress,
+                                  cache_dir=Path(self.config.cache_dir) / "prepared")
         finally:
             self.ledger.set_state(STATE_CURRENT, None)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 
 import click
 
@@ -23,6 +24,8 @@ Examples:
 @click.version_option(package_name="swarm-node")
 def cli(verbose: int) -> None:
     """swarm-node: a peer-to-peer research swarm that trains small GPTs and shares what works."""
+    # torch warns at import when numpy is absent; swarm-node does not use numpy.
+    warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

@@ -1,13 +1,15 @@
 """``swarm-node join`` and ``swarm-node seed``: thin commands over ``node.net``.
 
-Each parses its flags, builds the config, identity and ledger, and calls one library function. Until the
-research loop lands, ``join`` only networks and records: it stays in the swarm, stores every result it
-hears of, serves sync/commit/manifest/data to peers, and with ``--watch`` prints the feed as it arrives.
+Each parses its flags, builds the config, identity and ledger, and calls one library function. ``join`` stays in
+the swarm, stores every result it hears of, serves sync/commit/manifest/data to peers and runs the research loop
+(``node.research``); with ``--watch`` it never trains and prints the feed as it arrives.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -23,7 +25,8 @@ from node.errors import NodeError
 from node.joinstring import format_join, parse_join
 from node.ledger import Ledger
 from node.net.logs import route_libp2p_logs
-from node.net.seeding import builtin_swarm, dialable_addrs, seed_swarm
+from node.feed.views import STATE_CURRENT, STATE_PEERS
+from node.net.seeding import BUILTIN_BUDGET, builtin_swarm, dialable_addrs, seed_swarm
 from node.net.service import NodeService
 from protocol import BudgetRule, Identity, ProtocolError, Verified, decode_and_verify
 
@@ -37,6 +40,8 @@ Examples:
   swarm-node join swarm://3f2a...@/ip4/192.168.1.5/tcp/4001/p2p/12D3KooW...
   swarm-node join 3f2a...e9 --peer /ip4/10.0.0.7/tcp/4001/p2p/12D3KooW...
   swarm-node join --listen /ip4/127.0.0.1/tcp/0 --no-mdns --watch
+  swarm-node join --agent llm --model qwen2.5-coder:7b    # with OPENAI_BASE_URL=http://localhost:11434/v1
+  swarm-node join --budget 2M-tokens --max-experiments 10  # the built-in program under a token budget
 """
 
 SEED_EXAMPLES = """\b
@@ -63,68 +68,151 @@ def _config(home: Path | None, **flags: Any) -> NodeConfig:
 @click.option("--listen", "listen", multiple=True, metavar="MULTIADDR",
               help="Listen address (repeatable; default /ip4/0.0.0.0/tcp/4001, port 0 picks a free one).")
 @click.option("--watch", is_flag=True, help="Observe only: print results as they arrive, never train.")
+@click.option("--agent", type=click.Choice(["mutate", "llm"]), default=None,
+              help="Who proposes edits: mutate (no model, the default) or llm (OPENAI_BASE_URL/OPENAI_API_KEY).")
+@click.option("--model", default=None, help="The LLM's model name for --agent llm (default gpt-4o-mini).")
+@click.option("--budget", default=None, metavar="BUDGET",
+              help="With no swarm given: the built-in program under this budget ('60s' default, '2M-tokens').")
+@click.option("--max-experiments", type=click.IntRange(min=1), default=None,
+              help="Leave after this many experiments (default: run until Ctrl-C).")
 @click.option("--no-mdns", is_flag=True, help="Do not announce or look for peers on the LAN.")
+@click.option("--no-sandbox", is_flag=True,
+              help="Run peers' unverified code even where bubblewrap cannot start (unsafe; only with peers you trust).")
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), help=HOME_HELP)
 @click.pass_context
 def join(ctx: click.Context, join_string: str | None, peers: tuple[str, ...], listen: tuple[str, ...], watch: bool,
-         no_mdns: bool, home: Path | None) -> None:
-    """Join a swarm (a join string or swarm id; none: the built-in swarm) and stay until Ctrl-C."""
+         agent: str | None, model: str | None, budget: str | None, max_experiments: int | None, no_mdns: bool,
+         no_sandbox: bool, home: Path | None) -> None:
+    """Join a swarm (a join string or swarm id; none: the built-in swarm), research in it until Ctrl-C."""
     verbose = (ctx.parent.params.get("verbose", 0) if ctx.parent else 0) or 0
     try:
         target = parse_join(join_string) if join_string else None
-        config = _config(home, listen=listen or None, mdns=False if no_mdns else None, watch=watch or None)
-        config = _config(home, listen=listen or None, mdns=False if no_mdns else None, watch=watch or None,
+        flags = dict(listen=listen or None, mdns=False if no_mdns else None, watch=watch or None, agent=agent,
+                     model=model, budget=budget, require_sandbox=False if no_sandbox else None)
+        config = _config(home, **flags)
+        config = _config(home, **flags,
                          bootstrap=tuple(config.bootstrap) + tuple(peers) + (target.peers if target else ()))
         config.home.mkdir(parents=True, exist_ok=True, mode=0o700)
         route_libp2p_logs(config.home / "logs" / "libp2p.log", verbose=verbose >= 2)
         identity = Identity.load_or_create(config.identity_path)
         with Ledger(config.ledger_path) as ledger:
-            swarm_id = target.swarm_id if target else builtin_swarm(ledger).swarm_id
-            trio.run(_run_join, config, identity, ledger, swarm_id, watch)
+            if target is not None:
+                if budget is not None:
+                    raise NodeError("--budget picks a variant of the built-in swarm; a joined swarm's budget is "
+                                    "fixed by its manifest (leave --budget out)")
+                swarm_id = target.swarm_id
+            else:
+                rule = _budget_rule(config.budget) if config.budget else BUILTIN_BUDGET
+                swarm_id = builtin_swarm(ledger, rule).swarm_id
+            trio.run(_run_join, config, identity, ledger, swarm_id, max_experiments)
         click.echo("stopped: ledger flushed, host closed", err=True)
     except (NodeError, ProtocolError) as exc:
         _fail(str(exc))
 
 
-async def _run_join(config: NodeConfig, identity: Identity, ledger: Ledger, swarm_id: bytes, watch: bool) -> None:
-    """Run until SIGINT/SIGTERM; the signal cancels the work and ``NodeService`` shuts down in order."""
+def _budget_rule(text: str) -> BudgetRule:
+    from trainer import Budget
+
+    parsed = Budget.parse(text)
+    return BudgetRule(kind=parsed.kind, amount=parsed.amount)
+
+
+async def _run_join(config: NodeConfig, identity: Identity, ledger: Ledger, swarm_id: bytes,
+                    max_experiments: int | None) -> None:
+    """Run until SIGINT/SIGTERM (or the last experiment); ``NodeService`` then shuts down in order."""
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_serve, config, identity, ledger, swarm_id, watch)
+            nursery.start_soon(_serve, config, identity, ledger, swarm_id, max_experiments, nursery.cancel_scope)
             async for signum in signals:
                 log.info("signal %d: shutting down", signum)
                 nursery.cancel_scope.cancel()
                 break
 
 
-async def _serve(config: NodeConfig, identity: Identity, ledger: Ledger, swarm_id: bytes, watch: bool) -> None:
+async def _serve(config: NodeConfig, identity: Identity, ledger: Ledger, swarm_id: bytes,
+                 max_experiments: int | None, done: trio.CancelScope) -> None:
     async with NodeService(config, identity, ledger, swarm_id) as svc:
         addrs = dialable_addrs([a.rsplit("/p2p/", 1)[0] for a in svc.addrs()], svc.peer_id)
         click.echo(f"node {svc.peer_id}")
         click.echo(f"swarm {swarm_id.hex()}  ({ledger.count(swarm_id)} results in the ledger)")
         click.echo(f"join string: {format_join(swarm_id, addrs)}")
-        click.echo("Ctrl-C to leave." + ("" if watch else " (research loop not wired yet: networking and recording)"))
+        click.echo("Ctrl-C to leave." + (" (watching: no training)" if config.watch else ""))
+        write_node_file(config, svc.peer_id, addrs, swarm_id)
         results = svc.results_channel()
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_obtain_swarm, svc, config)
-            async for verified in results:
-                if watch:
-                    click.echo(_feed_line(verified))
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_obtain_swarm, svc, config)
+                nursery.start_soon(_publish_peers, svc, ledger)
+                if not config.watch:
+                    nursery.start_soon(_research, svc, ledger, config, max_experiments, done)
+                async for verified in results:
+                    if config.watch:
+                        click.echo(_feed_line(verified))
+        finally:
+            config.node_json_path.unlink(missing_ok=True)
+            ledger.set_state(STATE_PEERS, [])
+            ledger.set_state(STATE_CURRENT, None)
+
+
+def write_node_file(config: NodeConfig, peer_id: str, addrs: list[str], swarm_id: bytes) -> None:
+    """``node.json`` in the home: what ``swarm-node status`` shows about the running node."""
+    info = {"pid": os.getpid(), "peer_id": peer_id, "addrs": addrs, "swarm_id": swarm_id.hex(),
+            "started_at": time.time(), "watch": config.watch}
+    config.node_json_path.write_text(json.dumps(info, indent=1))
+
+
+async def _publish_peers(svc: NodeService, ledger: Ledger) -> None:
+    """Keep the connected peers in the ledger's state, where the feed and status read them."""
+    while True:
+        ledger.set_state(STATE_PEERS, svc.peers())
+        await trio.sleep(2.0)
+
+
+async def _research(svc: NodeService, ledger: Ledger, config: NodeConfig, max_experiments: int | None,
+                    done: trio.CancelScope) -> None:
+    """Wait until the swarm's manifest, baseline and data are here, then run the research loop."""
+    from node.research import ResearchLoop
+    from node.swarms import SwarmError, load_swarm
+
+    waiting_since = time.monotonic()
+    while True:
+        try:
+            spec = load_swarm(ledger, svc.swarm_id)
+            break
+        except SwarmError as exc:
+            if time.monotonic() - waiting_since > 30:
+                click.echo(f"still waiting: {exc}", err=True)
+                waiting_since = time.monotonic()
+            await trio.sleep(1.0)
+    loop = ResearchLoop(service=svc, ledger=ledger, config=config, swarm=spec, on_outcome=_print_outcome)
+    click.echo(f"researching: {loop.describe()}")
+    await loop.run(max_experiments)
+    click.echo(f"done: {max_experiments} experiment(s)")
+    done.cancel()
+
+
+def _print_outcome(outcome: Any) -> None:
+    click.echo(f"{time.strftime('%H:%M:%S')}  {outcome.action:<8} {outcome.status:<7} {outcome.metric:.4f}  "
+               f"{outcome.description[:70]}  ({outcome.reason})")
 
 
 async def _obtain_swarm(svc: NodeService, config: NodeConfig) -> None:
-    """Fetch the manifest (and its data) from peers or the DHT when this node has never seen the swarm."""
+    """Fetch the manifest, the baseline train.py and the data from peers or the DHT when this node lacks them."""
     while svc.ledger.get_manifest(svc.swarm_id) is None:
         if await svc.fetch_manifest() is not None:
             click.echo("manifest fetched and verified")
             break
-        await trio.sleep(1.0)
+        await trio.sleep(3.0)
     manifest = decode_and_verify(bytes(svc.ledger.get_manifest(svc.swarm_id))).message
+    while svc.ledger.get_commit(manifest.baseline_blob) is None and not config.watch:
+        if await svc.fetch_commit(manifest.baseline_blob, author=manifest.author) is not None:
+            break
+        await trio.sleep(3.0)
     if svc.ledger.get_data_chunk_source(manifest.data_hash) is not None or '"builtin"' in manifest.data_spec:
         return
     dest = config.cache_dir / "data" / manifest.data_hash.hex() / "corpus"
     while not await svc.fetch_data(manifest.data_hash, dest):
-        await trio.sleep(2.0)
+        await trio.sleep(5.0)
     svc.ledger.put_data_chunk_source(manifest.data_hash, dest)
     click.echo(f"data fetched and verified: {dest}")
 
@@ -146,7 +234,8 @@ def _feed_line(verified: Verified) -> str:
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), help=HOME_HELP)
 def seed(program: Path, train: Path | None, data: Path | None, budget: str, home: Path | None) -> None:
     """Create a swarm: sign its manifest, file it here, print its id and a join string."""
-    from trainer import Budget, TrainerError, builtin_dataset, default_train_py, load_dataset
+    from node.swarms import check_program
+    from trainer import Budget, TrainerError, builtin_dataset, check_train_py, default_train_py, load_dataset
 
     try:
         config = _config(home)
@@ -159,8 +248,10 @@ def seed(program: Path, train: Path | None, data: Path | None, budget: str, home
             corpus.write_bytes(dataset.corpus_bytes())
         identity = Identity.load_or_create(config.identity_path)
         train_py = train.read_bytes() if train is not None else default_train_py().encode()
+        program_text = check_program(program.read_text(encoding="utf-8"))
+        check_train_py(train_py.decode("utf-8"))
         with Ledger(config.ledger_path) as ledger:
-            seeded = seed_swarm(ledger, identity, program=program.read_text(encoding="utf-8"), train_py=train_py,
+            seeded = seed_swarm(ledger, identity, program=program_text, train_py=train_py,
                                 data_path=corpus, budget=BudgetRule(kind=parsed.kind, amount=parsed.amount),
                                 created_at=time.time())
     except (NodeError, ProtocolError, TrainerError, OSError, UnicodeDecodeError) as exc:

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 BUILTIN_SEED = hashlib.sha256(b"swarm-node built-in swarm, key v1 (public on purpose)").digest()
 BUILTIN_CREATED_AT = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 BUILTIN_NAME = "built-in: Shakespeare val_bpb"
+BUILTIN_BUDGET = BudgetRule(kind="seconds", amount=60)
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,10 @@ def seed_swarm(
     return Seeded(swarm_id, envelope, data_path.resolve())
 
 
-def builtin_swarm(ledger: Any | None = None) -> Seeded:
+def builtin_swarm(ledger: Any | None = None, budget: BudgetRule = BUILTIN_BUDGET) -> Seeded:
     """The built-in swarm (shipped program.md, default train.py, the embedded corpus, 60 s budget).
 
+    Another ``budget`` gives another built-in swarm (same everywhere for that budget: ``join --budget 2M-tokens``).
     With a ledger, its manifest and baseline commit are filed there (no data source: every node has it).
     """
     from trainer import builtin_dataset, default_train_py
@@ -80,8 +82,8 @@ def builtin_swarm(ledger: Any | None = None) -> Seeded:
     dataset = builtin_dataset()
     creator = Identity.from_private_bytes(BUILTIN_SEED)
     envelope = sign_manifest(
-        creator, name=BUILTIN_NAME, program=program, train_py=train_py, data_hash=bytes.fromhex(dataset.data_hash),
-        data_spec=f'{{"builtin": "{dataset.name}"}}', budget=BudgetRule(kind="seconds", amount=60),
+        creator, name=BUILTIN_NAME if budget == BUILTIN_BUDGET else f"{BUILTIN_NAME} ({budget})", program=program, train_py=train_py, data_hash=bytes.fromhex(dataset.data_hash),
+        data_spec=f'{{"builtin": "{dataset.name}"}}', budget=budget,
         created_at=BUILTIN_CREATED_AT)
     swarm_id = swarm_id_of(envelope)
     if ledger is not None:

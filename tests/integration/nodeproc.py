@@ -8,6 +8,10 @@ Prints ``{"event": "ready", "addrs": [...], "peer_id": ...}`` once listening, th
     {"cmd": "publish", "n": 3, "interval": 0.0}  -> one {"event": "published", "seq": s} per stored result,
                                                      then {"event": "done", "cmd": "publish"}
     {"cmd": "claim", "blob": B, "seconds": 60}    -> {"event": "claimed"} once stored and gossiped
+    {"cmd": "claim_result", "text": T, "metric": m, "budget_tokens": n, "description": D}
+                                                  -> files train.py text T as a commit (so peers can fetch it)
+                                                     and publishes a kept Result claiming ``metric`` for it:
+                                                     {"event": "published", "seq": s, "id": HEX}
     {"cmd": "peers"}                              -> {"event": "peers", "peers": [...]}
     {"cmd": "connect", "addr": A}                 -> {"event": "connected", "peer": id} or {"event": "error", ...}
     {"cmd": "sync"}                               -> {"event": "synced", "new": n}
@@ -191,6 +195,15 @@ async def handle(svc: NodeService, cmd: dict[str, Any]) -> bool:
             emit("published", seq=verified.message.seq)
             await trio.sleep(float(cmd.get("interval", 0.0)))
         emit("done", cmd="publish")
+    elif name == "claim_result":
+        text = cmd["text"].encode()
+        blob = git_blob_hash(text)
+        svc.ledger.put_commit(blob, text, svc.identity.public_key, "")
+        claim = replace(synthetic_result(0), blob=blob, commit=f"{time.time_ns():040x}"[-40:], status="keep",
+                        metric=float(cmd["metric"]), description=cmd.get("description", "claimed result"),
+                        budget=BudgetRule(kind="tokens", amount=int(cmd["budget_tokens"])))
+        verified = await svc.publish_result(claim)
+        emit("published", seq=verified.message.seq, id=verified.message_id.hex())
     elif name == "claim":
         now = time.time()
         await svc.publish_claim(Claim(swarm_id=svc.swarm_id, author=svc.identity.public_key, seq=0, created_at=now,

@@ -2,59 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import queue
-import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from node.ledger import Ledger
+from tests.integration.cliproc import Cli
 from tests.integration.nodeproc import ROOT, NodeProc
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
 LOCAL = ["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"]
-
-
-class Cli:
-    """A ``python -m node ...`` process whose stdout lines are collected as they come."""
-
-    def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "node", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.out: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-
-    def line_with(self, text: str, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.2)
-            except queue.Empty:
-                if self.proc.poll() is not None:
-                    break
-                continue
-            self.out.append(line)
-            if text in line:
-                return line
-        raise AssertionError(f"no line with {text!r} in {timeout}s; got {self.out}; rc={self.proc.poll()}")
-
-    def interrupt(self, timeout: float = 20) -> tuple[int, str]:
-        self.proc.send_signal(signal.SIGINT)
-        _, err = self.proc.communicate(timeout=timeout)
-        return self.proc.returncode, err
 
 
 def test_seed_then_join_with_only_the_join_string_and_ctrl_c(tmp_path: Path) -> None:
@@ -66,7 +27,7 @@ def test_seed_then_join_with_only_the_join_string_and_ctrl_c(tmp_path: Path) -> 
     assert seeded.returncode == 0, seeded.stderr
     swarm_hex = next(line.split()[-1] for line in seeded.stdout.splitlines() if line.startswith("swarm id:"))
 
-    seeder = Cli("join", swarm_hex, "--home", str(tmp_path / "seeder"), *LOCAL)
+    seeder = Cli("join", swarm_hex, "--home", str(tmp_path / "seeder"), "--watch", *LOCAL)
     join_string = seeder.line_with("join string:", 60).split()[-1]
     assert join_string.startswith(f"swarm://{swarm_hex}@/ip4/127.0.0.1/tcp/")
 

@@ -1,0 +1,56 @@
+"""A ``python -m node ...`` process for integration tests, its stdout lines collected as they come."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from tests.integration.nodeproc import ROOT
+
+__all__ = ["Cli"]
+
+
+class Cli:
+    """A ``python -m node ...`` process whose stdout lines are collected as they come."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "node", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True,
+                                     env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.out: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def line_with(self, text: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    break
+                continue
+            self.out.append(line)
+            if text in line:
+                return line
+        raise AssertionError(f"no line with {text!r} in {timeout}s; got {self.out}; rc={self.proc.poll()}")
+
+    def interrupt(self, timeout: float = 20) -> tuple[int, str]:
+        self.proc.send_signal(signal.SIGINT)
+        _, err = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode, err
+
+    def finish(self, timeout: float = 60) -> tuple[int, str]:
+        """Wait for the process to end by itself (e.g. after ``--max-experiments``); its exit code and stderr."""
+        _, err = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode, err

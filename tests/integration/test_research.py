@@ -1,0 +1,125 @@
+"""The research loop for real: ``swarm-node join`` processes training tiny models in the sandbox, real git, real ledgers.
+
+The swarm is seeded with a tiny train.py whose learning rate is far too low for its token budget, so a higher one is a
+sure improvement and a far lower one a sure loss. The only fake is the LLM: a scripted OpenAI-compatible server.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from node.config import load_config
+from node.ledger import Ledger
+from protocol import git_blob_hash
+from tests.fakes.fake_openai import FakeOpenAI
+from tests.integration.cliproc import Cli
+from tests.integration.nodeproc import ROOT, NodeProc
+from tests.integration.test_experiment import tiny_train_py
+from trainer import builtin_dataset
+
+pytestmark = pytest.mark.slow
+
+LOCAL = ["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"]
+TOKENS = 20_000
+BASELINE = tiny_train_py(LEARNING_RATE="1e-4")
+
+
+def with_lr(value: str) -> str:
+    return BASELINE.replace("LEARNING_RATE = 1e-4", f"LEARNING_RATE = {value}")
+
+
+def seed_swarm(tmp_path: Path, home: Path) -> bytes:
+    train = tmp_path / "train.py"
+    train.write_text(BASELINE)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_bytes(builtin_dataset().corpus_bytes()[:200_000])
+    seeded = subprocess.run([sys.executable, "-m", "node", "seed", str(ROOT / "program.md"), "--train", str(train),
+                             "--data", str(corpus), "--budget", f"{TOKENS // 1000}k-tokens", "--home", str(home)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert seeded.returncode == 0, seeded.stderr
+    return bytes.fromhex(next(line.split()[-1] for line in seeded.stdout.splitlines() if line.startswith("swarm id:")))
+
+
+def git(workspace: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=workspace, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_llm_loop_keeps_a_gain_discards_a_loss_and_git_agrees_with_the_ledger(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    swarm = seed_swarm(tmp_path, home)
+    script = [("good", with_lr("1e-2"), "raise the learning rate to 1e-2"),
+              ("good", with_lr("1e-8"), "lower the learning rate to 1e-8")]
+    with FakeOpenAI(script) as llm:
+        node = Cli("join", swarm.hex(), "--home", str(home), "--agent", "llm", "--model", "fake-coder",
+                   "--max-experiments", "5", *LOCAL, env={"OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "x"})
+        node.line_with("done: 5 experiment(s)", timeout=400)
+        code, err = node.finish()
+        assert code == 0 and "stopped" in err, err[-3000:]
+        prompts = [str(r["messages"]) for r in llm.requests]
+    assert len(prompts) == 2 and "LEARNING_RATE = 1e-4" in prompts[0] and "val_bpb" in prompts[0]
+    assert "raise the learning rate" in prompts[1]  # the second prompt shows the node's own history
+
+    with Ledger(home / "ledger.sqlite", readonly=True) as ledger:
+        rows = ledger.results(swarm)
+    assert [r.description.startswith("baseline run") for r in rows] == [True, True, True, False, False]
+    gain, loss = rows[3], rows[4]
+    assert (gain.status, loss.status) == ("keep", "discard")
+    assert gain.blob == git_blob_hash(with_lr("1e-2").encode()) and gain.metric < rows[0].metric - 0.05
+    assert loss.metric > gain.metric
+
+    workspace = load_config(overrides={"home": home}).swarm_dir(swarm) / "workspace"
+    assert git(workspace, "rev-parse", "HEAD") == gain.commit
+    assert git(workspace, "show", "HEAD:train.py") + "\n" == with_lr("1e-2")
+    line = git(workspace, "log", "--format=%H", "HEAD").split()
+    assert gain.parent in line and loss.commit not in line  # the discard was never on the node's line
+    assert "raise the learning rate" in git(workspace, "log", "-1", "--format=%B")
+
+
+def test_a_lie_is_refuted_and_ignored_after_and_an_honest_gain_is_attested_and_adopted(tmp_path: Path) -> None:
+    home = tmp_path / "researcher"
+    swarm = seed_swarm(tmp_path, home)
+    node = Cli("join", swarm.hex(), "--home", str(home), "--max-experiments", "6", *LOCAL,
+               env={"SWARM_NODE_VERIFY_SHARE": "1.0"})
+    address = node.line_with("join string:", 60).split("@", 1)[1]
+    liar = NodeProc(tmp_path / "liar", swarm, peers=[address])
+    honest = NodeProc(tmp_path / "honest", swarm, peers=[address])
+    try:
+        node.line_with("baseline run 1/3", 120)  # both claims arrive while the node calibrates
+        lie_text = BASELINE + "# nothing changed, but it claims a miracle\n"
+        lie = liar.ask("claim_result", "published", text=lie_text, metric=1.0, budget_tokens=TOKENS,
+                       description="a miracle")["id"]
+        good_text = with_lr("1e-2")
+        good = honest.ask("claim_result", "published", text=good_text, metric=7.5, budget_tokens=TOKENS,
+                          description="LEARNING_RATE 1e-4 -> 1e-2")["id"]
+        node.line_with("adopt", 300)
+        node.line_with("adopt", 200)
+        second_lie = liar.ask("claim_result", "published", text=lie_text + "# again\n", metric=0.5,
+                              budget_tokens=TOKENS, description="another miracle")["id"]
+        node.line_with("done: 6 experiment(s)", 300)
+        code, err = node.finish()
+        assert code == 0 and "stopped" in err, err[-3000:]
+    finally:
+        for proc in (liar, honest):
+            proc.stop()
+
+    with Ledger(home / "ledger.sqlite", readonly=True) as ledger:
+        mine = [r for r in ledger.results(swarm) if r.author.hex() == ledger_author(home)]
+        by_claim = {r.reproduces.hex(): r for r in mine if r.reproduces}
+        assert set(by_claim) == {lie, good}, "the node attested exactly the two claims it heard before the refutal"
+        assert by_claim[lie].status != "keep" and by_claim[lie].metric > 7.0  # re-run here: no miracle
+        assert by_claim[good].status == "keep" and by_claim[good].metric < 7.5  # it holds here, and is adopted
+        assert second_lie not in by_claim  # a refuted peer's later claims are ignored
+        liar_peer = ledger.get_peer(liar.peer_id)
+        assert liar_peer is not None and liar_peer.trust < -2, liar_peer
+    workspace = load_config(overrides={"home": home}).swarm_dir(swarm) / "workspace"
+    assert git(workspace, "show", f"{by_claim[good].commit}:train.py") + "\n" == good_text
+
+
+def ledger_author(home: Path) -> str:
+    from protocol import Identity
+
+    return Identity.load(load_config(overrides={"home": home}).identity_path).public_key.hex()
