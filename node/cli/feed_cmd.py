@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -55,25 +58,79 @@ def _new_results(ledger: Any, swarm_id: bytes, printed: set[bytes]) -> Iterator[
             yield row
 
 
+@contextlib.contextmanager
+def _observer(join_string: str, home: Path | None) -> Iterator[tuple[Path, str]]:
+    """A ``join --watch`` child process on its own home; yields (home, swarm hex) once its ledger holds the swarm."""
+    from node.config import load_config
+    from node.joinstring import parse_join
+    from node.ledger import Ledger
+
+    try:
+        target = parse_join(join_string)
+    except Exception as exc:  # JoinStringError carries the fix
+        raise click.ClickException(str(exc)) from exc
+    observer_home = home or load_config().home / "observer"
+    observer_home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    log_path = observer_home / "observer.log"
+    with log_path.open("ab") as log_file:
+        argv = [sys.executable, "-m", "node", "join", join_string, "--watch", "--home", str(observer_home)]
+        if "SWARM_NODE_LISTEN" not in os.environ:
+            argv += ["--listen", "/ip4/0.0.0.0/tcp/0"]  # any free port: a node of this machine may hold 4001
+        child = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT)
+    try:
+        click.echo(f"observer node starting (log: {log_path}) ...", err=True)
+        deadline = time.monotonic() + 60
+        while True:
+            if child.poll() is not None:
+                raise click.ClickException(f"the observer node stopped (exit {child.returncode}); see {log_path}")
+            ledger_path = observer_home / "ledger.sqlite"
+            if ledger_path.exists():
+                with Ledger(ledger_path, readonly=True) as ledger:
+                    if ledger.get_manifest(target.swarm_id) is not None:
+                        break
+            if time.monotonic() > deadline:
+                raise click.ClickException(f"no manifest for the swarm after 60 s: are its peers reachable? "
+                                           f"see {log_path}")
+            time.sleep(0.5)
+        yield observer_home, target.swarm_id.hex()
+    finally:
+        child.terminate()
+        try:
+            child.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
 FEED_EXAMPLES = """\b
 Examples:
   swarm-node feed                    # one screen of the feed of the node on this machine
   swarm-node feed --follow           # live, beside a running node (Ctrl-C to stop)
   swarm-node feed --json --follow    # one JSON object per result, for scripts
+  swarm-node feed swarm://<id>@/ip4/1.2.3.4/tcp/4001/p2p/12D3KooW...   # observe a swarm, no node of your own
 """
 
 
 @cli.command(epilog=FEED_EXAMPLES)
+@click.argument("join_string", required=False)
 @click.option("--follow", "-f", is_flag=True, help="Keep the view live until Ctrl-C.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per result instead of tables.")
 @click.option("--rows", default=15, show_default=True, help="How many of the latest results to show.")
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), help=HOME_HELP)
 @click.option("--swarm", "wanted", help=SWARM_HELP)
-def feed(follow: bool, as_json: bool, rows: int, home: Path | None, wanted: str | None) -> None:
-    """The shared results feed: best per hardware class, latest results, the current run, peers."""
+def feed(join_string: str | None, follow: bool, as_json: bool, rows: int, home: Path | None,
+         wanted: str | None) -> None:
+    """The shared results feed: best per hardware class, latest results, the current run, peers.
+
+    With a JOIN_STRING it first starts an observer node (``join --watch``, in the background, home
+    ~/.swarm-node/observer unless --home) that syncs the swarm, and follows its feed.
+    """
     from node.feed.terminal import follow as follow_live, render_feed
     from node.feed.views import build_feed, result_dict
 
+    if join_string:
+        with _observer(join_string, home) as (observer_home, swarm_hex):
+            feed.callback(None, True, as_json, rows, observer_home, swarm_hex)  # type: ignore[misc]
+        return
     ledger = open_ledger(home)
     swarm_id = _swarm(ledger, wanted)
     if as_json:

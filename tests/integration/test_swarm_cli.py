@@ -46,3 +46,25 @@ def test_seed_then_join_with_only_the_join_string_and_ctrl_c(tmp_path: Path) -> 
     with Ledger(tmp_path / "watcher" / "ledger.sqlite", readonly=True) as ledger:
         assert ledger.count(bytes.fromhex(swarm_hex)) == 3
     wait_for(lambda: publisher.stop() == 0, timeout=30, what="publisher stopped")
+
+
+def test_feed_observes_a_swarm_from_its_join_string(tmp_path: Path) -> None:
+    seeded = subprocess.run([sys.executable, "-m", "node", "seed", str(ROOT / "program.md"),
+                             "--home", str(tmp_path / "seeder"), "--budget", "30s"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert seeded.returncode == 0, seeded.stderr
+    swarm_hex = next(line.split()[-1] for line in seeded.stdout.splitlines() if line.startswith("swarm id:"))
+    seeder = Cli("join", swarm_hex, "--home", str(tmp_path / "seeder"), "--watch", *LOCAL)
+    join_string = seeder.line_with("join string:", 60).split()[-1]
+    publisher = NodeProc(tmp_path / "publisher", bytes.fromhex(swarm_hex), peers=[join_string.split("@")[1]])
+    publisher.ask("publish", "done", n=2)
+
+    observer = Cli("feed", join_string, "--json", "--home", str(tmp_path / "observer"),
+                   env={"SWARM_NODE_MDNS": "false", "SWARM_NODE_LISTEN": "/ip4/127.0.0.1/tcp/0"})
+    lines = [observer.line_with('"status"', 90) for _ in range(2)]
+    assert all('"description": "synthetic' in line for line in lines)
+    code, _ = observer.interrupt()
+    assert code in (0, 1)  # Ctrl-C ends the feed and stops its observer node
+    for proc in (publisher,):
+        proc.stop()
+    seeder.interrupt()
