@@ -73,7 +73,8 @@ def train(train_file: Path | None, data_path: Path | None, budget: str, seed: in
         except TrainerError as exc:
             raise click.ClickException(str(exc)) from exc
     if as_json:
-        record = asdict(summary) | {"hw_class": hardware.hw_class, "budget": str(parsed), "data_hash": dataset.data_hash}
+        record = asdict(summary) | {"hw_class": hardware.hw_class, "budget": str(parsed),
+                                    "data_hash": dataset.data_hash}
         click.echo(json.dumps(record))
     else:
         _print_summary(summary)
