@@ -129,7 +129,8 @@ def _env(locked: Path, workdir: Path, config: Path, threads: int) -> dict[str, s
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(workdir), "TMPDIR": str(workdir),
            "LANG": "C.UTF-8", "PYTHONPATH": str(locked), "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
            "PYTHONUNBUFFERED": "1", "SWARM_HARNESS_CONFIG": str(config), "OMP_NUM_THREADS": str(threads),
-           "MKL_NUM_THREADS": str(threads), "GOMP_SPINCOUNT": "10000", "TORCHINDUCTOR_CACHE_DIR": str(workdir / ".inductor"),
+           "MKL_NUM_THREADS": str(threads), "GOMP_SPINCOUNT": "10000",
+           "TORCHINDUCTOR_CACHE_DIR": str(workdir / ".inductor"),
            "TRITON_CACHE_DIR": str(workdir / ".triton")}
     if "CUDA_VISIBLE_DEVICES" in os.environ:
         env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
