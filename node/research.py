@@ -25,9 +25,9 @@ from protocol import Claim, Result, one_line, peer_id_from_public_key
 from trainer import Progress, RunSummary, hardware_fingerprint, run_experiment, sandbox_available
 
 from node.feed.views import STATE_CURRENT, STATE_NOISE, STATE_SWARM
-from node.swarms import SwarmSpec, budget_rule
+from node.swarms import SwarmError, SwarmSpec, budget_rule
 
-__all__ = ["ResearchLoop", "make_agent"]
+__all__ = ["ResearchLoop", "make_agent", "attestation_of", "verify_claim"]
 
 log = logging.getLogger(__name__)
 
@@ -164,3 +164,42 @@ class ResearchLoop:
         while max_steps is None or steps < max_steps:
             await trio.to_thread.run_sync(self._step, researcher, abandon_on_cancel=True)
             steps += 1
+
+
+def attestation_of(claim: Any, summary: RunSummary, *, swarm: SwarmSpec, author: bytes, hardware: Any,
+                   tolerance: float) -> tuple[Result, bool]:
+    """The attestation Result of re-running ``claim`` (a ledger row) here, and whether it confirms the claim."""
+    ok = summary.status == "ok" and summary.val_bpb is not None
+    metric = float(summary.val_bpb) if ok and summary.val_bpb is not None else 0.0
+    confirmed = ok and metric <= claim.metric + tolerance
+    verdict = "confirms" if confirmed else ("crashed" if not ok else "does not reproduce")
+    result = Result(
+        swarm_id=swarm.swarm_id, author=author, seq=1, created_at=time.time(), commit=claim.commit,
+        parent=claim.parent, blob=claim.blob, metric=metric, status="keep" if confirmed else (
+            "discard" if ok else "crash"),
+        hw_class=hardware.hw_class, hw_fingerprint=hardware.fingerprint[:200], budget=budget_rule(swarm.budget),
+        steps=summary.steps, tokens=summary.tokens, wall_seconds=summary.wall_seconds,
+        peak_memory_mb=summary.peak_memory_mb,
+        description=one_line(f"verify {claim.commit[:10]}: {verdict} {claim.metric:.4f} (here {metric:.4f})"),
+        reproduces=claim.message_id,
+    )
+    return result, confirmed
+
+
+async def verify_claim(*, service: Any, ledger: Any, config: Any, swarm: SwarmSpec, claim: Any,
+                       tolerance: float = Policy().confirm_tolerance) -> tuple[Result, bool]:
+    """Fetch the claim's train.py, re-run it here (sandboxed), publish the attestation; return it and the verdict."""
+    text = await service.fetch_commit(claim.blob, author=claim.author, parent=claim.parent)
+    if text is None:
+        raise SwarmError(f"no peer served train.py {claim.blob[:12]} of commit {claim.commit[:10]}; try again later")
+    ok, why = sandbox_available()
+    if not ok and config.require_sandbox:
+        raise SwarmError(f"the sandbox cannot start here ({why}); verifying a peer's code needs it "
+                         "(--no-sandbox runs it unconfined, only for peers you trust)")
+    summary = await trio.to_thread.run_sync(lambda: run_experiment(
+        bytes(text).decode("utf-8"), swarm.dataset, swarm.budget, work_root=Path(config.swarm_dir(swarm.swarm_id))
+        / "runs", require_sandbox=ok, cache_dir=Path(config.cache_dir) / "prepared"))
+    result, confirmed = attestation_of(claim, summary, swarm=swarm, author=service.identity.public_key,
+                                       hardware=hardware_fingerprint(), tolerance=tolerance)
+    await service.publish_result(result)
+    return result, confirmed

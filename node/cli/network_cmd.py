@@ -261,3 +261,67 @@ def seed(program: Path, train: Path | None, data: Path | None, budget: str, home
     click.echo(f"swarm id: {seeded.swarm_id.hex()}")
     click.echo(f"join string: {format_join(seeded.swarm_id, addrs)}")
     click.echo(f"now run: swarm-node join {seeded.swarm_id.hex()}" + (f" --home {home}" if home else ""))
+
+
+VERIFY_EXAMPLES = """\b
+Examples:
+  swarm-node verify 3f2a9c1                     # re-run the result with this commit (prefix) here
+  swarm-node verify 3f2a9c1 --peer /ip4/10.0.0.7/tcp/4001/p2p/12D3KooW...   # fetch its train.py from that peer
+"""
+
+
+@cli.command(epilog=VERIFY_EXAMPLES)
+@click.argument("commit")
+@click.option("--peer", "peers", multiple=True, metavar="MULTIADDR", help="A peer to fetch from and tell (repeatable).")
+@click.option("--listen", "listen", multiple=True, metavar="MULTIADDR",
+              help="Listen address (default: any free port on all interfaces).")
+@click.option("--no-mdns", is_flag=True, help="Do not look for peers on the LAN.")
+@click.option("--no-sandbox", is_flag=True, help="Run the peer's code unconfined where bubblewrap cannot start.")
+@click.option("--linger", default=5.0, show_default=True, help="Seconds to stay online after publishing.")
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), help=HOME_HELP)
+def verify(commit: str, peers: tuple[str, ...], listen: tuple[str, ...], no_mdns: bool, no_sandbox: bool,
+           linger: float, home: Path | None) -> None:
+    """Re-run a result's commit on this machine and publish the attestation (confirmed or refuted)."""
+    commit = commit.lower()
+    try:
+        config = _config(home, listen=listen or ("/ip4/0.0.0.0/tcp/0",), mdns=False if no_mdns else None,
+                         require_sandbox=False if no_sandbox else None)
+        config = _config(home, listen=listen or ("/ip4/0.0.0.0/tcp/0",), mdns=False if no_mdns else None,
+                         require_sandbox=False if no_sandbox else None, bootstrap=tuple(config.bootstrap) + peers)
+        if not config.ledger_path.exists():
+            raise NodeError(f"no ledger at {config.ledger_path}: join the swarm first (swarm-node join ...)")
+        identity = Identity.load_or_create(config.identity_path)
+        with Ledger(config.ledger_path) as ledger:
+            claims = [r for sid in ledger.swarm_ids() for r in ledger.results(sid)
+                      if not r.reproduces and r.commit and len(commit) >= 4 and r.commit.startswith(commit)]
+            if not claims:
+                raise NodeError(f"no result with commit {commit!r} in this node's ledger (at least 4 hex digits; "
+                                "see swarm-node export -)")
+            claim = max(claims, key=lambda r: r.created_at)
+            outcome = trio.run(_verify, config, identity, ledger, claim, linger)
+        if isinstance(outcome, NodeError):
+            raise outcome
+        result, confirmed = outcome
+    except (NodeError, ProtocolError) as exc:
+        _fail(str(exc))
+        return
+    click.echo(f"{'confirmed' if confirmed else 'refuted'}: {result.description}")
+
+
+async def _verify(config: NodeConfig, identity: Identity, ledger: Ledger, claim: Any, linger: float) -> Any:
+    from node.research import verify_claim
+    from node.swarms import load_swarm
+
+    spec = load_swarm(ledger, claim.swarm_id)
+    async with NodeService(config, identity, ledger, claim.swarm_id) as svc:
+        with trio.move_on_after(20):  # give the bootstrap peers (and mDNS) a moment to connect
+            while not svc.peers() and ledger.get_commit(claim.blob) is None:
+                await trio.sleep(0.2)
+        click.echo(f"re-running {claim.commit[:10]} ({claim.metric:.4f} claimed by {claim.author.hex()[:8]}) "
+                   f"under {spec.budget} ...", err=True)
+        try:
+            outcome = await verify_claim(service=svc, ledger=ledger, config=config, swarm=spec, claim=claim)
+        except NodeError as exc:  # returned, not raised: the service's nursery would wrap it in a group
+            return exc
+        await trio.sleep(linger)
+        return outcome

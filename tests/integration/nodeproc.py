@@ -35,6 +35,7 @@ Tests drive it through :class:`NodeProc` (the parent side).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import queue
@@ -149,6 +150,13 @@ class NodeProc:
                 node.send("stop")
         return [node.stop(timeout) for node in nodes]
 
+    def stderr_tail(self, n: int = 3000) -> str:
+        """The end of the process's stderr (for failure messages)."""
+        try:
+            return (self.home / "stderr.log").read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
     def kill(self) -> None:
         self.proc.kill()
         self.proc.wait(10)
@@ -199,7 +207,8 @@ async def handle(svc: NodeService, cmd: dict[str, Any]) -> bool:
         text = cmd["text"].encode()
         blob = git_blob_hash(text)
         svc.ledger.put_commit(blob, text, svc.identity.public_key, "")
-        claim = replace(synthetic_result(0), blob=blob, commit=f"{time.time_ns():040x}"[-40:], status="keep",
+        commit = hashlib.sha1(text + str(time.time_ns()).encode()).hexdigest()
+        claim = replace(synthetic_result(0), blob=blob, commit=commit, status="keep",
                         metric=float(cmd["metric"]), description=cmd.get("description", "claimed result"),
                         budget=BudgetRule(kind="tokens", amount=int(cmd["budget_tokens"])))
         verified = await svc.publish_result(claim)

@@ -6,11 +6,9 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
-import pytest
 
 from node.ledger import Ledger
 from protocol import swarm_id_of

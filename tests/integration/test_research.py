@@ -19,6 +19,7 @@ from tests.fakes.fake_openai import FakeOpenAI
 from tests.integration.cliproc import Cli
 from tests.integration.nodeproc import ROOT, NodeProc
 from tests.integration.test_experiment import tiny_train_py
+from tests.waiting import wait_for
 from trainer import builtin_dataset
 
 pytestmark = pytest.mark.slow
@@ -123,3 +124,32 @@ def ledger_author(home: Path) -> str:
     from protocol import Identity
 
     return Identity.load(load_config(overrides={"home": home}).identity_path).public_key.hex()
+
+
+def test_verify_reruns_a_peers_commit_and_tells_the_peer(tmp_path: Path) -> None:
+    home = tmp_path / "verifier"
+    swarm = seed_swarm(tmp_path, home)
+    peer = NodeProc(tmp_path / "peer", swarm)
+    claim = peer.ask("claim_result", "published", text=with_lr("1e-2"), metric=7.5, budget_tokens=TOKENS,
+                     description="LEARNING_RATE 1e-4 -> 1e-2")["id"]
+    watcher = Cli("join", swarm.hex(), "--home", str(home), "--watch", "--peer", peer.addrs[0], *LOCAL)
+    watcher.line_with("LEARNING_RATE 1e-4 -> 1e-2", 60)  # synced from the peer
+    assert watcher.interrupt()[0] == 0
+    with Ledger(home / "ledger.sqlite", readonly=True) as ledger:
+        commit = next(r.commit for r in ledger.results(swarm) if r.message_id.hex() == claim)
+
+    done = subprocess.run([sys.executable, "-m", "node", "verify", commit[:8], "--home", str(home), "--peer",
+                           peer.addrs[0], "--linger", "3", *LOCAL], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.startswith("confirmed: verify"), done.stdout
+    with Ledger(home / "ledger.sqlite", readonly=True) as ledger:
+        [attestation] = [r for r in ledger.results(swarm) if r.reproduces.hex() == claim]
+    assert attestation.status == "keep" and attestation.metric < 7.5
+    peer_ledger = Ledger(peer.ledger_path, readonly=True)
+    try:
+        wait_for(lambda: any(r.reproduces.hex() == claim for r in peer_ledger.results(swarm)), timeout=30,
+                 what="the peer to hear of the attestation")
+    finally:
+        peer_ledger.close()
+        peer.stop()

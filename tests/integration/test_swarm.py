@@ -67,7 +67,8 @@ def test_five_nodes_gossip_everything_and_a_sixth_catches_up(tmp_path: Path) -> 
     late = NodeProc(tmp_path / "late", SWARM, peers=nodes[3].addrs[:1])
     wait_for(lambda: count(late) == total, timeout=30, what="the late node caught up by sync")
     assert sorted(held(late)) == sorted(held(first))
-    assert NodeProc.stop_all(nodes + [late]) == [0] * 6
+    codes = NodeProc.stop_all(nodes + [late])
+    assert codes == [0] * 6, [n.stderr_tail() for n, c in zip(nodes + [late], codes) if c != 0]
 
 
 def test_sigkill_mid_stream_keeps_every_acknowledged_result_and_catches_up(tmp_path: Path) -> None:
