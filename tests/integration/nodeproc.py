@@ -134,7 +134,10 @@ class NodeProc:
 
     def stop(self, timeout: float = 20) -> int:
         if self.proc.poll() is None:
-            self.send("stop")
+            try:
+                self.send("stop")
+            except (BrokenPipeError, ValueError):  # it is already on its way out (stop_all asked first)
+                pass
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
