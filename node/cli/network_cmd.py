@@ -11,10 +11,11 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import click
 import trio
@@ -104,10 +105,28 @@ def join(ctx: click.Context, join_string: str | None, peers: tuple[str, ...], li
             else:
                 rule = _budget_rule(config.budget) if config.budget else BUILTIN_BUDGET
                 swarm_id = builtin_swarm(ledger, rule).swarm_id
+            check_ports_free(config.listen)
             trio.run(_run_join, config, identity, ledger, swarm_id, max_experiments)
         click.echo("stopped: ledger flushed, host closed", err=True)
     except (NodeError, ProtocolError) as exc:
         _fail(str(exc))
+
+
+def check_ports_free(listen: Sequence[str]) -> None:
+    """Fail early, with the fix, when a fixed TCP listen port is taken (py-libp2p binds with SO_REUSEPORT, so a
+    second node on the same port would otherwise start and silently share the port's connections)."""
+    for addr in listen:
+        parts = addr.strip("/").split("/")
+        if len(parts) < 4 or parts[0] not in ("ip4", "ip6") or parts[2] != "tcp" or parts[3] == "0":
+            continue
+        family = socket.AF_INET if parts[0] == "ip4" else socket.AF_INET6
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((parts[1], int(parts[3])))
+            except OSError as exc:
+                raise NodeError(f"cannot listen on {addr}: {exc.strerror} (is another swarm-node running? stop it, "
+                                f"or pick another port: --listen /{parts[0]}/{parts[1]}/tcp/0 takes a free one)"
+                                ) from exc
 
 
 def _budget_rule(text: str) -> BudgetRule:

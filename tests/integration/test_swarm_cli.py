@@ -68,3 +68,17 @@ def test_feed_observes_a_swarm_from_its_join_string(tmp_path: Path) -> None:
     for proc in (publisher,):
         proc.stop()
     seeder.interrupt()
+
+
+def test_join_refuses_a_taken_port_with_the_fix(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "node", "join", "--watch", "--no-mdns", "--home",
+                               str(tmp_path / "home"), "--listen", f"/ip4/127.0.0.1/tcp/{port}"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "Address already in use" in done.stderr and "/tcp/0" in done.stderr
