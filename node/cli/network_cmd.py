@@ -227,13 +227,20 @@ async def _obtain_swarm(svc: NodeService, config: NodeConfig) -> None:
         if await svc.fetch_commit(manifest.baseline_blob, author=manifest.author) is not None:
             break
         await trio.sleep(3.0)
-    if svc.ledger.get_data_chunk_source(manifest.data_hash) is not None or '"builtin"' in manifest.data_spec:
+    if svc.ledger.get_data_chunk_source(manifest.data_hash) is not None or _is_builtin_data(manifest.data_hash):
         return
     dest = config.cache_dir / "data" / manifest.data_hash.hex() / "corpus"
     while not await svc.fetch_data(manifest.data_hash, dest):
         await trio.sleep(5.0)
     svc.ledger.put_data_chunk_source(manifest.data_hash, dest)
     click.echo(f"data fetched and verified: {dest}")
+
+
+def _is_builtin_data(data_hash: bytes) -> bool:
+    """Every installation has the embedded corpus: no need to fetch it from a peer."""
+    from trainer import builtin_dataset
+
+    return data_hash.hex() == builtin_dataset().data_hash
 
 
 def _feed_line(verified: Verified) -> str:
