@@ -68,6 +68,7 @@ class ResearchLoop:
         self.work_root = Path(config.swarm_dir(swarm.swarm_id)) / "runs"
         self.workspace = Workspace.open_or_create(Path(config.swarm_dir(swarm.swarm_id)) / "workspace", swarm.baseline)
         self._token: trio.lowlevel.TrioToken | None = None
+        self._stopped = False
         self._action = ""
 
     def describe(self) -> str:
@@ -82,6 +83,8 @@ class ResearchLoop:
         started = time.time()
 
         def progress(p: Progress) -> None:
+            if self._stopped:  # the node is leaving; this run was abandoned and its ledger may be closed
+                return
             fraction = max(0.0, min(1.0, p.budget_fraction))
             eta = (time.time() - started) * (1 - fraction) / fraction if fraction > 0.02 else None
             self.ledger.set_state(STATE_CURRENT, {"action": self._action, "description": self._description,
@@ -94,7 +97,8 @@ class ResearchLoop:
                                   seed=seed, require_sandbox=self.require_sandbox, progress=progress,
                                   cache_dir=Path(self.config.cache_dir) / "prepared")
         finally:
-            self.ledger.set_state(STATE_CURRENT, None)
+            if not self._stopped:
+                self.ledger.set_state(STATE_CURRENT, None)
 
     def _view(self) -> SwarmView:
         rows = self.ledger.results(self.swarm.swarm_id)
@@ -159,11 +163,15 @@ class ResearchLoop:
         """Run experiments one after another until cancelled (or ``max_steps``)."""
         self._token = trio.lowlevel.current_trio_token()
         self.ledger.set_state(STATE_SWARM, self.swarm.swarm_id.hex())
-        researcher = await trio.to_thread.run_sync(self._researcher)
-        steps = 0
-        while max_steps is None or steps < max_steps:
-            await trio.to_thread.run_sync(self._step, researcher, abandon_on_cancel=True)
-            steps += 1
+        try:
+            researcher = await trio.to_thread.run_sync(self._researcher)
+            steps = 0
+            while max_steps is None or steps < max_steps:
+                await trio.to_thread.run_sync(self._step, researcher, abandon_on_cancel=True)
+                steps += 1
+        finally:
+            # A cancelled step's thread is abandoned (its sandbox dies with the node): let it write nothing more.
+            self._stopped = True
 
 
 def attestation_of(claim: Any, summary: RunSummary, *, swarm: SwarmSpec, author: bytes, hardware: Any,
