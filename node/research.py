@@ -117,11 +117,15 @@ class ResearchLoop:
             return None
 
     def _claim(self, blob: str, expires_at: float) -> None:
+        if self._stopped:
+            return
         claim = Claim(swarm_id=self.swarm.swarm_id, author=self.service.identity.public_key, seq=0,
                       created_at=time.time(), blob=blob, expires_at=expires_at)
         trio.from_thread.run(self.service.publish_claim, claim, trio_token=self._token)
 
     def _publish(self, outcome: Outcome) -> None:
+        if self._stopped:  # an abandoned step finishing after the node left: its result is not published
+            return
         me = self.service.identity.public_key
         text = outcome.train_py.encode("utf-8")
         self.ledger.put_commit(outcome.blob, text, me, outcome.parent)
@@ -152,6 +156,8 @@ class ResearchLoop:
     def _step(self, researcher: Researcher) -> Outcome:
         self._action = "experiment"
         outcome = researcher.step()
+        if self._stopped:
+            return outcome
         evidence = researcher.evidence()
         self.ledger.set_state(STATE_NOISE, {**asdict(evidence), "hw_class": self.hardware.hw_class,
                                             "best": researcher.best})
