@@ -8,7 +8,7 @@ Prints ``{"event": "ready", "addrs": [...], "peer_id": ...}`` once listening, th
     {"cmd": "publish", "n": 3, "interval": 0.0}  -> one {"event": "published", "seq": s} per stored result,
                                                      then {"event": "done", "cmd": "publish"}
     {"cmd": "claim", "blob": B, "seconds": 60}    -> {"event": "claimed"} once stored and gossiped
-    {"cmd": "claim_result", "text": T, "metric": m, "budget_tokens": n, "description": D}
+    {"cmd": "claim_result", "text": T, "metric": m, "budget_tokens": n, "description": D, "parent": C}
                                                   -> files train.py text T as a commit (so peers can fetch it)
                                                      and publishes a kept Result claiming ``metric`` for it:
                                                      {"event": "published", "seq": s, "id": HEX}
@@ -213,6 +213,7 @@ async def handle(svc: NodeService, cmd: dict[str, Any]) -> bool:
         commit = hashlib.sha1(text + str(time.time_ns()).encode()).hexdigest()
         claim = replace(synthetic_result(0), blob=blob, commit=commit, status="keep",
                         metric=float(cmd["metric"]), description=cmd.get("description", "claimed result"),
+                        parent=cmd.get("parent", ""),
                         budget=BudgetRule(kind="tokens", amount=int(cmd["budget_tokens"])))
         verified = await svc.publish_result(claim)
         emit("published", seq=verified.message.seq, id=verified.message_id.hex())

@@ -153,3 +153,68 @@ def test_verify_reruns_a_peers_commit_and_tells_the_peer(tmp_path: Path) -> None
     finally:
         peer_ledger.close()
         peer.stop()
+
+
+def test_two_peers_improvements_are_stacked_and_the_merge_is_tested(tmp_path: Path) -> None:
+    from coordinator.workspace import Workspace
+
+    home = tmp_path / "researcher"
+    swarm = seed_swarm(tmp_path, home)
+    base_commit = Workspace.open_or_create(tmp_path / "probe", BASELINE).baseline()  # the same on every node
+    faster = with_lr("1e-3")  # measured here: 7.37 against the baseline's 7.94
+    shorter_warmup = BASELINE.replace("WARMUP_STEPS = 5", "WARMUP_STEPS = 1")  # 7.93: a small gain
+    node = Cli("join", swarm.hex(), "--home", str(home), "--max-experiments", "5", *LOCAL,
+               env={"SWARM_NODE_VERIFY_SHARE": "1.0"})
+    address = node.line_with("join string:", 60).split("@", 1)[1]
+    peers = [NodeProc(tmp_path / name, swarm, peers=[address]) for name in ("alice", "bob")]
+    try:
+        node.line_with("baseline run 1/3", 120)
+        peers[0].ask("claim_result", "published", text=faster, metric=7.40, budget_tokens=TOKENS,
+                     parent=base_commit, description="LEARNING_RATE 1e-4 -> 1e-3")
+        peers[1].ask("claim_result", "published", text=shorter_warmup, metric=7.94, budget_tokens=TOKENS,
+                     parent=base_commit, description="WARMUP_STEPS 5 -> 1")
+        node.line_with("stack", 400)
+        node.line_with("done: 5 experiment(s)", 200)
+        code, err = node.finish()
+        assert code == 0 and "stopped" in err, err[-3000:]
+    finally:
+        NodeProc.stop_all(peers)
+    with Ledger(home / "ledger.sqlite", readonly=True) as ledger:
+        mine = [r for r in ledger.results(swarm) if r.author.hex() == ledger_author(home)]
+        [stack] = [r for r in mine if r.description.startswith("stack: ")]
+        merged = ledger.get_commit(stack.blob)
+    assert merged is not None
+    assert b"LEARNING_RATE = 1e-3" in merged and b"WARMUP_STEPS = 1" in merged  # both peers' changes, merged
+    assert stack.status in ("keep", "discard") and stack.metric > 0  # it ran (and was scored) here
+
+
+def test_two_nodes_never_both_run_the_same_train_py(tmp_path: Path) -> None:
+    first_home, second_home = tmp_path / "first", tmp_path / "second"
+    swarm = seed_swarm(tmp_path, first_home)
+    idea = with_lr("1e-2")
+    # Both nodes' models only ever propose the same idea: one runs it, the other must skip it (claimed or scored).
+    with FakeOpenAI([("good", idea, "raise the learning rate to 1e-2")]) as llm_1, \
+            FakeOpenAI([("good", idea, "raise the learning rate to 1e-2")]) as llm_2:
+        first = Cli("join", swarm.hex(), "--home", str(first_home), "--agent", "llm", "--max-experiments", "5",
+                    *LOCAL, env={"OPENAI_BASE_URL": llm_1.base_url, "OPENAI_API_KEY": "x"})
+        address = first.line_with("join string:", 60).split("@", 1)[1]
+        first.line_with("baseline run 1/3", 120)
+        second = Cli("join", f"swarm://{swarm.hex()}@{address}", "--home", str(second_home), "--agent", "llm",
+                     "--max-experiments", "5", *LOCAL,
+                     env={"OPENAI_BASE_URL": llm_2.base_url, "OPENAI_API_KEY": "x"})
+        for node in (first, second):
+            node.line_with("done: 5 experiment(s)", 400)
+            code, err = node.finish()
+            assert code == 0 and "stopped" in err, err[-3000:]
+        asked = len(llm_1.requests) + len(llm_2.requests)
+    rows = {}
+    for home in (first_home, second_home):
+        with Ledger(home / "ledger.sqlite", readonly=True) as ledger:
+            rows.update({r.message_id: r for r in ledger.results(swarm)})
+    assert len(rows) == 10
+    runs = [r for r in rows.values() if r.blob == git_blob_hash(idea.encode())]
+    explored = {r.author for r in runs if not r.reproduces}
+    assert len(explored) == 1, "exactly one node explored the idea"
+    # The other may only re-run it to verify the first one's claim (an attestation), never as its own idea.
+    assert all(r.reproduces in {o.message_id for o in runs if not o.reproduces} for r in runs if r.reproduces)
+    assert asked >= 2  # the other node was offered it too, and moved on
