@@ -10,6 +10,7 @@ import logging
 from typing import Sequence
 
 import multiaddr
+import trio
 from libp2p import new_host
 from libp2p.abc import IHost
 from libp2p.crypto.ed25519 import Ed25519PrivateKey
@@ -46,11 +47,36 @@ def to_multiaddrs(addrs: Sequence[str]) -> list[multiaddr.Multiaddr]:
     return out
 
 
+def serialise_noise_writes() -> None:
+    """Make py-libp2p 0.8.1's Noise writer encrypt and send under one lock per connection.
+
+    Its ``write_msg`` encrypts (taking the next nonce) and then awaits the send; two tasks writing on one connection
+    (Mplex streams share it) can send in the other order than they encrypted, and the peer then fails to decrypt
+    ("Failed authentication of message"), which tears down that host's whole service. Idempotent.
+    """
+    from libp2p.security.noise.io import BaseNoiseMsgReadWriter
+
+    if getattr(BaseNoiseMsgReadWriter, "_swarm_node_serialised", False):
+        return
+    unlocked = BaseNoiseMsgReadWriter.write_msg
+
+    async def write_msg(self: BaseNoiseMsgReadWriter, msg: bytes, prefix_encoded: bool = False) -> None:
+        lock = self.__dict__.get("_swarm_node_write_lock")
+        if lock is None:
+            lock = self.__dict__["_swarm_node_write_lock"] = trio.Lock()
+        async with lock:
+            await unlocked(self, msg, prefix_encoded)
+
+    BaseNoiseMsgReadWriter.write_msg = write_msg  # type: ignore[method-assign]
+    BaseNoiseMsgReadWriter._swarm_node_serialised = True  # type: ignore[attr-defined]
+
+
 def build_host(seed: bytes, listen: Sequence[str]) -> tuple[IHost, list[multiaddr.Multiaddr]]:
     """A host for this identity plus the listen addresses to pass to ``host.run(listen_addrs=...)``.
 
     Port 0 in a listen address picks a free port; read the real one back with :func:`peer_addrs`.
     """
+    serialise_noise_writes()
     listen_addrs = to_multiaddrs(listen)
     host = new_host(
         key_pair=key_pair_from_seed(seed),
