@@ -8,16 +8,17 @@ ledger's state (``STATE_CURRENT``) where ``swarm-node feed`` and the dashboard r
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
 import trio
 
 from coordinator.agents import Agent, MutateAgent
+from coordinator.peers import confirms
 from coordinator.records import ClaimLike, Outcome, Policy, SeenResult, SwarmView
 from coordinator.researcher import Researcher
 from coordinator.workspace import Workspace
@@ -159,7 +160,7 @@ class ResearchLoop:
         if self._stopped:
             return outcome
         evidence = researcher.evidence()
-        self.ledger.set_state(STATE_NOISE, {**asdict(evidence), "hw_class": self.hardware.hw_class,
+        self.ledger.set_state(STATE_NOISE, {**dataclasses.asdict(evidence), "hw_class": self.hardware.hw_class,
                                             "best": researcher.best})
         log.info("%s %s %.4f (%s): %s", outcome.action, outcome.status, outcome.metric, outcome.reason,
                  outcome.description)
@@ -185,19 +186,18 @@ def attestation_of(claim: Any, summary: RunSummary, *, swarm: SwarmSpec, author:
     """The attestation Result of re-running ``claim`` (a ledger row) here, and whether it confirms the claim."""
     ok = summary.status == "ok" and summary.val_bpb is not None
     metric = float(summary.val_bpb) if ok and summary.val_bpb is not None else 0.0
-    confirmed = ok and metric <= claim.metric + tolerance
-    verdict = "confirms" if confirmed else ("crashed" if not ok else "does not reproduce")
-    result = Result(
+    ran = Result(
         swarm_id=swarm.swarm_id, author=author, seq=1, created_at=time.time(), commit=claim.commit,
-        parent=claim.parent, blob=claim.blob, metric=metric, status="keep" if confirmed else (
-            "discard" if ok else "crash"),
+        parent=claim.parent, blob=claim.blob, metric=metric, status="keep" if ok else "crash",
         hw_class=hardware.hw_class, hw_fingerprint=hardware.fingerprint[:200], budget=budget_rule(swarm.budget),
         steps=summary.steps, tokens=summary.tokens, wall_seconds=summary.wall_seconds,
-        peak_memory_mb=summary.peak_memory_mb,
-        description=one_line(f"verify {claim.commit[:10]}: {verdict} {claim.metric:.4f} (here {metric:.4f})"),
-        reproduces=claim.message_id,
+        peak_memory_mb=summary.peak_memory_mb, description="", reproduces=claim.message_id,
     )
-    return result, confirmed
+    confirmed = confirms(ran, claim, tolerance)  # the same rule as the feed's verified marks
+    verdict = "confirms" if confirmed else ("does not reproduce" if ok else "crashed")
+    description = one_line(f"verify {claim.commit[:10]}: {verdict} {claim.metric:.4f} (here {metric:.4f})")
+    status = ran.status if confirmed or not ok else "discard"
+    return dataclasses.replace(ran, status=status, description=description), confirmed
 
 
 async def verify_claim(*, service: Any, ledger: Any, config: Any, swarm: SwarmSpec, claim: Any,

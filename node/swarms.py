@@ -17,7 +17,7 @@ from trainer.errors import TrainerError
 
 from node.errors import NodeError
 
-__all__ = ["SwarmSpec", "SwarmError", "budget_rule", "check_program", "load_swarm"]
+__all__ = ["SwarmSpec", "SwarmError", "budget_rule", "check_program", "is_builtin_data", "load_swarm"]
 
 MAX_PROGRAM_BYTES = 64 * 1024
 
@@ -40,6 +40,11 @@ class SwarmSpec:
 
 def budget_rule(budget: Budget) -> BudgetRule:
     return BudgetRule("seconds" if budget.kind == "seconds" else "tokens", int(budget.amount))
+
+
+def is_builtin_data(data_hash: bytes) -> bool:
+    """Whether a swarm trains on the embedded corpus (every installation has it: nothing to fetch)."""
+    return data_hash.hex() == builtin_dataset().data_hash
 
 
 def check_program(text: str) -> str:
@@ -77,9 +82,8 @@ def load_swarm(ledger: Any, swarm_id: bytes) -> SwarmSpec:
         text = bytes(baseline).decode("utf-8")
     else:
         raise SwarmError(f"the baseline train.py {manifest.baseline_blob[:12]} is not here yet (fetch it from a peer)")
-    builtin = builtin_dataset()
-    if manifest.data_hash.hex() == builtin.data_hash:
-        dataset = builtin
+    if is_builtin_data(manifest.data_hash):
+        dataset = builtin_dataset()
     else:
         path = ledger.get_data_chunk_source(manifest.data_hash)
         if path is None or not Path(path).is_file():

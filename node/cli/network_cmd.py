@@ -29,7 +29,9 @@ from node.net.logs import route_libp2p_logs
 from node.feed.views import STATE_CURRENT, STATE_PEERS
 from node.net.seeding import BUILTIN_BUDGET, builtin_swarm, dialable_addrs, seed_swarm
 from node.net.service import NodeService
-from protocol import BudgetRule, Identity, ProtocolError, Verified, decode_and_verify
+from node.swarms import budget_rule, is_builtin_data
+from trainer import Budget
+from protocol import Identity, ProtocolError, Verified, decode_and_verify
 
 __all__ = ["join", "seed"]
 
@@ -103,7 +105,7 @@ def join(ctx: click.Context, join_string: str | None, peers: tuple[str, ...], li
                                     "fixed by its manifest (leave --budget out)")
                 swarm_id = target.swarm_id
             else:
-                rule = _budget_rule(config.budget) if config.budget else BUILTIN_BUDGET
+                rule = budget_rule(Budget.parse(config.budget)) if config.budget else BUILTIN_BUDGET
                 swarm_id = builtin_swarm(ledger, rule).swarm_id
             check_ports_free(config.listen)
             trio.run(_run_join, config, identity, ledger, swarm_id, max_experiments)
@@ -127,13 +129,6 @@ def check_ports_free(listen: Sequence[str]) -> None:
                 raise NodeError(f"cannot listen on {addr}: {exc.strerror} (is another swarm-node running? stop it, "
                                 f"or pick another port: --listen /{parts[0]}/{parts[1]}/tcp/0 takes a free one)"
                                 ) from exc
-
-
-def _budget_rule(text: str) -> BudgetRule:
-    from trainer import Budget
-
-    parsed = Budget.parse(text)
-    return BudgetRule(kind=parsed.kind, amount=parsed.amount)
 
 
 async def _run_join(config: NodeConfig, identity: Identity, ledger: Ledger, swarm_id: bytes,
@@ -227,20 +222,13 @@ async def _obtain_swarm(svc: NodeService, config: NodeConfig) -> None:
         if await svc.fetch_commit(manifest.baseline_blob, author=manifest.author) is not None:
             break
         await trio.sleep(3.0)
-    if svc.ledger.get_data_chunk_source(manifest.data_hash) is not None or _is_builtin_data(manifest.data_hash):
+    if svc.ledger.get_data_chunk_source(manifest.data_hash) is not None or is_builtin_data(manifest.data_hash):
         return
     dest = config.cache_dir / "data" / manifest.data_hash.hex() / "corpus"
     while not await svc.fetch_data(manifest.data_hash, dest):
         await trio.sleep(5.0)
     svc.ledger.put_data_chunk_source(manifest.data_hash, dest)
     click.echo(f"data fetched and verified: {dest}")
-
-
-def _is_builtin_data(data_hash: bytes) -> bool:
-    """Every installation has the embedded corpus: no need to fetch it from a peer."""
-    from trainer import builtin_dataset
-
-    return data_hash.hex() == builtin_dataset().data_hash
 
 
 def _feed_line(verified: Verified) -> str:
@@ -261,7 +249,7 @@ def _feed_line(verified: Verified) -> str:
 def seed(program: Path, train: Path | None, data: Path | None, budget: str, home: Path | None) -> None:
     """Create a swarm: sign its manifest, file it here, print its id and a join string."""
     from node.swarms import check_program
-    from trainer import Budget, TrainerError, builtin_dataset, check_train_py, default_train_py, load_dataset
+    from trainer import TrainerError, builtin_dataset, check_train_py, default_train_py, load_dataset
 
     try:
         config = _config(home)
@@ -278,7 +266,7 @@ def seed(program: Path, train: Path | None, data: Path | None, budget: str, home
         check_train_py(train_py.decode("utf-8"))
         with Ledger(config.ledger_path) as ledger:
             seeded = seed_swarm(ledger, identity, program=program_text, train_py=train_py,
-                                data_path=corpus, budget=BudgetRule(kind=parsed.kind, amount=parsed.amount),
+                                data_path=corpus, budget=budget_rule(parsed),
                                 created_at=time.time())
     except (NodeError, ProtocolError, TrainerError, OSError, UnicodeDecodeError) as exc:
         _fail(str(exc))

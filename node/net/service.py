@@ -29,7 +29,7 @@ from libp2p.tools.anyio_service import background_trio_service
 from protocol import Claim, Identity, Limits, Result, Verified, decode_and_verify, sign_message
 from node.errors import NetworkError
 from node.net import fetch, sync
-from node.net.errors import BadPayload, StreamFailed
+from node.net.errors import BadPayload, StreamFailed, is_connection_noise
 from node.net.dht import SwarmDHT
 from node.net.gossip import GossipGate, Topics
 from node.net.host import build_host, parse_peer_addr, peer_addrs
@@ -51,19 +51,6 @@ WRITE_BATCH = 1_000
 @contextlib.asynccontextmanager
 async def _nothing() -> AsyncIterator[None]:
     yield
-
-
-def _shutdown_race(exc: BaseException) -> bool:
-    """Errors py-libp2p 0.8.1 lets escape from one peer's connection tasks, surfacing when the host closes.
-
-    A pubsub message arriving while its task nursery closes ("Nursery is closed to new arrivals"), and a
-    connection that broke (a peer killed mid-frame: noise's "Failed authentication of message", mplex/yamux
-    errors). They concern one connection, never our ledger, so they must not turn a clean stop into a crash.
-    """
-    if isinstance(exc, RuntimeError) and "Nursery is closed to new arrivals" in str(exc):
-        return True
-    module = type(exc).__module__
-    return isinstance(exc, Exception) and (module.startswith("noise.") or module.startswith("libp2p."))
 
 
 class NodeService:
@@ -131,8 +118,8 @@ class NodeService:
         try:
             return await self._stack.__aexit__(*exc_info)
         except BaseExceptionGroup as group:
-            # See _shutdown_race: per-connection errors of py-libp2p; the ledger is flushed, nothing is lost.
-            _, rest = group.split(_shutdown_race)
+            # See is_connection_noise: per-connection errors of py-libp2p; the ledger is flushed, nothing is lost.
+            _, rest = group.split(is_connection_noise)
             if rest is not None:
                 raise rest
             log.info("ignored py-libp2p connection errors at shutdown: %r", group.exceptions)

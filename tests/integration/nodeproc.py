@@ -312,7 +312,9 @@ async def rogue(args: argparse.Namespace) -> None:
         async for cmd in lines(stdin):
             if cmd.get("cmd") != "attack":
                 break
-            await trio.sleep(1.5)  # let the mesh form
+            with trio.move_on_after(10):  # until an honest peer is in the topic's mesh (then sends reach someone)
+                while not pubsub.peer_topics.get(topic):
+                    await trio.sleep(0.05)
             own = sign_message(me, replace(synthetic_result(0), swarm_id=swarm_id, author=me.public_key))
             version, kind, author, body, signature = unpack(own, max_len=1 << 20)
             forged = pack((version, kind, other.public_key, body, signature))   # claims another author

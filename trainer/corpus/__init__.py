@@ -12,6 +12,8 @@ Files: ``build.py`` (the extraction, run once by a maintainer), ``shakespeare.tx
 
 from __future__ import annotations
 
+import functools
+
 import hashlib
 import lzma
 from importlib import resources
@@ -24,8 +26,12 @@ SHAKESPEARE_SHA256 = "e94e05538b0baa1237494f1eaa7d12639e573443e22890ae1feef9b94f
 SHAKESPEARE_SIZE = 5_053_943
 
 
+@functools.cache
 def shakespeare_bytes() -> bytes:
-    """The decompressed corpus, checked against its pinned size and sha256 (``DataError`` if it differs)."""
+    """The decompressed corpus, checked against its pinned size and sha256 (``DataError`` if it differs).
+
+    Decompressed and checked once per process (about 5 MB, immutable): a node asks for it several times at start.
+    """
     try:
         packed = resources.files(__name__).joinpath("shakespeare.txt.xz").read_bytes()
         data = lzma.decompress(packed)
