@@ -9,14 +9,14 @@
             └── BadPayload        a peer's answer failed decoding or its hash check
 
 Nothing here crosses into py-libp2p: stream handlers and validators turn these into rejects.
-:func:`is_connection_noise` tells py-libp2p's own per-connection errors apart when they surface at shutdown.
+:func:`is_shutdown_race` recognises py-libp2p's race at close (see there).
 """
 
 from __future__ import annotations
 
 from node.errors import NetworkError, PeerError
 
-__all__ = ["StreamFailed", "StreamTimeout", "FrameTooLarge", "BadPayload", "is_connection_noise"]
+__all__ = ["StreamFailed", "StreamTimeout", "FrameTooLarge", "BadPayload", "is_shutdown_race"]
 
 
 class StreamFailed(NetworkError):
@@ -35,14 +35,9 @@ class BadPayload(PeerError):
     """A peer's answer failed decoding or its hash check."""
 
 
-def is_connection_noise(exc: BaseException) -> bool:
-    """Errors py-libp2p 0.8.1 lets escape from one peer's connection tasks, surfacing when the host closes.
-
-    A pubsub message arriving while its task nursery closes ("Nursery is closed to new arrivals"), and a
-    connection that broke (a peer killed mid-frame: noise's "Failed authentication of message", mplex/yamux
-    errors). They concern one connection, never our ledger, so they must not turn a clean stop into a crash.
-    """
-    if isinstance(exc, RuntimeError) and "Nursery is closed to new arrivals" in str(exc):
-        return True
-    module = type(exc).__module__
-    return isinstance(exc, Exception) and (module.startswith("noise.") or module.startswith("libp2p."))
+def is_shutdown_race(exc: BaseException) -> bool:
+    """py-libp2p 0.8.1's shutdown race: a pubsub message that arrives while its task nursery closes raises
+    "Nursery is closed to new arrivals" out of the host. It concerns one message of one connection, never our
+    ledger, so it must not turn a clean stop into a crash. (Noise decryption failures are handled at their source:
+    ``node.net.host.harden_noise``.)"""
+    return isinstance(exc, RuntimeError) and "Nursery is closed to new arrivals" in str(exc)

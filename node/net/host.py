@@ -47,28 +47,40 @@ def to_multiaddrs(addrs: Sequence[str]) -> list[multiaddr.Multiaddr]:
     return out
 
 
-def serialise_noise_writes() -> None:
-    """Make py-libp2p 0.8.1's Noise writer encrypt and send under one lock per connection.
+def harden_noise() -> None:
+    """Two fixes to py-libp2p 0.8.1's Noise transport, applied once per process (idempotent).
 
-    Its ``write_msg`` encrypts (taking the next nonce) and then awaits the send; two tasks writing on one connection
-    (Mplex streams share it) can send in the other order than they encrypted, and the peer then fails to decrypt
-    ("Failed authentication of message"), which tears down that host's whole service. Idempotent.
+    - A message that fails to decrypt (a peer killed mid-frame, a garbled or hostile frame) raised noise's own
+      ``NoiseInvalidMessage``, which Mplex does not expect: it escaped the connection's tasks and tore down the whole
+      host. It now raises ``ConnectionClosedError``, which Mplex handles by closing that one connection.
+    - ``write_msg`` encrypts (taking the next nonce) and then awaits the send: two writers on one connection (Mplex
+      streams share it) could send out of nonce order. Encrypt and send now happen under one lock per connection.
     """
-    from libp2p.security.noise.io import BaseNoiseMsgReadWriter
+    from libp2p.io.exceptions import ConnectionClosedError
+    from libp2p.security.noise.io import BaseNoiseMsgReadWriter, NoiseTransportReadWriter
+    from noise.exceptions import NoiseInvalidMessage, NoiseMaxNonceError, NoiseValueError
 
-    if getattr(BaseNoiseMsgReadWriter, "_swarm_node_serialised", False):
+    if getattr(BaseNoiseMsgReadWriter, "_swarm_node_hardened", False):
         return
-    unlocked = BaseNoiseMsgReadWriter.write_msg
+    unlocked_write = BaseNoiseMsgReadWriter.write_msg
+    raw_decrypt = NoiseTransportReadWriter.decrypt
 
     async def write_msg(self: BaseNoiseMsgReadWriter, msg: bytes, prefix_encoded: bool = False) -> None:
         lock = self.__dict__.get("_swarm_node_write_lock")
         if lock is None:
             lock = self.__dict__["_swarm_node_write_lock"] = trio.Lock()
         async with lock:
-            await unlocked(self, msg, prefix_encoded)
+            await unlocked_write(self, msg, prefix_encoded)
+
+    def decrypt(self: NoiseTransportReadWriter, data: bytes) -> bytes:
+        try:
+            return raw_decrypt(self, data)
+        except (NoiseInvalidMessage, NoiseMaxNonceError, NoiseValueError) as exc:
+            raise ConnectionClosedError(f"noise: a message failed to decrypt ({exc}); closing the connection") from exc
 
     BaseNoiseMsgReadWriter.write_msg = write_msg  # type: ignore[method-assign]
-    BaseNoiseMsgReadWriter._swarm_node_serialised = True  # type: ignore[attr-defined]
+    NoiseTransportReadWriter.decrypt = decrypt  # type: ignore[method-assign]
+    BaseNoiseMsgReadWriter._swarm_node_hardened = True  # type: ignore[attr-defined]
 
 
 def build_host(seed: bytes, listen: Sequence[str]) -> tuple[IHost, list[multiaddr.Multiaddr]]:
@@ -76,7 +88,7 @@ def build_host(seed: bytes, listen: Sequence[str]) -> tuple[IHost, list[multiadd
 
     Port 0 in a listen address picks a free port; read the real one back with :func:`peer_addrs`.
     """
-    serialise_noise_writes()
+    harden_noise()
     listen_addrs = to_multiaddrs(listen)
     host = new_host(
         key_pair=key_pair_from_seed(seed),

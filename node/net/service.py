@@ -29,7 +29,7 @@ from libp2p.tools.anyio_service import background_trio_service
 from protocol import Claim, Identity, Limits, Result, Verified, decode_and_verify, sign_message
 from node.errors import NetworkError
 from node.net import fetch, sync
-from node.net.errors import BadPayload, StreamFailed, is_connection_noise
+from node.net.errors import BadPayload, StreamFailed, is_shutdown_race
 from node.net.dht import SwarmDHT
 from node.net.gossip import GossipGate, Topics
 from node.net.host import build_host, parse_peer_addr, peer_addrs
@@ -118,8 +118,8 @@ class NodeService:
         try:
             return await self._stack.__aexit__(*exc_info)
         except BaseExceptionGroup as group:
-            # See is_connection_noise: per-connection errors of py-libp2p; the ledger is flushed, nothing is lost.
-            _, rest = group.split(is_connection_noise)
+            # See is_shutdown_race: py-libp2p's race at close; the ledger is flushed, nothing is lost.
+            _, rest = group.split(is_shutdown_race)
             if rest is not None:
                 raise rest
             log.info("ignored py-libp2p connection errors at shutdown: %r", group.exceptions)
