@@ -32,7 +32,8 @@ from typing import Any, Callable, Mapping
 import multiaddr
 from multiaddr.exceptions import Error as MultiaddrLibError
 
-from node.errors import ConfigError, JoinStringError
+from node.errors import ConfigError, InputFileError, JoinStringError
+from node.inputfiles import read_text
 from node.joinstring import check_peer_multiaddr
 from trainer.budget import Budget
 from trainer.errors import TrainerError
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 ENV_PREFIX = "SWARM_NODE_"
 AGENTS = ("mutate", "llm")
 MAX_ADDRS = 32
+MAX_CONFIG_BYTES = 64 * 1024
 _ENV_ALIASES = {"bootstrap": "SWARM_NODE_PEERS"}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -253,13 +255,16 @@ def _check(config: NodeConfig, sources: Mapping[str, str]) -> None:
 
 
 def _read_toml(path: Path) -> dict[str, object]:
+    """The file's table: a regular file, size checked first, strict UTF-8, then TOML; each failure names the fix."""
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
+        text = read_text(path, MAX_CONFIG_BYTES, "config file")
+    except InputFileError as exc:
+        raise ConfigError(f"{exc} (a TOML file like docs/config.example.toml; or delete it to use the defaults)"
+                          ) from exc
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
-    except OSError as exc:
-        raise ConfigError(f"config file {path} cannot be read: {exc}") from exc
+        raise ConfigError(f"config file {path} is not valid TOML: {exc} (see docs/config.example.toml)") from exc
     unknown = sorted(set(data) - set(FIELDS))
     if unknown:
         raise ConfigError(
@@ -305,7 +310,7 @@ def load_config(
         else:
             home = default_home()
         path = home / "config.toml"
-        toml = _read_toml(path) if path.is_file() else {}
+        toml = _read_toml(path) if path.exists() or path.is_symlink() else {}
     else:
         path = Path(config_file).expanduser()
         if not path.is_file():

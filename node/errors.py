@@ -5,6 +5,7 @@
     NodeError                     root of everything node/ raises on purpose
     ├── ConfigError               a bad setting; the message names the key and where it came from
     ├── JoinStringError           a join string that cannot be used; the message says how to fix it
+    ├── InputFileError            a file the user named is not a regular file, too large, or not UTF-8
     ├── LedgerError               the SQLite ledger cannot do what was asked
     │   ├── LedgerSchemaError     the file is not a ledger, is damaged, or was written by a newer swarm-node
     │   ├── LedgerReadOnly        a write on a ledger opened with ``readonly=True``
@@ -21,6 +22,7 @@ __all__ = [
     "NodeError",
     "ConfigError",
     "JoinStringError",
+    "InputFileError",
     "LedgerError",
     "LedgerSchemaError",
     "LedgerReadOnly",
@@ -40,6 +42,10 @@ class ConfigError(NodeError):
 
 class JoinStringError(NodeError):
     """A join string (``swarm://<swarm id>@<multiaddr>,...``) cannot be parsed; the message says the fix."""
+
+
+class InputFileError(NodeError):
+    """A file named by the user (config.toml, program.md, train.py) cannot be used; the message says the fix."""
 
 
 class LedgerError(NodeError):

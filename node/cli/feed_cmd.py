@@ -127,7 +127,7 @@ def feed(join_string: str | None, follow: bool, as_json: bool, rows: int, home: 
     from node.feed.terminal import follow as follow_live, render_feed
     from node.feed.views import build_feed, result_dict
 
-    if join_string:
+    if join_string is not None:
         with _observer(join_string, home) as (observer_home, swarm_hex):
             feed.callback(None, True, as_json, rows, observer_home, swarm_hex)  # type: ignore[misc]
         return
@@ -153,6 +153,31 @@ def feed(join_string: str | None, follow: bool, as_json: bool, rows: int, home: 
         Console().print(render_feed(build_feed(ledger, swarm_id), rows=rows))
 
 
+def read_node_file(path: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(running node's info, None), or (None, the stale info + ``why``) when ``node.json`` outlived its node (a
+    SIGKILL leaves it behind): its pid is gone, or the pid now belongs to a process started after the file was
+    written. (None, None) when there is no file."""
+    import psutil
+
+    try:
+        info = json.loads(path.read_bytes()) if path.is_file() else None
+    except (OSError, ValueError) as exc:
+        return None, {"pid": None, "why": f"unreadable ({exc.__class__.__name__})"}
+    if info is None:
+        return None, None
+    if not isinstance(info, dict) or not isinstance(info.get("pid"), int) or isinstance(info.get("pid"), bool):
+        return None, {"pid": None, "why": "no pid in it"}
+    pid = info["pid"]
+    try:
+        started = psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError, OverflowError):
+        return None, {**info, "why": "no such process"}
+    written = info.get("started_at")
+    if isinstance(written, (int, float)) and started > float(written) + 1.0:
+        return None, {**info, "why": "that pid now belongs to another process"}
+    return info, None
+
+
 @cli.command(epilog="\b\nExamples:\n  swarm-node status\n  swarm-node status --json")
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), help=HOME_HELP)
 @click.option("--swarm", "wanted", help=SWARM_HELP)
@@ -164,8 +189,7 @@ def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
 
     ledger = open_ledger(home)
     config = load_config(overrides={"home": home} if home else None)
-    node_json = config.node_json_path
-    running = json.loads(node_json.read_text()) if node_json.exists() else None
+    running, stale = read_node_file(config.node_json_path)
     swarms = []
     for sid in ledger.swarm_ids():
         info = swarm_info(ledger, sid)
@@ -173,6 +197,7 @@ def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
     report = {
         "home": str(config.home),
         "node": running,
+        "stale_node_file": stale,
         "swarms": swarms,
         "peers": ledger.get_state(STATE_PEERS, []),
         "current": ledger.get_state(STATE_CURRENT),
@@ -183,7 +208,13 @@ def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
         click.echo(json.dumps(report, indent=2, default=str))
         return
     click.echo(f"home      {report['home']}")
-    click.echo(f"node      {'running, pid ' + str(running.get('pid')) if running else 'not running'}")
+    if running:
+        click.echo(f"node      running, pid {running.get('pid')}")
+    elif stale is not None:
+        click.echo(f"node      not running (stale node.json from pid {stale.get('pid')}: {stale['why']}; "
+                   "the node was killed, its next start replaces the file)")
+    else:
+        click.echo("node      not running")
     if running:
         click.echo(f"peer id   {running.get('peer_id', '?')}")
         for addr in running.get("addrs", []):

@@ -32,7 +32,7 @@ def cli(verbose: int) -> None:
 
 def _register_commands() -> None:
     """Import the command modules; each one adds its commands to :data:`cli`."""
-    from node.cli import feed_cmd, network_cmd, train_cmd  # noqa: F401 (imported for their @cli.command)
+    from node.cli import feed_cmd, network_cmd, seed_cmd, train_cmd  # noqa: F401 (imported for their @cli.command)
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""``swarm-node join`` and ``swarm-node seed``: thin commands over ``node.net``.
+"""``swarm-node join`` and ``swarm-node verify``: thin commands over ``node.net``.
 
 Each parses its flags, builds the config, identity and ledger, and calls one library function. ``join`` stays in
 the swarm, stores every result it hears of, serves sync/commit/manifest/data to peers and runs the research loop
@@ -27,13 +27,13 @@ from node.joinstring import format_join, parse_join
 from node.ledger import Ledger
 from node.net.logs import route_libp2p_logs
 from node.feed.views import STATE_CURRENT, STATE_PEERS
-from node.net.seeding import BUILTIN_BUDGET, builtin_swarm, dialable_addrs, seed_swarm
+from node.net.seeding import BUILTIN_BUDGET, builtin_swarm, dialable_addrs
 from node.net.service import NodeService
 from node.swarms import budget_rule, is_builtin_data
 from trainer import Budget
 from protocol import Identity, ProtocolError, Verified, decode_and_verify
 
-__all__ = ["join", "seed"]
+__all__ = ["join", "verify"]
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +45,6 @@ Examples:
   swarm-node join --listen /ip4/127.0.0.1/tcp/0 --no-mdns --watch
   swarm-node join --agent llm --model qwen2.5-coder:7b    # with OPENAI_BASE_URL=http://localhost:11434/v1
   swarm-node join --budget 2M-tokens --max-experiments 10  # the built-in program under a token budget
-"""
-
-SEED_EXAMPLES = """\b
-Examples:
-  swarm-node seed program.md --train train.py --data corpus.txt --budget 60s
-  swarm-node seed program.md --data ./texts/          # default train.py, a folder of .txt files
 """
 
 HOME_HELP = "The node home (default: $SWARM_NODE_HOME or ~/.swarm-node)."
@@ -89,7 +83,7 @@ def join(ctx: click.Context, join_string: str | None, peers: tuple[str, ...], li
     """Join a swarm (a join string or swarm id; none: the built-in swarm), research in it until Ctrl-C."""
     verbose = (ctx.parent.params.get("verbose", 0) if ctx.parent else 0) or 0
     try:
-        target = parse_join(join_string) if join_string else None
+        target = parse_join(join_string) if join_string is not None else None
         flags = dict(listen=listen or None, mdns=False if no_mdns else None, watch=watch or None, agent=agent,
                      model=model, budget=budget, require_sandbox=False if no_sandbox else None)
         config = _config(home, **flags)
@@ -236,45 +230,6 @@ def _feed_line(verified: Verified) -> str:
     when = time.strftime("%H:%M:%S", time.localtime(r.created_at))
     return (f"{when}  {verified.author.hex()[:8]}#{r.seq:<5} {r.status:<7} {r.metric:.4f}  {r.hw_class:<14} "
             f"{r.description[:60]}")
-
-
-@cli.command(epilog=SEED_EXAMPLES)
-@click.argument("program", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--train", "train", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="The baseline train.py (default: the built-in one).")
-@click.option("--data", "data", type=click.Path(exists=True, path_type=Path),
-              help="The corpus: a file, or a folder of .txt files (default: the built-in corpus).")
-@click.option("--budget", default="60s", show_default=True, help="Per experiment: '60s' or '2M-tokens'.")
-@click.option("--home", type=click.Path(file_okay=False, path_type=Path), help=HOME_HELP)
-def seed(program: Path, train: Path | None, data: Path | None, budget: str, home: Path | None) -> None:
-    """Create a swarm: sign its manifest, file it here, print its id and a join string."""
-    from node.swarms import check_program
-    from trainer import TrainerError, builtin_dataset, check_train_py, default_train_py, load_dataset
-
-    try:
-        config = _config(home)
-        config.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        parsed = Budget.parse(budget)
-        dataset = load_dataset(data) if data is not None else builtin_dataset()
-        corpus = config.cache_dir / "data" / dataset.data_hash / "corpus"
-        if not corpus.is_file():
-            corpus.parent.mkdir(parents=True, exist_ok=True)
-            corpus.write_bytes(dataset.corpus_bytes())
-        identity = Identity.load_or_create(config.identity_path)
-        train_py = train.read_bytes() if train is not None else default_train_py().encode()
-        program_text = check_program(program.read_text(encoding="utf-8"))
-        check_train_py(train_py.decode("utf-8"))
-        with Ledger(config.ledger_path) as ledger:
-            seeded = seed_swarm(ledger, identity, program=program_text, train_py=train_py,
-                                data_path=corpus, budget=budget_rule(parsed),
-                                created_at=time.time())
-    except (NodeError, ProtocolError, TrainerError, OSError, UnicodeDecodeError) as exc:
-        _fail(str(exc))
-        return
-    addrs = dialable_addrs(config.listen, identity.peer_id)
-    click.echo(f"swarm id: {seeded.swarm_id.hex()}")
-    click.echo(f"join string: {format_join(seeded.swarm_id, addrs)}")
-    click.echo(f"now run: swarm-node join {seeded.swarm_id.hex()}" + (f" --home {home}" if home else ""))
 
 
 VERIFY_EXAMPLES = """\b

@@ -64,7 +64,7 @@ def train(train_file: Path | None, data_path: Path | None, budget: str, seed: in
         click.echo(f"data {dataset.name} ({dataset.data_hash[:12]}), budget {parsed}, seed {seed}, "
                    f"hardware {hardware.hw_class}", err=True)
     with tempfile.TemporaryDirectory(prefix="swarm-train-") as tmp:
-        root = work_dir if work_dir is not None else Path(tmp)
+        root = work_dir.expanduser().absolute() if work_dir is not None else Path(tmp)  # the run changes dirs
         root.mkdir(parents=True, exist_ok=True)
         try:
             summary = _run_with_bar(lambda cb: run_experiment(

@@ -11,17 +11,23 @@ everywhere, and so is its hash. (It proves nothing about authorship; it is a wel
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import socket
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
+from node.inputfiles import read_bounded, read_text
 from protocol import BudgetRule, Identity, Manifest, git_blob_hash, sign_message, swarm_id_of
 
-__all__ = ["Seeded", "seed_swarm", "builtin_swarm", "sign_manifest", "dialable_addrs", "BUILTIN_CREATED_AT"]
+if TYPE_CHECKING:
+    from node.config import NodeConfig
+
+__all__ = ["Seeded", "seed_swarm", "seed_from_files", "builtin_swarm", "sign_manifest", "dialable_addrs",
+           "BUILTIN_CREATED_AT"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +73,58 @@ def seed_swarm(
     ledger.put_commit(git_blob_hash(train_py), train_py, creator.public_key, "")
     ledger.put_data_chunk_source(data_hash, data_path.resolve())
     return Seeded(swarm_id, envelope, data_path.resolve())
+
+
+def seed_from_files(config: NodeConfig, program: Path, *, train: Path | None, data: Path | None, budget: str,
+                    created_at: float) -> tuple[Seeded, Identity]:
+    """``swarm-node seed``: check every input first, then create the home's files; a failure leaves none behind.
+
+    program.md and train.py are read bounded (size from ``fstat`` before a byte is read; FIFOs and devices refused,
+    never waited on). Only when the program, train.py, budget and data all pass are the identity key, the corpus copy
+    and the ledger created; if anything fails after that, whatever this call created is removed again.
+    """
+    from node.ledger import Ledger
+    from node.swarms import MAX_PROGRAM_BYTES, budget_rule, check_program
+    from trainer import Budget, builtin_dataset, check_train_py, default_train_py, load_dataset
+    from trainer.gate import MAX_TRAIN_PY_BYTES
+
+    rule = budget_rule(Budget.parse(budget))
+    program_text = check_program(read_text(program, MAX_PROGRAM_BYTES, "program.md"))
+    train_py = (read_bounded(train, MAX_TRAIN_PY_BYTES, "train.py") if train is not None
+                else default_train_py().encode())
+    check_train_py(train_py)
+    dataset = load_dataset(data) if data is not None else builtin_dataset()
+    corpus = config.cache_dir / "data" / dataset.data_hash / "corpus"
+    with _removed_on_failure(config, corpus):
+        config.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not corpus.is_file():
+            corpus.parent.mkdir(parents=True, exist_ok=True)
+            corpus.write_bytes(dataset.corpus_bytes())
+        identity = Identity.load_or_create(config.identity_path)
+        with Ledger(config.ledger_path) as ledger:
+            seeded = seed_swarm(ledger, identity, program=program_text, train_py=train_py, data_path=corpus,
+                                budget=rule, created_at=created_at)
+    return seeded, identity
+
+
+@contextlib.contextmanager
+def _removed_on_failure(config: NodeConfig, corpus: Path) -> Iterator[None]:
+    """Remove, if the body raises, each of the home's files and folders that did not exist before it ran."""
+    ledger = config.ledger_path
+    files = [config.identity_path, corpus, ledger, ledger.with_name(ledger.name + "-wal"),
+             ledger.with_name(ledger.name + "-shm")]
+    folders = [corpus.parent, corpus.parent.parent, config.cache_dir, config.home]  # innermost first
+    new_files = [p for p in files if not p.exists()]
+    new_folders = [p for p in folders if not p.exists()]
+    try:
+        yield
+    except BaseException:
+        for path in new_files:
+            path.unlink(missing_ok=True)
+        for folder in new_folders:
+            with contextlib.suppress(OSError):  # not empty: something else lives there now
+                folder.rmdir()
+        raise
 
 
 def builtin_swarm(ledger: Any | None = None, budget: BudgetRule = BUILTIN_BUDGET) -> Seeded:

@@ -39,3 +39,13 @@ def test_train_command_prints_a_json_summary(tmp_path: Path) -> None:
 def test_bad_input_is_a_clean_error(args: tuple[str, ...], message: str) -> None:
     code, out = invoke(*args, "--no-sandbox")
     assert code == 1 and message in out and "Traceback" not in out
+
+
+def test_a_relative_work_dir_works(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    train = tmp_path / "train.py"
+    train.write_text(tiny_train_py())
+    monkeypatch.chdir(tmp_path)
+    code, out = invoke("--train", "train.py", "--budget", "8192-tokens", "--json", "--work-dir", "runs/here")
+    assert code == 0, out
+    assert json.loads(out.strip().splitlines()[-1])["status"] == "ok", out[-2000:]
+    assert (tmp_path / "runs" / "here").is_dir() and any((tmp_path / "runs" / "here").iterdir())
