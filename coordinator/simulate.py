@@ -14,6 +14,7 @@ import heapq
 import math
 import random
 from dataclasses import dataclass, field
+from typing import Callable
 
 from coordinator.agents.mutate import MutateAgent
 from coordinator.knobs import read_knobs
@@ -71,7 +72,13 @@ def true_value(text: str) -> float | None:
     if not isinstance(dropout, (int, float)) or not isinstance(beta2, (int, float)):
         return None
     value += 0.3 * dropout + 2.0 * abs(beta2 - 0.99)
-    if knobs.get("N_EMBD", 0) * knobs.get("N_LAYER", 0) * knobs.get("BATCH_SIZE", 0) > 256 * 8 * 32:
+    size = 1.0
+    for name in ("N_EMBD", "N_LAYER", "BATCH_SIZE"):
+        dim = knobs.get(name, 0)
+        if not isinstance(dim, (int, float)):
+            return None
+        size *= dim
+    if size > 256 * 8 * 32:
         return None  # "out of memory"
     return value
 
@@ -139,7 +146,8 @@ class MemoryWorkspace:
         return self._make(text, message, self._head)
 
     def log(self, limit: int = 1000) -> list[LogEntry]:
-        out, commit = [], self._head
+        out: list[LogEntry] = []
+        commit = self._head
         while commit and len(out) < limit:
             parent, _, message = self._commits[commit]
             out.append(LogEntry(commit, parent, message.strip()))
@@ -180,8 +188,12 @@ class SimSwarm:
                 runner=self._runner(node), hw_class="cpu:2t", budget=budget, author=node.key,
                 swarm_view=self._view(node), fetch_blob=self.texts.get, publish=self._publish(node),
                 announce_claim=self._claim(node), policy=policy, rng=random.Random(rng.random()),
-                clock=lambda node=node: node.time)
+                clock=self._clock(node))
             self.nodes.append(node)
+
+    @staticmethod
+    def _clock(node: _Node) -> Callable[[], float]:
+        return lambda: node.time
 
     def _runner(self, node: _Node):  # type: ignore[no-untyped-def]
         def run(text: str, seed: int) -> SimRun:

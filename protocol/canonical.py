@@ -55,7 +55,8 @@ def _check_floats(value: Wire) -> None:
 def pack(value: Wire) -> bytes:
     """The canonical bytes of ``value`` (already checked by the schema: plain types, finite floats)."""
     try:
-        return msgpack.packb(value, use_bin_type=True, use_single_float=False)
+        packed: bytes = msgpack.packb(value, use_bin_type=True, use_single_float=False)
+        return packed
     except (TypeError, ValueError, OverflowError, UnicodeEncodeError) as exc:
         raise MalformedMessage(f"cannot encode: {exc}") from exc
 

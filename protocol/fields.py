@@ -249,5 +249,5 @@ class Schema(Generic[T]):
         if self._direct:
             message = object.__new__(self.cls)
             message.__dict__.update(kwargs)
-            return message  # type: ignore[no-any-return]
+            return message
         return self.cls(**kwargs)

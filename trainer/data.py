@@ -103,7 +103,7 @@ def _prepared(target: Path, n: int) -> bool:
         meta = json.loads((target / "meta.json").read_text())
     except (OSError, ValueError):
         return False
-    return (meta.get("corpus_bytes") == n
+    return bool(meta.get("corpus_bytes") == n
             and (target / "train" / "train.bin").stat().st_size == meta["train_bytes"]
             and (target / "val" / "val.bin").stat().st_size == meta["eval_bytes"])
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import os
 import subprocess
@@ -257,38 +256,44 @@ def best(out: Path | None, hw_class: str | None, home: Path | None, wanted: str 
         click.echo(text.decode("utf-8"), nl=False)
 
 
-EXPORT_COLUMNS = ("commit", "val_bpb", "memory_gb", "status", "description", "author", "hw_class")
+EXPORT_EXAMPLES = """\b
+Examples:
+  swarm-node export results.tsv                   # every result, attestations left out
+  swarm-node export results.tsv --hw-class cpu:2t # one hardware class: the series autoresearch's analysis expects
+  swarm-node export - --attestations | column -t -s $'\\t'
+"""
 
 
-@cli.command(epilog="\b\nExamples:\n  swarm-node export results.tsv\n  swarm-node export - | column -t -s $'\\t'")
+@cli.command(epilog=EXPORT_EXAMPLES)
 @click.argument("path", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@click.option("--hw-class", help="Only results of this hardware class (e.g. cpu:2t); results of different classes "
+                                 "under a time budget are not comparable.")
+@click.option("--attestations", is_flag=True,
+              help="Also write re-runs of others' results, with status 'attest' (left out by default).")
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), help=HOME_HELP)
 @click.option("--swarm", "wanted", help=SWARM_HELP)
-def export(path: Path, home: Path | None, wanted: str | None) -> None:
-    """Write every result as TSV in autoresearch's columns (commit, val_bpb, memory_gb, status, description),
+def export(path: Path, hw_class: str | None, attestations: bool, home: Path | None, wanted: str | None) -> None:
+    """Write the results as TSV in autoresearch's columns (commit, val_bpb, memory_gb, status, description),
     plus author and hardware class."""
-    from protocol import ProtocolError, decode_and_verify
+    from node.ledger.export import write_results_tsv
 
     ledger = open_ledger(home)
     swarm_id = _swarm(ledger, wanted)
-    rows = ledger.results(swarm_id)
-    handle = sys.stdout if str(path) == "-" else path.open("w", newline="", encoding="utf-8")
     try:
-        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
-        writer.writerow(EXPORT_COLUMNS)
-        for row in rows:
-            try:
-                memory_gb = decode_and_verify(row.raw).message.peak_memory_mb / 1024
-            except (ProtocolError, AttributeError):
-                memory_gb = 0.0
-            description = " ".join(row.description.split())
-            writer.writerow([row.commit[:7] or row.blob[:7], f"{row.metric:.6f}", f"{memory_gb:.1f}", row.status,
-                             description, row.author.hex()[:16], row.hw_class])
+        handle = sys.stdout if str(path) == "-" else path.open("w", newline="", encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from exc
+    try:
+        done = write_results_tsv(ledger, swarm_id, handle, hw_class=hw_class, attestations=attestations)
     finally:
         if handle is not sys.stdout:
             handle.close()
+    if len(done.classes) > 1:
+        click.echo(f"warning: {len(done.classes)} hardware classes mixed ({', '.join(done.classes)}); under a time "
+                   "budget they are not comparable: pick one with --hw-class", err=True)
     if str(path) != "-":
-        click.echo(f"wrote {len(rows)} results to {path}", err=True)
+        left = f" ({done.attestations_left_out} attestations left out)" if done.attestations_left_out else ""
+        click.echo(f"wrote {done.rows} results to {path}{left}", err=True)
 
 
 @cli.command(epilog="\b\nExamples:\n  swarm-node dashboard              # http://127.0.0.1:8737/\n"

@@ -31,7 +31,7 @@ from node.net.seeding import BUILTIN_BUDGET, builtin_swarm, dialable_addrs
 from node.net.service import NodeService
 from node.swarms import budget_rule, is_builtin_data
 from trainer import Budget
-from protocol import Identity, ProtocolError, Verified, decode_and_verify
+from protocol import Identity, Manifest, ProtocolError, Result, Verified, decode_and_verify
 
 __all__ = ["join", "verify"]
 
@@ -212,6 +212,8 @@ async def _obtain_swarm(svc: NodeService, config: NodeConfig) -> None:
             break
         await trio.sleep(3.0)
     manifest = decode_and_verify(bytes(svc.ledger.get_manifest(svc.swarm_id))).message
+    if not isinstance(manifest, Manifest):
+        raise NodeError(f"the record filed as swarm {svc.swarm_id.hex()[:16]}'s manifest is a {type(manifest).__name__}")
     while svc.ledger.get_commit(manifest.baseline_blob) is None and not config.watch:
         if await svc.fetch_commit(manifest.baseline_blob, author=manifest.author) is not None:
             break
@@ -227,6 +229,8 @@ async def _obtain_swarm(svc: NodeService, config: NodeConfig) -> None:
 
 def _feed_line(verified: Verified) -> str:
     r = verified.message
+    if not isinstance(r, Result):
+        return f"{type(r).__name__} from {verified.author.hex()[:8]}"
     when = time.strftime("%H:%M:%S", time.localtime(r.created_at))
     return (f"{when}  {verified.author.hex()[:8]}#{r.seq:<5} {r.status:<7} {r.metric:.4f}  {r.hw_class:<14} "
             f"{r.description[:60]}")

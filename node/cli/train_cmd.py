@@ -85,9 +85,10 @@ def train(train_file: Path | None, data_path: Path | None, budget: str, seed: in
 def _run_with_bar(run: Callable[[ProgressCallback | None], RunSummary], *, show: bool) -> RunSummary:
     if not show:
         return run(None)
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bar
 
-    with Progress(TextColumn("training"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+    with Bar(TextColumn("training"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                   TextColumn("step {task.fields[step]}"), TimeElapsedColumn(), transient=True) as bar:
         task = bar.add_task("train", total=1.0, step=0)
 

@@ -13,7 +13,7 @@ import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence, TypeVar
+from typing import Any, Callable, Iterator, Self, Sequence, TypeVar
 
 import sqlite_utils
 
@@ -78,7 +78,7 @@ class LedgerBase:
             finally:
                 db.conn.close()
 
-    def __enter__(self) -> LedgerBase:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

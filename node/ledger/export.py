@@ -1,0 +1,85 @@
+"""``results.tsv`` in autoresearch's columns, so that its own analysis reads a swarm's results as it reads one run.
+
+autoresearch's analysis takes every ``keep`` row as an improvement over the first (the baseline) and reads one
+series. Two things in a swarm's ledger would mislead it, so they are handled here:
+
+- **Attestations** (a node's re-run of someone else's result) are not experiments: they are left out, or with
+  ``attestations=True`` written with the status ``attest`` (never ``keep``) and ``re-run of <commit>:`` before the
+  description.
+- **Hardware classes**: under a time budget a CPU result and a GPU result are not comparable; ``hw_class`` keeps one
+  class. :attr:`Exported.classes` lists the classes written, so the caller can warn when there are several.
+
+The ``commit`` column holds the first 7 hex digits of the git commit of the result, never a blob hash; a result
+without one (a discard or crash, reset before it was committed) gets an empty cell.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TextIO
+
+from protocol import ProtocolError, Result, decode_and_verify
+
+if TYPE_CHECKING:
+    from node.ledger.rows import ResultRow
+    from node.ledger.store import Ledger
+
+__all__ = ["EXPORT_COLUMNS", "Exported", "write_results_tsv"]
+
+EXPORT_COLUMNS = ("commit", "val_bpb", "memory_gb", "status", "description", "author", "hw_class")
+ATTEST_STATUS = "attest"
+_HEX40 = re.compile(r"[0-9a-f]{40}")
+
+
+@dataclass(frozen=True)
+class Exported:
+    """What :func:`write_results_tsv` wrote: rows, attestations left out, and the hardware classes in the file."""
+
+    rows: int
+    attestations_left_out: int
+    classes: tuple[str, ...]
+
+
+def _commit(row: ResultRow) -> str:
+    """The short commit of a row, or "" (a commit equal to the blob hash is a blob hash, not a commit)."""
+    commit = row.commit.lower()
+    if not _HEX40.fullmatch(commit) or commit == row.blob.lower():
+        return ""
+    return commit[:7]
+
+
+def _memory_gb(row: ResultRow) -> float:
+    try:
+        message = decode_and_verify(row.raw).message
+    except ProtocolError:
+        return 0.0
+    return message.peak_memory_mb / 1024 if isinstance(message, Result) else 0.0
+
+
+def write_results_tsv(ledger: Ledger, swarm_id: bytes, out: TextIO, *, hw_class: str | None = None,
+                      attestations: bool = False) -> Exported:
+    """Write the swarm's results to ``out`` as TSV (header :data:`EXPORT_COLUMNS`), oldest first."""
+    rows = [r for r in ledger.results(swarm_id) if hw_class is None or r.hw_class == hw_class]
+    commits = {r.message_id: _commit(r) for r in rows}
+    writer = csv.writer(out, delimiter="\t", lineterminator="\n")
+    writer.writerow(EXPORT_COLUMNS)
+    written = left_out = 0
+    classes: list[str] = []
+    for row in rows:
+        description = " ".join(row.description.split())
+        status = row.status
+        if row.reproduces:
+            if not attestations:
+                left_out += 1
+                continue
+            status = ATTEST_STATUS
+            original = commits.get(row.reproduces) or row.reproduces.hex()[:7]
+            description = f"re-run of {original}: {description}"
+        writer.writerow([_commit(row), f"{row.metric:.6f}", f"{_memory_gb(row):.1f}", status, description,
+                         row.author.hex()[:16], row.hw_class])
+        written += 1
+        if row.hw_class not in classes:
+            classes.append(row.hw_class)
+    return Exported(written, left_out, tuple(classes))
