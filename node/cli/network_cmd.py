@@ -23,6 +23,7 @@ import trio
 from node.cli.main import cli
 from node.config import NodeConfig, load_config
 from node.errors import NodeError
+from node.housekeeping import prune_claims_forever
 from node.joinstring import format_join, parse_join
 from node.ledger import Ledger
 from node.net.logs import route_libp2p_logs
@@ -151,6 +152,7 @@ async def _serve(config: NodeConfig, identity: Identity, ledger: Ledger, swarm_i
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_obtain_swarm, svc, config)
                 nursery.start_soon(_publish_peers, svc, ledger)
+                nursery.start_soon(prune_claims_forever, ledger)
                 if not config.watch:
                     nursery.start_soon(_research, svc, ledger, config, max_experiments, done)
                 async for verified in results:
@@ -236,10 +238,15 @@ def _feed_line(verified: Verified) -> str:
             f"{r.description[:60]}")
 
 
+EXIT_REFUTED = 3
+
 VERIFY_EXAMPLES = """\b
+Exit status: 0 confirmed, 3 refuted (the claim does not hold here), 1 could not verify.
+\b
 Examples:
   swarm-node verify 3f2a9c1                     # re-run the result with this commit (prefix) here
   swarm-node verify 3f2a9c1 --peer /ip4/10.0.0.7/tcp/4001/p2p/12D3KooW...   # fetch its train.py from that peer
+  swarm-node verify 3f2a9c1 || echo "does not reproduce here"
 """
 
 
@@ -254,7 +261,7 @@ Examples:
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), help=HOME_HELP)
 def verify(commit: str, peers: tuple[str, ...], listen: tuple[str, ...], no_mdns: bool, no_sandbox: bool,
            linger: float, home: Path | None) -> None:
-    """Re-run a result's commit on this machine and publish the attestation (confirmed or refuted)."""
+    """Re-run a result's commit here and publish the attestation (confirmed, or refuted: exit status 3)."""
     commit = commit.lower()
     try:
         config = _config(home, listen=listen or ("/ip4/0.0.0.0/tcp/0",), mdns=False if no_mdns else None,
@@ -279,6 +286,8 @@ def verify(commit: str, peers: tuple[str, ...], listen: tuple[str, ...], no_mdns
         _fail(str(exc))
         return
     click.echo(f"{'confirmed' if confirmed else 'refuted'}: {result.description}")
+    if not confirmed:
+        sys.exit(EXIT_REFUTED)
 
 
 async def _verify(config: NodeConfig, identity: Identity, ledger: Ledger, claim: Any, linger: float) -> Any:

@@ -6,7 +6,8 @@ Files:
     rows.py     ResultRow and PeerRow (frozen records) and the bounded Verified -> row conversion
     peers.py    peers (trust, invalid counts, blacklist) and claims
     store.py    Ledger: results (dedupe, seq vectors, sync pages, queries), commits, manifests, data sources,
-                the own seq counter, the replay guard state and the node's key/value state
+                the own seq counter and the node's key/value state
+    export.py   results.tsv in autoresearch's columns (attestations left out or marked, one hardware class)
 """
 
 from __future__ import annotations

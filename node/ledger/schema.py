@@ -105,7 +105,7 @@ CREATE TABLE IF NOT EXISTS own_seq (
     next   INTEGER NOT NULL
 );
 
-CREATE TABLE IF NOT EXISTS replay (
+CREATE TABLE IF NOT EXISTS replay (      -- unused (nothing persists a replay guard), kept so that v1 stays v1
     author TEXT PRIMARY KEY,               -- a key of ReplayGuard.to_dict()
     state  TEXT NOT NULL                   -- its value, JSON
 );

@@ -1,4 +1,4 @@
-"""The Ledger: results, commits, manifests, data sources, the own seq counter, the replay guard and node state.
+"""The Ledger: results, commits, manifests, data sources, the own seq counter and node state.
 
 Peers and claims live in :mod:`node.ledger.peers`, opening and transactions in :mod:`node.ledger.base`.
 """
@@ -82,10 +82,6 @@ class Ledger(PeersAndClaims):
         return self._one("SELECT 1 FROM results WHERE author = ? AND seq = ?", (author, seq)) is not None
 
     @guarded
-    def has_message(self, message_id: bytes) -> bool:
-        return self._one("SELECT 1 FROM results WHERE message_id = ?", (message_id,)) is not None
-
-    @guarded
     def seq_vector(self, swarm_id: bytes) -> dict[bytes, int]:
         """Per author, the highest seq held such that every seq from 1 up to it is held (seqs above a gap don't count).
 
@@ -154,33 +150,6 @@ class Ledger(PeersAndClaims):
         return [ResultRow.from_row(r) for r in self._conn.execute(sql, params)]
 
     @guarded
-    def best_results(self, swarm_id: bytes, *, hw_class: str | None = None, limit: int = 10) -> list[ResultRow]:
-        """The lowest-metric results that did not crash (plain results and attestations), best first."""
-        where: list[str] = ["swarm_id = ?", "status != 'crash'"]
-        params: list[object] = [swarm_id]
-        if hw_class is not None:
-            where.append("hw_class = ?")
-            params.append(hw_class)
-        sql = f"SELECT {_COLS} FROM results WHERE {' AND '.join(where)} ORDER BY metric, created_at LIMIT ?"
-        return [ResultRow.from_row(r) for r in self._conn.execute(sql, [*params, max(0, limit)])]
-
-    @guarded
-    def results_for_blob(self, blob: str, *, hw_class: str | None = None) -> list[ResultRow]:
-        """Every result that ran this train.py blob (optionally on one hardware class): the dedupe check."""
-        sql = f"SELECT {_COLS} FROM results WHERE blob = ?"
-        params: list[object] = [blob]
-        if hw_class is not None:
-            sql += " AND hw_class = ?"
-            params.append(hw_class)
-        return [ResultRow.from_row(r) for r in self._conn.execute(sql + " ORDER BY created_at", params)]
-
-    @guarded
-    def attestations(self, message_id: bytes) -> list[ResultRow]:
-        """The attestations that re-ran the result ``message_id``."""
-        sql = f"SELECT {_COLS} FROM results WHERE reproduces = ? ORDER BY created_at"
-        return [ResultRow.from_row(r) for r in self._conn.execute(sql, (message_id,))]
-
-    @guarded
     def get_result(self, message_id: bytes) -> ResultRow | None:
         row = self._conn.execute(f"SELECT {_COLS} FROM results WHERE message_id = ?", (message_id,)).fetchone()
         return None if row is None else ResultRow.from_row(row)
@@ -212,12 +181,6 @@ class Ledger(PeersAndClaims):
     def get_commit(self, blob: str) -> bytes | None:
         text = self._one("SELECT text FROM commits WHERE blob = ?", (blob,))
         return None if text is None else bytes(text)
-
-    @guarded
-    def commit_lineage(self, blob: str) -> tuple[bytes, str] | None:
-        """(author, parent) of a stored commit."""
-        row = self._conn.execute("SELECT author, parent FROM commits WHERE blob = ?", (blob,)).fetchone()
-        return None if row is None else (bytes(row[0]), row[1])
 
     @guarded
     def put_manifest(self, swarm_id: bytes, envelope: bytes) -> bool:
@@ -258,7 +221,7 @@ class Ledger(PeersAndClaims):
         path = self._one("SELECT path FROM data_sources WHERE data_hash = ?", (key,))
         return None if path is None else Path(path)
 
-    # -- own counter, replay guard, node state --------------------------------------------------------------------
+    # -- own counter, node state ----------------------------------------------------------------------------------
 
     @guarded
     def next_seq(self, author: bytes) -> int:
@@ -269,19 +232,6 @@ class Ledger(PeersAndClaims):
             seq = max(int(stored), int(top) + 1)
             conn.execute("INSERT OR REPLACE INTO own_seq (author, next) VALUES (?, ?)", (author, seq + 1))
         return seq
-
-    @guarded
-    def replay_state(self) -> dict[str, Any]:
-        """The saved ``ReplayGuard.to_dict()`` (empty if none): feed it to ``ReplayGuard.from_dict``."""
-        return {key: json.loads(value) for key, value in self._conn.execute("SELECT author, state FROM replay")}
-
-    @guarded
-    def save_replay_state(self, state: Mapping[str, Any]) -> None:
-        """Replace the saved replay state with ``state`` (a JSON-able mapping with string keys), atomically."""
-        rows = [(str(key), json.dumps(value)) for key, value in state.items()]
-        with self._write() as conn:
-            conn.execute("DELETE FROM replay")
-            conn.executemany("INSERT INTO replay (author, state) VALUES (?, ?)", rows)
 
     @guarded
     def get_state(self, key: str, default: Any = None) -> Any:

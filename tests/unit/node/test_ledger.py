@@ -113,7 +113,7 @@ def test_attestation_kind_and_lookup(ledger: Ledger) -> None:
     original = signed(ALICE, 1)
     check = signed(BOB, 1, reproduces=original.message_id, metric=2.49)
     ledger.add_results([original, check])
-    assert [r.message_id for r in ledger.attestations(original.message_id)] == [check.message_id]
+    assert [r.message_id for r in ledger.results(SWARM) if r.reproduces == original.message_id] == [check.message_id]
     row = ledger.get_result(check.message_id)
     assert row is not None and row.kind == "attestation" and row.reproduces == original.message_id
 
@@ -191,11 +191,7 @@ def test_results_queries_filter_and_order(ledger: Ledger) -> None:
     assert [r.seq for r in ledger.results(SWARM, status="keep")] == [1, 1]
     assert [r.seq for r in ledger.results(SWARM, since=T0 + 1)] == [2, 3]
     assert [r.seq for r in ledger.results(SWARM, limit=1, newest_first=True)] == [3]
-    assert [r.metric for r in ledger.best_results(SWARM)] == [2.3, 2.4, 2.6]
-    assert [r.metric for r in ledger.best_results(SWARM, hw_class="cpu:2t", limit=1)] == [2.4]
-    blob = items[0].message.blob  # type: ignore[attr-defined]
-    assert [r.seq for r in ledger.results_for_blob(blob, hw_class="cpu:2t")] == [1]
-    assert ledger.results_for_blob(blob, hw_class="mps:M4") == []
+    assert {r.hw_class for r in ledger.results(SWARM)} == {"cpu:2t", "cuda:H100-80GB"}
 
 
 def test_commits_are_stored_only_under_their_git_blob_hash(ledger: Ledger) -> None:
@@ -204,7 +200,6 @@ def test_commits_are_stored_only_under_their_git_blob_hash(ledger: Ledger) -> No
     assert ledger.put_commit(blob, text, ALICE.public_key, "") is True
     assert ledger.put_commit(blob, text, ALICE.public_key, "") is False
     assert ledger.get_commit(blob) == text
-    assert ledger.commit_lineage(blob) == (ALICE.public_key, "")
     with pytest.raises(RecordRejected):
         ledger.put_commit(blob, b"print('tampered')\n", BOB.public_key, "")
     big = b"#" * (64 * 1024 + 1)

@@ -10,7 +10,7 @@ import pytest
 
 from node.errors import LedgerError
 from node.ledger import Ledger
-from protocol import Claim, Identity, ReplayGuard, Replayed, decode_and_verify, sign_message
+from protocol import Claim, Identity, decode_and_verify, sign_message
 from tests.unit.node.test_ledger import ALICE, BOB, SWARM, T0, signed
 
 PEER = "12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf"
@@ -80,20 +80,6 @@ def test_next_seq_is_never_reused_even_across_reopen(tmp_path: Path) -> None:
         assert led.next_seq(ALICE.public_key) == 11
     with Ledger(path) as led:
         assert led.next_seq(ALICE.public_key) == 12
-
-
-def test_replay_guard_state_round_trips(ledger: Ledger) -> None:
-    assert ledger.replay_state() == {}
-    guard = ReplayGuard()
-    for seq in (1, 2, 5):
-        guard.check_and_update(ALICE.public_key, seq)
-    ledger.save_replay_state(guard.to_dict())
-    restored = ReplayGuard.from_dict(ledger.replay_state())
-    with pytest.raises(Replayed):
-        restored.check_and_update(ALICE.public_key, 5)
-    restored.check_and_update(ALICE.public_key, 3)
-    ledger.save_replay_state(ReplayGuard().to_dict())
-    assert ledger.replay_state() == {}
 
 
 def test_key_value_state_is_json(ledger: Ledger) -> None:

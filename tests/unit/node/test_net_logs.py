@@ -47,3 +47,30 @@ def test_verbose_lets_them_through() -> None:
         assert seen == ["graft"]
     finally:
         route_libp2p_logs(None)
+
+
+def test_the_log_file_is_rotated_and_bounded(tmp_path: Path) -> None:
+    path = tmp_path / "logs" / "libp2p.log"
+    route_libp2p_logs(path, max_bytes=4096, backups=2)
+    try:
+        log = logging.getLogger("libp2p.network.swarm")
+        for i in range(400):  # ~40 KiB of records, ten times the file's limit
+            log.warning("dial %04d raced another dial to the same peer", i)
+    finally:
+        route_libp2p_logs(None)
+    files = sorted(p.name for p in path.parent.iterdir())
+    assert files == ["libp2p.log", "libp2p.log.1", "libp2p.log.2"]
+    assert all((path.parent / name).stat().st_size <= 4096 for name in files)
+    assert "dial 0399" in path.read_text()  # the newest records are in the live file
+
+
+def test_the_default_limit_keeps_the_file_small(tmp_path: Path) -> None:
+    from node.net.logs import LOG_BACKUPS, LOG_MAX_BYTES
+
+    assert LOG_MAX_BYTES * (1 + LOG_BACKUPS) <= 64 << 20
+    route_libp2p_logs(tmp_path / "libp2p.log")
+    try:
+        [handler] = [h for h in logging.getLogger("libp2p").handlers if h.get_name() == "swarm-node-libp2p"]
+        assert getattr(handler, "maxBytes") == LOG_MAX_BYTES and getattr(handler, "backupCount") == LOG_BACKUPS
+    finally:
+        route_libp2p_logs(None)
