@@ -14,7 +14,9 @@ Layout of the home::
     config.toml         this file
     swarms/<id hex>/workspace   the git workspace of one swarm
     cache/data/<hash>/  prepared train/val splits
-    node.json           the running node's API address and pid
+    node.json           the running node's pid, peer id, listen addresses and swarm (``status`` reads it; a
+                        SIGKILL leaves it behind, and ``status`` then calls it stale)
+    logs/libp2p.log     py-libp2p's own log (rotated: 5 MiB, three old files)
 """
 
 from __future__ import annotations
@@ -314,7 +316,7 @@ def load_config(
     else:
         path = Path(config_file).expanduser()
         if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist (named with --config)")
+            raise ConfigError(f"config file {path} does not exist")
         toml = _read_toml(path)
 
     layers.append(("toml", toml, lambda key: f"config file {path}", False))

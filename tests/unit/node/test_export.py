@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -109,3 +111,14 @@ def test_export_to_an_unwritable_path_is_a_clear_error(home: Path, tmp_path: Pat
     out = CliRunner().invoke(cli, ["export", str(tmp_path / "no" / "such" / "dir.tsv"), "--home", str(home)])
     assert out.exit_code == 1 and "cannot write" in out.output and out.exception is not None
     assert isinstance(out.exception, SystemExit)
+
+
+def test_the_readme_s_sqlite_utils_query_works_on_a_ledger(home: Path) -> None:
+    from sqlite_utils.cli import cli as sqlite_utils_cli
+
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
+    [query] = re.findall(r'sqlite-utils query ~/.swarm-node/ledger.sqlite \\\n  "([^"]+)"', readme)
+    out = CliRunner().invoke(sqlite_utils_cli, ["query", str(home / "ledger.sqlite"), query])
+    assert out.exit_code == 0, out.output
+    rows = {r["hw_class"]: r for r in json.loads(out.output)}
+    assert rows["cpu:2t"]["val_bpb"] == 2.40 and rows["cuda:H100-80GB"]["val_bpb"] == 1.00
