@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHECKED = (
     "protocol", "trainer", "coordinator",
     "node/cli", "node/config.py", "node/ledger", "node/inputfiles.py", "node/joinstring.py", "node/swarms.py",
-    "node/errors.py", "node/packaging.py", "node/net/logs.py", "node/net/seeding.py",
+    "node/errors.py", "node/packaging.py", "node/net/logs.py", "node/net/seeding.py", "node/housekeeping.py",
 )
 
 pytestmark = pytest.mark.slow
