@@ -14,7 +14,6 @@ import heapq
 import math
 import random
 from dataclasses import dataclass, field
-from typing import Callable
 
 from coordinator.agents.mutate import MutateAgent
 from coordinator.knobs import read_knobs
@@ -188,12 +187,8 @@ class SimSwarm:
                 runner=self._runner(node), hw_class="cpu:2t", budget=budget, author=node.key,
                 swarm_view=self._view(node), fetch_blob=self.texts.get, publish=self._publish(node),
                 announce_claim=self._claim(node), policy=policy, rng=random.Random(rng.random()),
-                clock=self._clock(node))
+                clock=lambda node=node: node.time)
             self.nodes.append(node)
-
-    @staticmethod
-    def _clock(node: _Node) -> Callable[[], float]:
-        return lambda: node.time
 
     def _runner(self, node: _Node):  # type: ignore[no-untyped-def]
         def run(text: str, seed: int) -> SimRun:

@@ -82,9 +82,12 @@ def join(ctx: click.Context, join_string: str | None, peers: tuple[str, ...], li
          agent: str | None, model: str | None, budget: str | None, max_experiments: int | None, no_mdns: bool,
          no_sandbox: bool, home: Path | None) -> None:
     """Join a swarm (a join string or swarm id; none: the built-in swarm), research in it until Ctrl-C."""
+    if join_string is not None and not join_string.strip():  # "" is a mistake, not a request for the built-in swarm
+        _fail("empty join string: paste a join string (swarm://<swarm id>@<multiaddr>,...) or a 64-hex swarm id, "
+              "or leave it out to join the built-in swarm")
     verbose = (ctx.parent.params.get("verbose", 0) if ctx.parent else 0) or 0
     try:
-        target = parse_join(join_string) if join_string is not None else None
+        target = parse_join(join_string) if join_string else None
         flags = dict(listen=listen or None, mdns=False if no_mdns else None, watch=watch or None, agent=agent,
                      model=model, budget=budget, require_sandbox=False if no_sandbox else None)
         config = _config(home, **flags)
@@ -150,9 +153,9 @@ async def _serve(config: NodeConfig, identity: Identity, ledger: Ledger, swarm_i
         results = svc.results_channel()
         try:
             async with trio.open_nursery() as nursery:
+                nursery.start_soon(prune_claims_forever, ledger)
                 nursery.start_soon(_obtain_swarm, svc, config)
                 nursery.start_soon(_publish_peers, svc, ledger)
-                nursery.start_soon(prune_claims_forever, ledger)
                 if not config.watch:
                     nursery.start_soon(_research, svc, ledger, config, max_experiments, done)
                 async for verified in results:
