@@ -293,8 +293,9 @@ def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, 
     steps = int(_number(submitted, "steps", _number(last_progress, "step", 0)))
     tokens = int(_number(submitted, "tokens", _number(last_progress, "tokens", 0)))
     train_seconds = _number(submitted, "train_seconds", 0.0)
+    base: dict[str, Any]  # the RunSummary fields every outcome shares
     model = _model_file(work)
-    base: dict[str, Any] = dict(steps=steps, tokens=tokens, train_seconds=train_seconds, peak_memory_mb=result.peak_rss_mb,
+    base = dict(steps=steps, tokens=tokens, train_seconds=train_seconds, peak_memory_mb=result.peak_rss_mb,
                 log_tail=_log_tail(result.output_tail), sandboxed=result.sandboxed)
     status: Status | None = None
     reason = ""
