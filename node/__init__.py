@@ -13,5 +13,7 @@ Files:
     research.py   the research loop driver: coordinator's Researcher with real runs, the ledger and the network
     feed/         the results feed: views over the ledger, the terminal view, the web dashboard
     packaging.py  checks that the four project packages were imported from one installation
+    inputfiles.py reading a file the user named: regular files only, size checked before a byte is read
+    housekeeping.py  upkeep tasks of a running node (expired claims pruned)
     assets/       program.md of the built-in swarm
 """
