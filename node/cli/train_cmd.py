@@ -44,14 +44,17 @@ Examples:
 def train(train_file: Path | None, data_path: Path | None, budget: str, seed: int, device: str,
           work_dir: Path | None, no_sandbox: bool, as_json: bool) -> None:
     """Run one experiment: train.py in the sandbox under the budget, then the locked evaluator; print the summary."""
+    from node.errors import InputFileError
+    from node.inputfiles import read_text
     from trainer import (Budget, TrainerError, builtin_dataset, default_train_py, hardware_fingerprint,
                          load_dataset, run_experiment, sandbox_available)
+    from trainer.gate import MAX_TRAIN_PY_BYTES
 
     try:
         parsed = Budget.parse(budget)
+        source = read_text(train_file, MAX_TRAIN_PY_BYTES, "train.py") if train_file else default_train_py()
         dataset = load_dataset(data_path) if data_path else builtin_dataset()
-        source = train_file.read_text(encoding="utf-8") if train_file else default_train_py()
-    except (TrainerError, OSError, UnicodeDecodeError) as exc:
+    except (TrainerError, InputFileError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
     ok, why = sandbox_available()
     if not ok:

@@ -141,3 +141,9 @@ def test_a_successful_seed_keeps_its_files(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "swarm id:" in result.output and (home / "identity.key").is_file()
     assert any(p.name == "corpus" for p in (home / "cache").rglob("*"))
+
+
+def test_train_refuses_a_fifo_as_train_py(tmp_path: Path) -> None:
+    fifo = tmp_path / "train.py"
+    os.mkfifo(fifo)
+    assert_clean_error(run("train", "--train", str(fifo), "--no-sandbox"), "not a regular file")
