@@ -218,7 +218,8 @@ async def _obtain_swarm(svc: NodeService, config: NodeConfig) -> None:
         await trio.sleep(3.0)
     manifest = decode_and_verify(bytes(svc.ledger.get_manifest(svc.swarm_id))).message
     if not isinstance(manifest, Manifest):
-        raise NodeError(f"the record filed as swarm {svc.swarm_id.hex()[:16]}'s manifest is a {type(manifest).__name__}")
+        raise NodeError(f"the record filed as swarm {svc.swarm_id.hex()[:16]}'s manifest is a "
+                        f"{type(manifest).__name__}: delete the ledger's copy (it does not verify as a manifest)")
     while svc.ledger.get_commit(manifest.baseline_blob) is None and not config.watch:
         if await svc.fetch_commit(manifest.baseline_blob, author=manifest.author) is not None:
             break
