@@ -219,7 +219,7 @@ async def _obtain_swarm(svc: NodeService, config: NodeConfig) -> None:
     manifest = decode_and_verify(bytes(svc.ledger.get_manifest(svc.swarm_id))).message
     if not isinstance(manifest, Manifest):
         raise NodeError(f"the record filed as swarm {svc.swarm_id.hex()[:16]}'s manifest is a "
-                        f"{type(manifest).__name__}: delete the ledger's copy (it does not verify as a manifest)")
+                        f"{type(manifest).__name__}: the ledger is damaged (move ledger.sqlite aside and join again)")
     while svc.ledger.get_commit(manifest.baseline_blob) is None and not config.watch:
         if await svc.fetch_commit(manifest.baseline_blob, author=manifest.author) is not None:
             break
