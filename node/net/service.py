@@ -27,6 +27,7 @@ from libp2p.pubsub.pubsub import Pubsub
 from libp2p.tools.anyio_service import background_trio_service
 
 from protocol import Claim, Identity, Limits, Result, Verified, decode_and_verify, sign_message
+from protocol.identity import peer_id_from_public_key
 from node.errors import NetworkError
 from node.net import fetch, sync
 from node.net.errors import BadPayload, StreamFailed, is_shutdown_race
@@ -36,6 +37,9 @@ from node.net.host import build_host, parse_peer_addr, peer_addrs
 from node.net.mdns import LanDiscovery
 from node.net.links import Links, NetSettings
 from node.net.peers import PeerBook
+from node.net.nat import PRIVATE, UNKNOWN, Reachability
+from node.net.relay import Relays, is_circuit
+from node.net.seeding import dialable_addrs
 from node.net.streams import serve
 
 __all__ = ["NodeService", "NetSettings"]
@@ -106,6 +110,10 @@ class NodeService:
         )
         self.dht: SwarmDHT | None = SwarmDHT(self.host) if self.settings.dht else None
         self.links = Links(self)
+        self.relays = Relays(self.host, limits=self.settings.relay_limits, named=self.settings.relays,
+                             upnp=self.settings.upnp)  # NAT traversal: relay.py, nat.py
+        self.reachability = Reachability(self.host, self._listen_addrs, on_change=lambda status: (
+            self.relays.note_reachability(None if status == UNKNOWN else status == PRIVATE)))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -148,6 +156,9 @@ class NodeService:
                         nursery.start_soon(self._drain, subscription)
                     nursery.start_soon(self._writer)
                     await self.links.start(nursery)
+                    await nursery.start(self.relays.run)
+                    nursery.start_soon(self.relays.mesh, self._authors)
+                    nursery.start_soon(self.reachability.run)
                     if self.settings.mdns:
                         nursery.start_soon(self._run_mdns)
                     try:
@@ -187,8 +198,16 @@ class NodeService:
     # ------------------------------------------------------------------ what the node shows the research loop
 
     def addrs(self) -> list[str]:
-        """This node's dialable addresses (``.../p2p/<peer id>``)."""
-        return peer_addrs(self.host)
+        """This node's dialable addresses (``.../p2p/<peer id>``): behind NAT (AutoNAT) only its relay circuits."""
+        circuits = self.relays.circuit_addrs()
+        if self.reachability.status == PRIVATE and circuits:
+            return self.relays.mapped_addrs() + circuits
+        return peer_addrs(self.host) + self.relays.mapped_addrs() + circuits
+
+    def _listen_addrs(self) -> list[str]:
+        """What AutoNAT asks peers to dial: listen addresses (0.0.0.0 as this machine's address), UPnP mapping."""
+        bare = [a.rsplit("/p2p/", 1)[0] for a in peer_addrs(self.host) + self.relays.mapped_addrs()]
+        return dialable_addrs(bare, self._me)
 
     @property
     def peer_id(self) -> str:
@@ -232,6 +251,9 @@ class NodeService:
         text = self.ledger.get_commit(blob)
         if text is not None:
             return bytes(text)
+        if author:  # behind NAT the author may be reachable only through a relay
+            with trio.move_on_after(self.settings.request_timeout):
+                await self.relays.reach(ID.from_base58(peer_id_from_public_key(author)))
         for peer in self._peer_ids():
             text = await self._ask(peer, fetch.fetch_commit_from(
                 self.host, peer, blob, timeout=self.settings.request_timeout, max_response=LIMITS.max_request))
@@ -276,6 +298,8 @@ class NodeService:
 
     async def connect(self, addr: str) -> str:
         """Dial ``addr`` (must end in ``/p2p/<id>``); return the peer id. :class:`NetworkError` on failure."""
+        if is_circuit(addr):
+            return await self.relays.dial(addr)
         info = parse_peer_addr(addr)
         with trio.move_on_after(self.settings.request_timeout):
             try:
@@ -394,6 +418,10 @@ class NodeService:
             await LanDiscovery(self.host, self.swarm_id, port).run(dial)
         except Exception:  # zeroconf can fail on hosts without multicast: the node runs on without it
             log.warning("mDNS discovery stopped", exc_info=True)
+
+    def _authors(self) -> list[str]:
+        """Peer ids of the authors this node holds results of (the relay mesh reaches them)."""
+        return [peer_id_from_public_key(author) for author in self._heads]
 
     def _locate_data(self, data_hash: bytes) -> Path | None:
         path = self._data_files.get(data_hash)
