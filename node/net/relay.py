@@ -14,9 +14,11 @@ addresses it is given (join strings, bootstrap). The streams run over Mplex, whi
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import multiaddr
 import trio
@@ -33,7 +35,7 @@ from libp2p.tools.anyio_service import background_trio_service
 from node.errors import NetworkError
 from node.net.host import parse_peer_addr
 
-__all__ = ["RelayLimits", "Relays", "is_circuit", "public_ip"]
+__all__ = ["RelayLimits", "Relays", "is_circuit", "public_ip", "bound_idle_circuits"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,34 @@ class RelayLimits:
         return LibRelayLimits(duration=self.circuit_seconds, data=self.circuit_bytes,
                               max_circuit_conns=self.circuits_per_peer, max_reservations=self.max_reservations,
                               reservation_ttl=self.reservation_seconds)
+
+
+def bound_idle_circuits() -> None:
+    """Fix to py-libp2p 0.8.1's relay: a circuit's duration limit holds even when no byte flows (idempotent).
+
+    ``CircuitV2Protocol._relay_data`` checks the deadline only between reads, so a circuit whose ends stay silent
+    is never cut and holds one of its destination's few circuit slots for ever: a hostile peer could open
+    ``circuits_per_peer`` silent circuits and make a home node unreachable. The pump now runs under the deadline.
+    """
+    if getattr(CircuitV2Protocol, "_swarm_node_bounded", False):
+        return
+    pump = CircuitV2Protocol._relay_data
+
+    async def _relay_data(self: CircuitV2Protocol, src: Any, dst: Any, peer_id: ID, deadline: float | None = None,
+                          circuit_data_limit: list[int] | None = None) -> None:
+        if deadline is None:
+            await pump(self, src, dst, peer_id, deadline, circuit_data_limit)
+            return
+        with trio.move_on_after(max(0.0, deadline - time.monotonic())) as scope:
+            await pump(self, src, dst, peer_id, deadline, circuit_data_limit)
+        if scope.cancelled_caught:
+            log.info("relay: circuit for %s reached its duration limit; cut", peer_id)
+            for stream in (src, dst):
+                with trio.move_on_after(2), contextlib.suppress(Exception):
+                    await stream.reset()
+
+    CircuitV2Protocol._relay_data = _relay_data  # type: ignore[method-assign]
+    CircuitV2Protocol._swarm_node_bounded = True  # type: ignore[attr-defined]
 
 
 def is_circuit(addr: str) -> bool:
@@ -87,6 +117,7 @@ class Relays:
         self.max_relays = max_relays
         self.interval = interval
         self.dial_timeout = dial_timeout
+        bound_idle_circuits()
         lib_limits = limits.to_libp2p()
         self.protocol = CircuitV2Protocol(host, lib_limits, allow_hop=True)
         self.transport = CircuitV2Transport(
