@@ -25,6 +25,7 @@ import trio
 from libp2p.abc import IHost
 from libp2p.peer.id import ID
 from libp2p.relay.circuit_v2.config import RelayConfig, RelayRole
+from libp2p.relay.circuit_v2.dcutr import DCUtRProtocol
 from libp2p.relay.circuit_v2.nat import is_private_ip
 from libp2p.relay.circuit_v2.protocol import PROTOCOL_ID as HOP_PROTOCOL
 from libp2p.relay.circuit_v2.protocol import CircuitV2Protocol
@@ -122,6 +123,7 @@ class Relays:
         self.protocol = CircuitV2Protocol(host, lib_limits, allow_hop=True)
         self.transport = CircuitV2Transport(
             host, self.protocol, RelayConfig(roles=RelayRole.HOP | RelayRole.STOP, limits=lib_limits))
+        self.dcutr = DCUtRProtocol(host, dial_timeout=int(dial_timeout))  # hole punching over relayed connections
         self.reserved: dict[ID, str] = {}      # relay peer -> the relay's public address we reached it at
         self._failed: dict[ID, float] = {}
         self.private: bool | None = None       # None until known; set by :meth:`note_reachability`
@@ -138,6 +140,20 @@ class Relays:
         me = self.host.get_id().to_base58()
         return [f"{addr}/p2p/{me}" for addr in self.mapped]
 
+    def links(self) -> dict[str, str]:
+        """Connected peer -> ``direct`` or ``relayed`` (a connection through a relay)."""
+        out: dict[str, str] = {}
+        for peer, conns in list(getattr(self.host.get_network(), "connections", {}).items()):
+            kinds = set()
+            for conn in conns if isinstance(conns, list) else [conns]:
+                try:
+                    relayed = any(is_circuit(str(a)) for a in conn.get_transport_addresses() or [])
+                except Exception:
+                    relayed = False
+                kinds.add("relayed" if relayed else "direct")
+            out[peer.to_base58()] = "direct" if "direct" in kinds else "relayed"
+        return out
+
     def relay_count(self) -> int:
         """Peers holding a reservation on this node now."""
         manager = self.protocol.resource_manager
@@ -150,7 +166,7 @@ class Relays:
     # ------------------------------------------------------------------ running
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        async with background_trio_service(self.protocol):
+        async with background_trio_service(self.protocol), background_trio_service(self.dcutr):
             await self.protocol.event_started.wait()
             task_status.started()
             if self.upnp and self._behind_nat():

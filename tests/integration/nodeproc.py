@@ -15,6 +15,7 @@ Prints ``{"event": "ready", "addrs": [...], "peer_id": ...}`` once listening, th
     {"cmd": "peers"}                              -> {"event": "peers", "peers": [...]}
     {"cmd": "addrs"}                              -> {"event": "addrs", "addrs": [...], "reachability": R}
                                                      (relay circuits included; R: AutoNAT's public/private/unknown)
+    {"cmd": "links"}                              -> {"event": "links", "links": {peer: "direct" | "relayed"}}
     {"cmd": "heads"}                              -> {"event": "heads", "heads": {author hex: seq}} (the ledger's)
     {"cmd": "connect", "addr": A}                 -> {"event": "connected", "peer": id} or {"event": "error", ...}
     {"cmd": "sync"}                               -> {"event": "synced", "new": n}
@@ -229,6 +230,8 @@ async def handle(svc: NodeService, cmd: dict[str, Any]) -> bool:
         emit("peers", peers=svc.peers())
     elif name == "addrs":
         emit("addrs", addrs=svc.addrs(), reachability=svc.reachability.status)
+    elif name == "links":
+        emit("links", links=svc.relays.links())
     elif name == "heads":
         emit("heads", heads={a.hex(): s for a, s in svc.ledger.seq_vector(svc.swarm_id).items()})
     elif name == "connect":

@@ -1,7 +1,8 @@
 """Nodes behind NAT, for real: homes behind masquerading routers join a public node and reach each other through it.
 
-The topology is tests/integration/nattopo.py (namespaces; no packet leaves them). Homes cannot reach each other at
-all except through the public node's circuit relay, so every home-to-home exchange below is relayed.
+The topology is tests/integration/nattopo.py (namespaces; no packet leaves them), with symmetric NATs: homes cannot
+reach each other at all, hole punching (DCUtR) cannot cross them, so every home-to-home exchange below goes through
+the public node's circuit relay (tests/integration/test_nat_dcutr.py shows the upgrade where the NATs allow it).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def circuit(node: NodeProc) -> list[str]:
 def test_homes_behind_nat_exchange_results_commits_and_sync_through_the_public_relay(tmp_path: Path) -> None:
     missing = nat_tools_missing()
     assert missing is None, missing
-    with NatTopology(homes=3) as net:
+    with NatTopology(homes=3, nat="symmetric") as net:
         nodes: list[NodeProc] = []
         try:
             public = NodeProc(tmp_path / "public", SWARM, listen=f"/ip4/{PUBLIC_IP}/tcp/4001", wrap=net.wrap("pub", []))
@@ -59,6 +60,7 @@ def test_homes_behind_nat_exchange_results_commits_and_sync_through_the_public_r
             wait_for(lambda: count(b) >= 1, timeout=30, what="home A's result reached home B")
             wait_for(lambda: a.peer_id in b.ask("peers", "peers")["peers"], timeout=30,
                      what="home B connected to home A through the relay")
+            assert b.ask("links", "links")["links"][a.peer_id] == "relayed"
             blob = _blob_of(b, bytes.fromhex(published["id"]))
             assert b.ask("fetch_commit", "commit", blob=blob, timeout=30)["ok"], "home B fetched A's commit"
             with Ledger(b.ledger_path, readonly=True) as ledger:
