@@ -67,6 +67,7 @@ class NatTopology:
     """The namespaces of one test run (see the module docstring); a context manager that always cleans up."""
 
     homes: int = 2
+    lan_hosts: int = 0                # more public hosts "lanN" on 198.51.100.(30 + N): nodes on one network
     nat: str = "cone"                 # "cone": Linux's port-preserving masquerade; "symmetric": random ports
     prefix: str = field(default_factory=lambda: f"{PREFIX}{os.getpid() % 100000}x{time.monotonic_ns() % 1000}")
     _made: list[str] = field(default_factory=list)
@@ -79,6 +80,18 @@ class NatTopology:
 
     def home_ip(self, i: int) -> str:
         return f"10.0.{i}.2"
+
+    def lan_ip(self, i: int) -> str:
+        return f"198.51.100.{30 + i}"
+
+    def eth_bytes(self, name: str) -> int:
+        """Bytes received plus sent on the namespace's ``eth0`` so far."""
+        import json
+
+        out = subprocess.run(["ip", "-n", self.ns(name), "-s", "-j", "link", "show", "eth0"], capture_output=True,
+                             text=True, check=True, timeout=10).stdout
+        stats = json.loads(out)[0]["stats64"]
+        return int(stats["rx"]["bytes"]) + int(stats["tx"]["bytes"])
 
     def wan_ip(self, i: int) -> str:
         return f"198.51.100.{WAN_BASE + i}"
@@ -127,6 +140,11 @@ class NatTopology:
         self._link("pub", "eth0", "inet", "pub")
         self._ip("-n", self.ns("inet"), "link", "set", "pub", "master", "br0")
         self._addr("pub", "eth0", f"{PUBLIC_IP}/24")
+        for i in range(self.lan_hosts):
+            self._add(f"lan{i}")
+            self._link(f"lan{i}", "eth0", "inet", f"l{i}")
+            self._ip("-n", self.ns("inet"), "link", "set", f"l{i}", "master", "br0")
+            self._addr(f"lan{i}", "eth0", f"{self.lan_ip(i)}/24")
         for i in range(self.homes):
             rtr, home = f"rtr{i}", f"home{i}"
             self._add(rtr)
