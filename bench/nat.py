@@ -57,7 +57,8 @@ def trial(kind: str, results: int) -> dict[str, float | None]:
     nat = "symmetric" if kind == "symmetric" else "cone"
     homes, lans = (0, 2) if kind == "lan" else (2, 0)
     where = ["lan0", "lan1"] if kind == "lan" else ["home0", "home1"]
-    listen = [f"/ip4/198.51.100.{30 + i}/tcp/4001" for i in range(2)] if kind == "lan" else ["/ip4/0.0.0.0/tcp/4001"] * 2
+    listen = ([f"/ip4/198.51.100.{30 + i}/tcp/4001" for i in range(2)] if kind == "lan"
+              else ["/ip4/0.0.0.0/tcp/4001"] * 2)
     with tempfile.TemporaryDirectory() as tmp, NatTopology(homes=homes, lan_hosts=lans, nat=nat) as net:
         nodes: list[NodeProc] = []
         try:

@@ -188,9 +188,9 @@ async def _refresh_node_file(svc: NodeService, config: NodeConfig, swarm_id: byt
     while True:
         await trio.sleep(2.0)
         addrs = dialable_addrs([a.rsplit("/p2p/", 1)[0] for a in svc.addrs()], svc.peer_id)
-        now = (addrs, svc.reachability.status)
+        now = (addrs, svc.relays.reachability.status)
         if now != shown:
-            write_node_file(config, svc.peer_id, addrs, swarm_id, svc.reachability.status)
+            write_node_file(config, svc.peer_id, addrs, swarm_id, svc.relays.reachability.status)
             shown = now
 
 

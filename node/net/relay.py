@@ -35,6 +35,9 @@ from libp2p.tools.anyio_service import background_trio_service
 
 from node.errors import NetworkError
 from node.net.host import parse_peer_addr
+from node.net.nat import PRIVATE, UNKNOWN, Reachability, map_upnp_port
+from node.net.seeding import dialable_addrs
+from protocol.identity import peer_id_from_public_key
 
 __all__ = ["RelayLimits", "Relays", "is_circuit", "public_ip", "bound_idle_circuits"]
 
@@ -111,7 +114,8 @@ class Relays:
     """This node's relay service and its reservations on other relays (one per running ``NodeService``)."""
 
     def __init__(self, host: IHost, *, limits: RelayLimits, named: Iterable[str] = (), max_relays: int = 2,
-                 interval: float = 2.0, dial_timeout: float = 10.0, upnp: bool = False) -> None:
+                 interval: float = 2.0, dial_timeout: float = 10.0, upnp: bool = False,
+                 authors: Callable[[], Iterable[bytes]] = tuple) -> None:
         self.host = host
         self.limits = limits
         self.named = tuple(named)
@@ -128,6 +132,9 @@ class Relays:
         self._failed: dict[ID, float] = {}
         self.private: bool | None = None       # None until known; set by :meth:`note_reachability`
         self.upnp = upnp
+        self.authors = authors                 # public keys whose authors the mesh keeps reaching
+        self.reachability = Reachability(host, self._dialback_addrs, on_change=lambda status: (
+            self.note_reachability(None if status == UNKNOWN else status == PRIVATE)))
         self.mapped: list[str] = []            # a UPnP router's external address for our port
 
     # ------------------------------------------------------------------ what the node shows
@@ -135,6 +142,19 @@ class Relays:
     def circuit_addrs(self) -> list[str]:
         me = self.host.get_id().to_base58()
         return [f"{addr}{CIRCUIT}/p2p/{me}" for addr in self.reserved.values()]
+
+    def advertised(self, listening: list[str]) -> list[str]:
+        """The addresses to give out (``svc.addrs()``, join strings): behind NAT (AutoNAT) only working ones."""
+        circuits = self.circuit_addrs()
+        if self.reachability.status == PRIVATE and circuits:
+            return self.mapped_addrs() + circuits
+        return listening + self.mapped_addrs() + circuits
+
+    def _dialback_addrs(self) -> list[str]:
+        """What AutoNAT asks peers to dial: listen addresses (0.0.0.0 as this machine's address), UPnP mapping."""
+        me = self.host.get_id().to_base58()
+        own = [str(a) for a in self.host.get_addrs() if not is_circuit(str(a))] + self.mapped
+        return dialable_addrs([a.split("/p2p/")[0] for a in own], me)
 
     def mapped_addrs(self) -> list[str]:
         me = self.host.get_id().to_base58()
@@ -169,18 +189,22 @@ class Relays:
         async with background_trio_service(self.protocol), background_trio_service(self.dcutr):
             await self.protocol.event_started.wait()
             task_status.started()
-            if self.upnp and self._behind_nat():
-                await self._map_port()
-            while True:
-                try:
-                    await self._keep_reservations()
-                except Exception:  # one bad relay must not stop the loop
-                    log.exception("relay reservations")
-                await trio.sleep(self.interval)
+            async with trio.open_nursery() as nursery:
+                if self.upnp and self._behind_nat():
+                    nursery.start_soon(self._map_port)
+                nursery.start_soon(self.reachability.run)
+                nursery.start_soon(self.mesh, lambda: [peer_id_from_public_key(a) for a in self.authors()])
+                await self._reservation_loop()
+
+    async def _reservation_loop(self) -> None:
+        while True:
+            try:
+                await self._keep_reservations()
+            except Exception:  # one bad relay must not stop the loop
+                log.exception("relay reservations")
+            await trio.sleep(self.interval)
 
     async def _map_port(self) -> None:
-        from node.net.nat import map_upnp_port
-
         for addr in self.host.get_addrs():
             try:
                 port = int(addr.value_for_protocol("tcp"))
@@ -284,6 +308,10 @@ class Relays:
             except Exception as exc:
                 raise NetworkError(f"cannot connect through relay {relay.peer_id}: {exc!r}") from exc
         raise NetworkError(f"connecting through relay {relay.peer_id} timed out")
+
+    async def reach_author(self, author: bytes) -> bool:
+        """:meth:`reach` the node whose Ed25519 public key is ``author``."""
+        return await self.reach(ID.from_base58(peer_id_from_public_key(author)))
 
     async def reach(self, peer: ID) -> bool:
         """Connect to ``peer`` through a relay that serves it, if it is not connected already; True if connected."""

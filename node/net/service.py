@@ -27,7 +27,6 @@ from libp2p.pubsub.pubsub import Pubsub
 from libp2p.tools.anyio_service import background_trio_service
 
 from protocol import Claim, Identity, Limits, Result, Verified, decode_and_verify, sign_message
-from protocol.identity import peer_id_from_public_key
 from node.errors import NetworkError
 from node.net import fetch, sync
 from node.net.errors import BadPayload, StreamFailed, is_shutdown_race
@@ -37,9 +36,7 @@ from node.net.host import build_host, parse_peer_addr, peer_addrs
 from node.net.mdns import LanDiscovery
 from node.net.links import Links, NetSettings
 from node.net.peers import PeerBook
-from node.net.nat import PRIVATE, UNKNOWN, Reachability
 from node.net.relay import Relays, is_circuit
-from node.net.seeding import dialable_addrs
 from node.net.streams import serve
 
 __all__ = ["NodeService", "NetSettings"]
@@ -110,10 +107,8 @@ class NodeService:
         )
         self.dht: SwarmDHT | None = SwarmDHT(self.host) if self.settings.dht else None
         self.links = Links(self)
-        self.relays = Relays(self.host, limits=self.settings.relay_limits, named=self.settings.relays,
-                             upnp=self.settings.upnp)  # NAT traversal: relay.py, nat.py
-        self.reachability = Reachability(self.host, self._listen_addrs, on_change=lambda status: (
-            self.relays.note_reachability(None if status == UNKNOWN else status == PRIVATE)))
+        self.relays = Relays(self.host, limits=self.settings.relay_limits, named=self.settings.relays,  # NAT: relay.py
+                             upnp=self.settings.upnp, authors=lambda: list(self._heads))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -157,8 +152,6 @@ class NodeService:
                     nursery.start_soon(self._writer)
                     await self.links.start(nursery)
                     await nursery.start(self.relays.run)
-                    nursery.start_soon(self.relays.mesh, self._authors)
-                    nursery.start_soon(self.reachability.run)
                     if self.settings.mdns:
                         nursery.start_soon(self._run_mdns)
                     try:
@@ -199,15 +192,7 @@ class NodeService:
 
     def addrs(self) -> list[str]:
         """This node's dialable addresses (``.../p2p/<peer id>``): behind NAT (AutoNAT) only its relay circuits."""
-        circuits = self.relays.circuit_addrs()
-        if self.reachability.status == PRIVATE and circuits:
-            return self.relays.mapped_addrs() + circuits
-        return peer_addrs(self.host) + self.relays.mapped_addrs() + circuits
-
-    def _listen_addrs(self) -> list[str]:
-        """What AutoNAT asks peers to dial: listen addresses (0.0.0.0 as this machine's address), UPnP mapping."""
-        bare = [a.rsplit("/p2p/", 1)[0] for a in peer_addrs(self.host) + self.relays.mapped_addrs()]
-        return dialable_addrs(bare, self._me)
+        return self.relays.advertised(peer_addrs(self.host))
 
     @property
     def peer_id(self) -> str:
@@ -253,7 +238,7 @@ class NodeService:
             return bytes(text)
         if author:  # behind NAT the author may be reachable only through a relay
             with trio.move_on_after(self.settings.request_timeout):
-                await self.relays.reach(ID.from_base58(peer_id_from_public_key(author)))
+                await self.relays.reach_author(author)
         for peer in self._peer_ids():
             text = await self._ask(peer, fetch.fetch_commit_from(
                 self.host, peer, blob, timeout=self.settings.request_timeout, max_response=LIMITS.max_request))
@@ -418,10 +403,6 @@ class NodeService:
             await LanDiscovery(self.host, self.swarm_id, port).run(dial)
         except Exception:  # zeroconf can fail on hosts without multicast: the node runs on without it
             log.warning("mDNS discovery stopped", exc_info=True)
-
-    def _authors(self) -> list[str]:
-        """Peer ids of the authors this node holds results of (the relay mesh reaches them)."""
-        return [peer_id_from_public_key(author) for author in self._heads]
 
     def _locate_data(self, data_hash: bytes) -> Path | None:
         path = self._data_files.get(data_hash)

@@ -229,7 +229,7 @@ async def handle(svc: NodeService, cmd: dict[str, Any]) -> bool:
     elif name == "peers":
         emit("peers", peers=svc.peers())
     elif name == "addrs":
-        emit("addrs", addrs=svc.addrs(), reachability=svc.reachability.status)
+        emit("addrs", addrs=svc.addrs(), reachability=svc.relays.reachability.status)
     elif name == "links":
         emit("links", links=svc.relays.links())
     elif name == "heads":
