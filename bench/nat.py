@@ -18,6 +18,7 @@ Figures per kind, median over the trials:
 from __future__ import annotations
 
 import argparse
+import signal
 import statistics
 import sys
 import tempfile
@@ -96,18 +97,22 @@ def _median(values: list[float | None]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--trials", type=int, default=20, help="cone trials (the upgrade rate); lan/symmetric: 1/4")
+    parser.add_argument("--trials", type=int, default=20, help="cone trials (the upgrade rate); lan/symmetric: 1/10")
     parser.add_argument("--results", type=int, default=20)
     args = parser.parse_args()
     missing = nat_tools_missing()
     if missing:
         sys.exit(f"bench/nat.py {missing}")
-    plan = {"lan": max(1, args.trials // 4), "cone": args.trials, "symmetric": max(1, args.trials // 4)}
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench/nat.py: terminated"))  # namespaces go in finally
+    plan = {"lan": max(1, args.trials // 10), "cone": args.trials, "symmetric": max(1, args.trials // 10)}
     print(f"{'kind':10} {'trials':>6} {'join->result s':>15} {'join->link s':>13} {'link->direct s':>15} "
           f"{'upgraded':>9} {'P bytes/result':>15}")
     rows: dict[str, list[dict[str, float | None]]] = {}
     for kind, n in plan.items():
-        rows[kind] = [trial(kind, args.results) for _ in range(n)]
+        rows[kind] = []
+        for i in range(n):
+            rows[kind].append(trial(kind, args.results))
+            print(f"  {kind} trial {i + 1}/{n}: {rows[kind][-1]}", file=sys.stderr, flush=True)
         runs = rows[kind]
         upgraded = sum(1 for r in runs if r["direct"] is not None)
         share = "n/a" if kind == "lan" else f"{upgraded}/{n}"
