@@ -129,3 +129,16 @@ def test_public_ip_tells_public_from_private_addresses() -> None:
     for private in ("/ip4/10.0.0.2/tcp/1", "/ip4/192.168.1.5/tcp/1", "/ip4/127.0.0.1/tcp/1", "/ip4/0.0.0.0/tcp/1",
                     "/ip4/172.16.3.4/tcp/1", "not a multiaddr"):
         assert public_ip(private) is None, private
+
+
+def test_a_join_string_with_a_circuit_address_parses_and_names_the_peer_behind_the_relay() -> None:
+    from node.config import load_config
+    from node.joinstring import format_join, parse_join
+
+    relay = "12D3KooWQXX6c1L3rYvZK5acwBDVtX8k4xHnG3NpaLd4W8m9Ji73"
+    home = "12D3KooWAbM5LvpnLgc7JbUu5XWXLyFVbGkRDvTeCshY9hVKnzu1"
+    addr = f"/ip4/198.51.100.10/tcp/4001/p2p/{relay}/p2p-circuit/p2p/{home}"
+    join = parse_join(format_join(b"\x01" * 32, [addr]))
+    assert join.peers == (addr,) and is_circuit(addr)
+    assert parse_peer_addr(addr).peer_id.to_base58() == home
+    assert load_config(env={}, overrides={"bootstrap": join.peers}).bootstrap == (addr,)
