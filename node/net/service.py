@@ -42,7 +42,8 @@ __all__ = ["NodeService", "NetSettings"]
 
 log = logging.getLogger(__name__)
 
-GOSSIPSUB_PROTOCOLS = [TProtocol("/meshsub/1.1.0"), TProtocol("/meshsub/1.0.0")]
+GOSSIPSUB_PROTOCOLS = [TProtocol("/meshsub/1.2.0"), TProtocol("/meshsub/1.1.0"), TProtocol("/meshsub/1.0.0")]
+"""1.2.0 first (IDONTWANT: a peer that has a large message tells its mesh not to send it); older peers still mesh."""
 LIMITS = Limits()
 INBOX_CAPACITY = 20_000
 WRITE_BATCH = 1_000

@@ -105,3 +105,6 @@ async def victim_is_serving(svc: NodeService, tmp_path: Path) -> None:
     async with victim(tmp_path / "honest") as honest:
         await honest.connect(svc.addrs()[0])
         await await_for(lambda: honest.ledger.count(SWARM) == want, timeout=15, what="the honest node synced")
+        peer = ID.from_base58(honest.peer_id)
+        await await_for(lambda: svc.gossipsub.peer_protocol.get(peer) == "/meshsub/1.2.0", timeout=10,
+                        what="the two nodes speak GossipSub /meshsub/1.2.0")

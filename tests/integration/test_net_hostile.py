@@ -181,3 +181,36 @@ def test_four_half_sent_sync_requests_do_not_slow_an_honest_peer(tmp_path: Path)
                                 what="the honest peer synced while slow requests are held open")
 
     trio.run(main)
+
+
+def test_a_stream_handler_that_raises_is_charged_to_its_peer_and_the_host_lives(tmp_path: Path) -> None:
+    """The guard around every inbound stream (node.net.host.harden_stream_handlers), on two real hosts."""
+    from libp2p.custom_types import TProtocol
+
+    from node.net.host import build_host
+
+    blamed: list[tuple[str, str]] = []
+
+    async def broken(stream: object) -> None:
+        raise ValueError("a bug in a protocol handler")
+
+    async def main() -> None:
+        server, listen = build_host(Identity.generate().private_bytes, [LOOPBACK],
+                                    blame=lambda peer, why: blamed.append((peer, why)))
+        server.set_stream_handler(TProtocol("/test/broken/1"), broken)
+        client, client_listen = build_host(Identity.generate().private_bytes, [LOOPBACK])
+        async with server.run(listen_addrs=listen), client.run(listen_addrs=client_listen):
+            addr = f"{server.get_addrs()[0]}/p2p/{server.get_id().to_base58()}"
+            await client.connect(parse_peer_addr(addr))
+            for n in (1, 2):
+                try:
+                    stream = await client.new_stream(server.get_id(), [TProtocol("/test/broken/1")])
+                    await stream.write(b"hello")
+                except Exception:
+                    pass  # the server may have reset it already
+                await await_for(lambda: len(blamed) == n, timeout=10, what=f"raising stream {n} charged")
+            assert server.get_network().connections  # still up, still connected
+        assert {peer for peer, _ in blamed} == {client.get_id().to_base58()}
+        assert "ValueError" in blamed[0][1]
+
+    trio.run(main)
