@@ -10,7 +10,8 @@ Why these choices (py-libp2p 0.8.1):
   rust-libp2p and js-libp2p offer by default; mplex stays for older py-libp2p peers.
 - ``connect()`` waits ~250 ms by a bug unless ``max_connections_per_peer=1``.
 - Every inbound stream handler runs inside :func:`harden_stream_handlers`' guard: an exception from any protocol
-  (ours, identify, ping, kad, pubsub) resets that stream and is charged to its peer, never to the host.
+  (ours, identify, ping, kad, pubsub) resets that stream and is charged to its peer, never to the host; the same for
+  Mplex's frame loop (:func:`harden_mplex`: it closes that connection).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from node.errors import NetworkError
 
 __all__ = [
     "build_host", "key_pair_from_seed", "peer_addrs", "parse_peer_addr", "to_multiaddrs", "MUXERS", "SECURITY",
-    "harden_stream_handlers",
+    "harden_stream_handlers", "harden_mplex",
 ]
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,43 @@ def harden_stream_handlers() -> None:
     BasicHost._swarm_node_hardened = True  # type: ignore[attr-defined]
 
 
+_MUXER_BLAME: dict[str, Blame] = {}
+"""This process's hosts' ``blame``, by local peer id: a muxer knows its connection's ids, not its host."""
+
+
+def harden_mplex() -> None:
+    """Guard py-libp2p 0.8.1's Mplex read loop, once per process.
+
+    A frame it cannot handle (a new-stream frame whose name is not UTF-8 raised ``UnicodeDecodeError``) escaped
+    ``Mplex.handle_incoming`` and ended the whole host. Any such error now closes that one connection, is logged and
+    is charged to its (Noise-authenticated) peer.
+    """
+    from libp2p.stream_muxer.mplex.exceptions import MplexUnavailable
+
+    if getattr(Mplex, "_swarm_node_hardened", False):
+        return
+    raw_handle = Mplex._handle_incoming_message
+
+    async def guarded(self: Mplex) -> None:
+        try:
+            await raw_handle(self)
+        except MplexUnavailable:
+            raise
+        except Exception as exc:
+            peer = self.peer_id.to_base58()
+            log.warning("mplex: a frame from %s raised %r; closing that connection", peer, exc)
+            try:
+                blame = _MUXER_BLAME.get(self.secured_conn.get_local_peer().to_base58())
+                if blame is not None:
+                    blame(peer, f"mplex frame raised {type(exc).__name__}")
+            except Exception:
+                log.exception("blaming %s failed", peer)
+            raise MplexUnavailable(f"a bad frame from {peer}: {exc!r}") from exc
+
+    Mplex._handle_incoming_message = guarded  # type: ignore[method-assign]
+    Mplex._swarm_node_hardened = True  # type: ignore[attr-defined]
+
+
 def build_host(
     seed: bytes, listen: Sequence[str], *, blame: Blame | None = None
 ) -> tuple[IHost, list[multiaddr.Multiaddr]]:
@@ -157,6 +195,7 @@ def build_host(
     """
     harden_noise()
     harden_stream_handlers()
+    harden_mplex()
     listen_addrs = to_multiaddrs(listen)
     key_pair = key_pair_from_seed(seed)
     noise = NoiseTransport(key_pair, noise_privkey=create_x25519_key_pair().private_key)
@@ -168,6 +207,8 @@ def build_host(
         listen_addrs=listen_addrs,
     )
     host._swarm_node_blame = blame  # type: ignore[attr-defined]
+    if blame is not None:
+        _MUXER_BLAME[host.get_id().to_base58()] = blame
     return host, listen_addrs
 
 

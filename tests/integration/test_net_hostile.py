@@ -214,3 +214,28 @@ def test_a_stream_handler_that_raises_is_charged_to_its_peer_and_the_host_lives(
         assert "ValueError" in blamed[0][1]
 
     trio.run(main)
+
+
+@pytest.mark.parametrize("muxer", ["yamux", "mplex"])
+def test_garbage_under_the_muxer_does_not_end_the_node(tmp_path: Path, muxer: str) -> None:
+    """Authenticated by Noise, then junk where muxer frames belong: the node lives and serves others."""
+    import node.net.host as host_module
+
+    async def main() -> None:
+        async with victim(tmp_path / "v") as svc:
+            saved = dict(host_module.MUXERS)
+            host_module.MUXERS = {k: v for k, v in saved.items() if muxer in k}
+            try:
+                async with attacker(svc) as (host, peer):
+                    conn = host.get_network().connections[peer]
+                    conn = conn[0] if isinstance(conn, list) else conn
+                    # a new-stream frame (flag 0) on stream 9 whose name is not UTF-8, then noise
+                    await conn.muxed_conn.secured_conn.write(bytes([9 << 3 | 0, 2]) + b"\xfd\xfe" + os.urandom(64))
+                    await victim_is_serving(svc, tmp_path / "during")
+                    if muxer == "mplex":
+                        assert svc.book.invalid_count(host.get_id().to_base58()) >= 1
+            finally:
+                host_module.MUXERS = saved
+            await victim_is_serving(svc, tmp_path)
+
+    trio.run(main)
