@@ -155,12 +155,15 @@ async def worker(mode: str, first: int, count: int, home: Path) -> None:
         emit(addrs={h.index: h.addr() for h in hosts})
         async for cmd in stdin_lines():
             if cmd["cmd"] == "connect":
+                failed: list[str] = []
                 for h in hosts:
                     for addr in cmd["targets"].get(str(h.index), []):
-                        with contextlib.suppress(Exception):
+                        try:
                             await h.host.connect(parse_peer_addr(addr)) if mode == "raw" \
                                 else await h.svc.connect(addr)
-                emit(connected=True)
+                        except Exception as exc:
+                            failed.append(repr(exc)[:200])
+                emit(connected=True, failed=failed)
             elif cmd["cmd"] == "publish":
                 h = next(h for h in hosts if h.index == cmd["host"])
                 published.append((cmd["tag"], h.index, time.time()))
@@ -214,7 +217,9 @@ def run_once(mode: str, n: int, results: int, per_proc: int) -> dict[str, float]
         for proc in procs:
             proc.send(cmd="connect", targets=targets)
         for proc in procs:
-            proc.read()
+            failed = proc.read()["failed"]
+            if failed:
+                print(f"  {mode}: {len(failed)} dials failed, e.g. {failed[0]}", file=sys.stderr)
         time.sleep(3.0)  # a few heartbeats: the mesh forms
         before = loopback_bytes()
         workers = [psutil.Process(proc.p.pid) for proc in procs]

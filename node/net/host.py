@@ -7,7 +7,7 @@ Why these choices (py-libp2p 0.8.1):
   bans could be charged to an honest id. TLS is not offered: py-libp2p's own comment says Python's ``ssl`` cannot do
   libp2p's mutual TLS, and Noise is what every stock libp2p (go, rust, js) speaks.
 - Muxers: see :data:`MUXERS` (order measured by ``bench/propagation.py --muxer``). Yamux is what go-libp2p,
-  rust-libp2p and js-libp2p offer by default; mplex stays for older py-libp2p peers.
+  rust-libp2p and js-libp2p offer by default (they dropped Mplex); Mplex is cheaper between py-libp2p nodes.
 - ``connect()`` waits ~250 ms by a bug unless ``max_connections_per_peer=1``.
 - Every inbound stream handler runs inside :func:`harden_stream_handlers`' guard: an exception from any protocol
   (ours, identify, ping, kad, pubsub) resets that stream and is charged to its peer, never to the host; the same for
@@ -47,8 +47,10 @@ log = logging.getLogger(__name__)
 DIAL_TIMEOUT = 5.0
 SECURITY = (NOISE_PROTOCOL_ID,)
 """The only security protocol offered or accepted."""
-MUXERS: dict[TProtocol, type] = {TProtocol(YAMUX_PROTOCOL_ID): Yamux, MPLEX_PROTOCOL_ID: Mplex}
-"""Offered in this order when dialling. Yamux first: ``bench/propagation.py --muxer`` measured it (see README)."""
+MUXERS: dict[TProtocol, type] = {MPLEX_PROTOCOL_ID: Mplex, TProtocol(YAMUX_PROTOCOL_ID): Yamux}
+"""Offered in this order when dialling. ``bench/propagation.py --muxer`` measured py-libp2p's Yamux at 1.3-1.5x the
+CPU per result of its Mplex (10 and 20 nodes, one run, a loaded machine), so two py-libp2p nodes use Mplex; a stock
+go/rust/js node refuses Mplex and gets Yamux, dialling or dialled."""
 
 Blame = Callable[[str, str], None]
 

@@ -98,13 +98,9 @@ class PeerBook:
         return ban
 
     def is_blacklisted(self, peer: str) -> bool:
+        """Whether a ban of ``peer`` is in force (one that ran out is lifted by :meth:`expired`)."""
         ban = self._bans.get(peer)
-        if ban is None:
-            return False
-        if ban.until <= self.wall():
-            self._lift(peer)
-            return False
-        return True
+        return ban is not None and ban.until > self.wall()
 
     def expired(self) -> list[str]:
         """Lift every ban that has run out; return those peers (the service unblocks them in pubsub)."""
