@@ -239,3 +239,26 @@ def test_garbage_under_the_muxer_does_not_end_the_node(tmp_path: Path, muxer: st
             await victim_is_serving(svc, tmp_path)
 
     trio.run(main)
+
+
+def test_a_ban_in_the_ledger_holds_after_a_restart_until_it_expires(tmp_path: Path) -> None:
+    import time
+
+    from libp2p.peer.id import ID as PeerID
+
+    from node.ledger import Ledger
+
+    rogue, old = Identity.generate().peer_id, Identity.generate().peer_id
+    home = tmp_path / "v"
+    home.mkdir(mode=0o700)
+    with Ledger(home / "ledger.sqlite") as ledger:
+        ledger.ban_peer(rogue, "3 invalid messages, the last: junk", time.time() + 600)
+        ledger.ban_peer(old, "long ago", time.time() - 1)
+
+    async def main() -> None:
+        async with victim(home) as svc:
+            assert [(b.peer, b.reason) for b in svc.bans()] == [(rogue, "3 invalid messages, the last: junk")]
+            assert svc.pubsub.is_peer_blacklisted(PeerID.from_base58(rogue))
+            assert not svc.book.is_blacklisted(old)
+
+    trio.run(main)
