@@ -89,6 +89,9 @@ def test_a_stock_js_libp2p_node_reads_results_and_its_junk_bans_only_it(tmp_path
     assert ready["muxer"] == "/yamux/1.0.0" and ready["encryption"] == "/noise"
 
     publisher = NodeProc(tmp_path / "publisher", swarm_id, peers=[addr])
+    js_addr = ready["addr"] if "/p2p/" in ready["addr"] else f"{ready['addr']}/p2p/{ready['peer_id']}"
+    dialled = publisher.ask("connect", "connected", addr=js_addr)  # and a swarm node dials the js node
+    assert dialled["peer"] == ready["peer_id"]
     publisher.ask("publish", "done", n=1)
     node.line_with("synthetic", 30)
     verified = decode_and_verify(bytes.fromhex(js.wait("message", 30)["data"]), expected_swarm=swarm_id)

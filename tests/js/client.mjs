@@ -39,7 +39,10 @@ while (!pubsub.getSubscribers(topic).some((p) => p.toString() === remote)) {
   if (Date.now() > deadline) { emit('error', { message: 'the node never showed as a subscriber' }); process.exit(1) }
   await new Promise((resolve) => setTimeout(resolve, 50))
 }
-emit('ready', { peer_id: node.peerId.toString(), remote, muxer: conn.multiplexer, encryption: conn.encryption })
+emit('ready', {
+  peer_id: node.peerId.toString(), addr: node.getMultiaddrs()[0].toString(), remote,
+  muxer: conn.multiplexer, encryption: conn.encryption
+})
 
 for await (const line of createInterface({ input: process.stdin })) {
   if (line.trim() === 'attack') {
