@@ -19,13 +19,16 @@ log = logging.getLogger(__name__)
 MAX_PEER_ID = 128
 MAX_REASON = 200
 MAX_CLAIM_RAW = 64 * 1024
-BAN_KEY = "ban/"
 
 
 def _peer_id(peer_id: str) -> str:
     if not isinstance(peer_id, str) or not 0 < len(peer_id) <= MAX_PEER_ID:
         raise LedgerError(f"peer id must be a string of 1-{MAX_PEER_ID} characters, got {str(peer_id)[:40]!r}")
     return peer_id
+
+
+BAN_KEY = "ban/"
+"""Bans live in the ``kv`` table as ``ban/<peer id>`` -> {"reason", "until", "since"} (no schema change)."""
 
 
 class PeersAndClaims(LedgerBase):
