@@ -36,6 +36,7 @@ from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
 
 from node.errors import NetworkError
+from node.net.duplex import make_mplex_full_duplex
 
 __all__ = [
     "build_host", "key_pair_from_seed", "peer_addrs", "parse_peer_addr", "to_multiaddrs", "MUXERS", "SECURITY",
@@ -198,6 +199,7 @@ def build_host(
     harden_noise()
     harden_stream_handlers()
     harden_mplex()
+    make_mplex_full_duplex()  # relayed connections stall without it (node/net/duplex.py)
     listen_addrs = to_multiaddrs(listen)
     key_pair = key_pair_from_seed(seed)
     noise = NoiseTransport(key_pair, noise_privkey=create_x25519_key_pair().private_key)
