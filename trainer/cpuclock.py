@@ -213,15 +213,41 @@ class TreeClock:
 
     Lifecycle: :meth:`open` (before the launch: returns the ``cgroup.procs`` files the launcher joins), then
     :meth:`sample` from the supervisor's loop, :meth:`finished` with the reaped child's rusage, :meth:`close`.
-    :meth:`used` may be called from any thread at any time.
+    :meth:`used` may be called from any thread at any time. The budget's share (:meth:`budget_used`) starts at
+    :meth:`mark_start` (the first batch served): start-up before it, at most ``startup_cap``, is not charged.
     """
 
-    def __init__(self, *, use_cgroup: bool = True) -> None:
+    def __init__(self, *, use_cgroup: bool = True, startup_cap: float = 0.0) -> None:
         self._use_cgroup = use_cgroup
         self._cgroup: CgroupDir | None = None
         self._peak = 0.0
         self._lock = threading.Lock()
+        self._startup_cap = startup_cap
+        self._start: float | None = None
         self.source = "none"
+
+    def mark_start(self) -> float:
+        """The budget starts now (the first batch): start-up so far, at most ``startup_cap``, is not charged."""
+        with self._lock:
+            if self._start is None:
+                self._start = min(self._peak_now(), self._startup_cap)
+            return self._start
+
+    @property
+    def startup(self) -> float:
+        """CPU-seconds before the budget started (``startup_cap`` while it has not)."""
+        return self._start if self._start is not None else self._startup_cap
+
+    def budget_used(self) -> float:
+        """CPU-seconds charged to the budget: :meth:`used` less the start-up (negative while start-up lasts)."""
+        return self.used() - self.startup
+
+    def _peak_now(self) -> float:
+        if self._cgroup is not None:
+            value = self._cgroup.cpu_seconds()
+            if value is not None:
+                self._peak = max(self._peak, value)
+        return self._peak
 
     def open(self) -> Sequence[Path]:
         self._cgroup = make_cgroup("cpuacct") if self._use_cgroup else None
@@ -236,12 +262,8 @@ class TreeClock:
 
     def used(self) -> float:
         """CPU-seconds the tree has used so far (monotonic)."""
-        if self._cgroup is not None:
-            value = self._cgroup.cpu_seconds()
-            if value is not None:
-                with self._lock:
-                    self._peak = max(self._peak, value)
-        return self._peak
+        with self._lock:
+            return self._peak_now()
 
     def sample(self, pids: Sequence[int]) -> float:
         """Feed one look at the tree (its pids) and return :meth:`used`."""
@@ -258,7 +280,7 @@ class TreeClock:
         """The reaped child's rusage (its own time and its waited-for descendants')."""
         with self._lock:
             self._peak = max(self._peak, rusage_seconds)
-        self.used()
+            self._peak_now()
 
     def close(self) -> None:
         if self._cgroup is not None:

@@ -4,12 +4,15 @@
 budget / device            data stops (batch server)                        the tree is killed (outside train.py)
 =========================  ===============================================  ===========================================
 ``60s`` on CPU (clock cpu) the tree has used ``60 x threads`` CPU-seconds   ``+ cpu_grace`` CPU-s; RLIMIT_CPU per
-                                                                            process one second later; wall safety net
+                           after its start-up                               process one second later; wall safety net
 ``60s`` on CUDA / MPS      60 s of wall time since launch (the device's)    ``+ wall_margin`` s of wall time
 ``2M-tokens``              2M tokens served, or the compute ceiling         ceiling ``+ grace``; wall safety net
 =========================  ===============================================  ===========================================
 
-The time of a run starts at the launch of its sandbox: interpreter start-up, imports and model building are in it.
+On the cpu clock the budget starts with the first batch served: the start-up before it (interpreter, imports, model
+build: 2-4 CPU-seconds here, varying from run to run by up to a second under load) is not charged, up to
+:data:`STARTUP_CPU_CAP` CPU-seconds (past that the budget runs anyway). On the wall clock the time of a run starts at
+the launch of its sandbox, start-up included.
 On CPU one experiment trains on :data:`CPU_CLOCK_THREADS` thread: measured here, one thread's steps per CPU-second are
 the same alone and beside competing loads, while two threads lose a third of theirs beside them (a descheduled
 thread's partner spins or waits); a node with more cores runs more experiments side by side instead.
@@ -29,11 +32,12 @@ from typing import Literal
 from trainer.budget import Budget
 
 __all__ = ["Clock", "TrainLimits", "train_limits", "cpu_grace", "ceiling_from_baseline", "clock_for",
-           "CPU_CLOCK_THREADS", "TOKENS_PER_CPU_SECOND_FLOOR", "CEILING_MULTIPLE", "WALL_SAFETY"]
+           "CPU_CLOCK_THREADS", "STARTUP_CPU_CAP", "TOKENS_PER_CPU_SECOND_FLOOR", "CEILING_MULTIPLE", "WALL_SAFETY"]
 
 Clock = Literal["cpu", "wall"]
 
 CPU_CLOCK_THREADS = 1
+STARTUP_CPU_CAP = 30.0  # CPU-seconds of start-up before the first batch that are not charged to a cpu budget
 TOKENS_PER_CPU_SECOND_FLOOR = 4000.0  # default ceiling: the default train.py does ~14k tokens per CPU-second here
 CEILING_STARTUP = 20.0  # CPU-seconds of start-up (imports, model build, export) inside a token ceiling
 CEILING_MULTIPLE = 3.0  # ceiling_from_baseline: this many times the baseline's own use on the same class
@@ -64,7 +68,7 @@ class TrainLimits:
     clock: Clock
     threads: int
     compute_limit: float  # data stops here: CPU-seconds (cpu clock) or wall seconds (wall clock)
-    kill_at: float | None  # CPU-seconds at which the supervisor kills the tree (cpu clock; None on the wall clock)
+    kill_at: float | None  # CPU-seconds charged to the budget at which the supervisor kills the tree (cpu clock)
     wall_timeout: float  # the wall-clock kill (the limit itself on the wall clock, a safety net on the cpu clock)
     rlimit_cpu: int  # RLIMIT_CPU of each process: the backstop
 
@@ -83,7 +87,7 @@ def train_limits(budget: Budget, *, clock: Clock, threads: int, wall_margin: flo
         limit = budget.amount / TOKENS_PER_CPU_SECOND_FLOOR + CEILING_STARTUP
     if clock == "cpu":
         kill_at = limit + cpu_grace(limit)
-        wall = (limit / threads) * WALL_SAFETY + wall_margin
-        return TrainLimits("cpu", threads, limit, kill_at, wall, int(math.ceil(kill_at)) + 1)
+        wall = (limit / threads) * WALL_SAFETY + wall_margin + STARTUP_CPU_CAP
+        return TrainLimits("cpu", threads, limit, kill_at, wall, int(math.ceil(kill_at + STARTUP_CPU_CAP)) + 1)
     wall = limit + wall_margin
     return TrainLimits("wall", threads, limit, None, wall, int(wall * threads * 2 + 60))

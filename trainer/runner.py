@@ -43,7 +43,7 @@ from trainer.data import DataSet
 from trainer.errors import GateError
 from trainer.gate import check_train_py
 from trainer.hardware import cpu_threads
-from trainer.limits import CPU_CLOCK_THREADS, Clock, TrainLimits, clock_for, train_limits
+from trainer.limits import CPU_CLOCK_THREADS, STARTUP_CPU_CAP, Clock, TrainLimits, clock_for, train_limits
 from trainer.locked import EVALUATOR_PATH, HARNESS_PATH
 
 from trainer.sandbox import SandboxResult, SandboxSpec, run_sandboxed
@@ -96,6 +96,7 @@ class RunSummary:
     compute_limit: float = 0.0  # where data stopped: CPU-seconds (clock cpu) or seconds (clock wall); for a token
     #                             budget this is its compute ceiling
     seed: int = 0  # the harness seed of this run (the k-th run of a train.py in a swarm uses seed k)
+    startup_cpu_seconds: float = 0.0  # clock cpu: CPU-seconds before the first batch (not charged to the budget)
 
 
 def wall_margin(budget: Budget) -> float:
@@ -308,7 +309,7 @@ def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, 
                                     "device": picked if picked in ("cpu", "cuda", "mps") else "cpu"})
 
     lines = _Lines(None, on_submitted=send_go)  # progress comes from the batch server, never from train.py
-    tree_clock = TreeClock()
+    tree_clock = TreeClock(startup_cap=STARTUP_CPU_CAP)
     launch: dict[str, float] = {}
     served, spent = _served_progress(budget, limits, tree_clock, launch, progress, start_evaluator)
     server = BatchServer(data_dir / "train" / "train.bin", seed, spent, on_batch=served)
@@ -343,13 +344,13 @@ def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, 
     base = dict(steps=steps, tokens=tokens, train_seconds=train_seconds, peak_memory_mb=result.peak_rss_mb,
                 log_tail=_log_tail(result.output_tail), sandboxed=result.sandboxed, clock=limits.clock,
                 cpu_seconds=round(result.cpu_seconds, 3), threads=threads, compute_limit=limits.compute_limit,
-                seed=seed)
+                seed=seed, startup_cpu_seconds=round(tree_clock.startup if limits.clock == "cpu" else 0.0, 3))
     status: Status | None = None
     reason = ""
     if result.killed_for_cpu:
         grace = (limits.kill_at or limits.compute_limit) - limits.compute_limit
-        status, reason = "timeout", (f"killed at {result.cpu_seconds:.1f} CPU-seconds: the limit is "
-                                     f"{limits.compute_limit:.1f} (budget {budget}) + {grace:.1f} grace")
+        status, reason = "timeout", (f"killed at {tree_clock.budget_used():.1f} CPU-seconds after start-up: the "
+                                     f"limit is {limits.compute_limit:.1f} (budget {budget}) + {grace:.1f} grace")
     elif result.timed_out:
         status, reason = "timeout", f"killed after {train_wall:.0f} s (budget {budget} + margin)"
     elif result.returncode != 0:
@@ -385,7 +386,8 @@ def _served_progress(budget: Budget, limits: TrainLimits, clock: TreeClock, laun
 
     def compute_used() -> float:
         if limits.clock == "cpu":
-            return clock.used()
+            clock.mark_start()  # asked for a batch: start-up is over
+            return clock.budget_used()
         return time.monotonic() - launch.get("at", time.monotonic())
 
     def fraction(tokens: int) -> float:

@@ -8,7 +8,8 @@
 - samples the tree (the cgroup's members every 100 ms, else a psutil scan every 500 ms): summed RSS for the peak, and
   the process count: more than allowed and the tree is killed, with a ``[sandbox] killed: ...`` line in the tail;
 - feeds each sample to the run's :class:`~trainer.cpuclock.TreeClock` (CPU-seconds of the whole tree, read from
-  outside it); past ``cpu_kill_at`` CPU-seconds the tree is killed (``killed_for_cpu``);
+  outside it); past ``cpu_kill_at`` CPU-seconds charged to the budget (:meth:`~trainer.cpuclock.TreeClock.budget_used`)
+  the tree is killed (``killed_for_cpu``);
 - at the deadline, or when the tree holds more processes than allowed, SIGKILLs the group, the descendants it can
   see and the cgroup, and reaps the child (``wait4``, whose ``ru_maxrss`` also feeds the peak).
 
@@ -191,7 +192,7 @@ class Supervisor:
                             self._tail.feed(b"\n[sandbox] killed: more than %d processes\n" % self._max_processes)
                             killed, killed_at = True, now
                             self._kill(proc)
-                        used = self._clock.used()
+                        used = self._clock.budget_used()
                         if self._cpu_kill_at is not None and used > self._cpu_kill_at and not killed:
                             log.info("sandbox: tree used %.1f CPU-s, over %.1f: killing it", used, self._cpu_kill_at)
                             self._tail.feed(b"\n[sandbox] killed: %.1f CPU-seconds used, the limit is %.1f\n"

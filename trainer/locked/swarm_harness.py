@@ -16,8 +16,8 @@ standard library and torch. It reads its settings from the read-only JSON file n
 The batches come through a pipe from the runner's batch server (outside the sandbox: the training split is not even
 visible in here), which counts steps and tokens and alone decides when the budget is spent. ``CLOCK`` says what a
 time budget counts: ``"cpu"`` (CPU-seconds of the sandboxed process tree, ``BUDGET_AMOUNT x THREADS`` of them,
-read outside this process) or ``"wall"`` (wall seconds on a CUDA/MPS device). Either counts from the launch of the
-sandbox, so interpreter start-up, imports and model building are inside the budget. A token budget counts the tokens
+read outside this process, from the first batch asked for: start-up before it is not charged, up to a cap) or
+``"wall"`` (wall seconds on a CUDA/MPS device, from the launch of the sandbox: start-up is inside the budget). A token budget counts the tokens
 served (batch_size * context per batch); a batch that would exceed it is not served. ``budget_fraction()`` reads this
 process's own clock only to pace schedules: rewriting it changes nothing outside.
 The harness prints machine-readable lines starting with ``@@swarm `` for the runner (nothing in them is trusted).
@@ -79,7 +79,7 @@ random.seed(SEED)
 torch.manual_seed(SEED)
 
 _state: dict[str, Any] = {"steps": 0, "tokens": 0, "first_batch_at": None, "last_batch_at": None,
-                          "exhausted": False, "submitted": False}
+                          "exhausted": False, "submitted": False, "cpu_at_first_batch": None}
 _imported_at = time.time()
 
 
@@ -95,8 +95,9 @@ def elapsed() -> float:
 
 def budget_fraction() -> float:
     """Share of the budget spent so far, clipped to 0..1 (time or tokens, whichever the budget counts)."""
-    if BUDGET_KIND == "seconds" and CLOCK == "cpu":
-        spent = time.process_time() / _COMPUTE_LIMIT  # this process's CPU-seconds since its start
+    if BUDGET_KIND == "seconds" and CLOCK == "cpu":  # this process's CPU-seconds since the first batch
+        start = _state["cpu_at_first_batch"]
+        spent = 0.0 if start is None else (time.process_time() - start) / _COMPUTE_LIMIT
     elif BUDGET_KIND == "seconds":
         spent = elapsed() / BUDGET_AMOUNT
     else:
@@ -116,6 +117,8 @@ def _read_exact(n: int) -> bytes:
 
 def _next_batch(batch_size: int, context: int) -> torch.Tensor | None:
     """One (batch_size, context + 1) uint8 batch from the batch server, or None when the budget is spent."""
+    if _state["cpu_at_first_batch"] is None:  # on the cpu clock the budget starts with the first batch asked for
+        _state["cpu_at_first_batch"] = time.process_time()
     os.write(_REQUEST_FD, struct.pack("<II", batch_size, context))
     status = _read_exact(1)
     if status == b"\x00":
