@@ -22,7 +22,6 @@ import random
 import select
 import struct
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -181,12 +180,3 @@ class BatchServer:
             view = view[written:]
         return True
 
-
-def wall_stop(amount: float, launched: Callable[[], float | None]) -> Callable[[], bool]:
-    """A wall-clock stop: true once ``amount`` seconds have passed since ``launched()`` (None: not yet launched)."""
-
-    def spent() -> bool:
-        at = launched()
-        return at is not None and time.monotonic() - at >= amount
-
-    return spent

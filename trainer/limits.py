@@ -11,7 +11,8 @@ budget / device            data stops (batch server)                        the 
 
 On the cpu clock the budget starts with the first batch served: the start-up before it (interpreter, imports, model
 build: 2-4 CPU-seconds here, varying from run to run by up to a second under load) is not charged, up to
-:data:`STARTUP_CPU_CAP` CPU-seconds (past that the budget runs anyway). On the wall clock the time of a run starts at
+:data:`STARTUP_CPU_CAP` CPU-seconds (past that the budget runs anyway). So no tree gets more than
+``STARTUP_CPU_CAP + budget + cpu_grace`` CPU-seconds in all, whatever it does. On the wall clock the time of a run starts at
 the launch of its sandbox, start-up included.
 On CPU one experiment trains on :data:`CPU_CLOCK_THREADS` thread: measured here, one thread's steps per CPU-second are
 the same alone and beside competing loads, while two threads lose a third of theirs beside them (a descheduled
@@ -37,7 +38,7 @@ __all__ = ["Clock", "TrainLimits", "train_limits", "cpu_grace", "ceiling_from_ba
 Clock = Literal["cpu", "wall"]
 
 CPU_CLOCK_THREADS = 1
-STARTUP_CPU_CAP = 30.0  # CPU-seconds of start-up before the first batch that are not charged to a cpu budget
+STARTUP_CPU_CAP = 10.0  # CPU-seconds of start-up before the first batch that are not charged to a cpu budget
 TOKENS_PER_CPU_SECOND_FLOOR = 4000.0  # default ceiling: the default train.py does ~14k tokens per CPU-second here
 CEILING_STARTUP = 20.0  # CPU-seconds of start-up (imports, model build, export) inside a token ceiling
 CEILING_MULTIPLE = 3.0  # ceiling_from_baseline: this many times the baseline's own use on the same class
@@ -71,6 +72,7 @@ class TrainLimits:
     kill_at: float | None  # CPU-seconds charged to the budget at which the supervisor kills the tree (cpu clock)
     wall_timeout: float  # the wall-clock kill (the limit itself on the wall clock, a safety net on the cpu clock)
     rlimit_cpu: int  # RLIMIT_CPU of each process: the backstop
+    startup_cap: float = 0.0  # cpu clock: CPU-seconds of start-up not charged (a tree never asking for data: all)
 
 
 def train_limits(budget: Budget, *, clock: Clock, threads: int, wall_margin: float,
@@ -87,7 +89,8 @@ def train_limits(budget: Budget, *, clock: Clock, threads: int, wall_margin: flo
         limit = budget.amount / TOKENS_PER_CPU_SECOND_FLOOR + CEILING_STARTUP
     if clock == "cpu":
         kill_at = limit + cpu_grace(limit)
-        wall = (limit / threads) * WALL_SAFETY + wall_margin + STARTUP_CPU_CAP
-        return TrainLimits("cpu", threads, limit, kill_at, wall, int(math.ceil(kill_at + STARTUP_CPU_CAP)) + 1)
+        cap = STARTUP_CPU_CAP
+        wall = (limit / threads + cap) * WALL_SAFETY + wall_margin
+        return TrainLimits("cpu", threads, limit, kill_at, wall, int(math.ceil(kill_at + cap)) + 1, cap)
     wall = limit + wall_margin
     return TrainLimits("wall", threads, limit, None, wall, int(wall * threads * 2 + 60))

@@ -43,7 +43,7 @@ from trainer.data import DataSet
 from trainer.errors import GateError
 from trainer.gate import check_train_py
 from trainer.hardware import cpu_threads
-from trainer.limits import CPU_CLOCK_THREADS, STARTUP_CPU_CAP, Clock, TrainLimits, clock_for, train_limits
+from trainer.limits import CPU_CLOCK_THREADS, Clock, TrainLimits, clock_for, train_limits
 from trainer.locked import EVALUATOR_PATH, HARNESS_PATH
 
 from trainer.sandbox import SandboxResult, SandboxSpec, run_sandboxed
@@ -309,7 +309,7 @@ def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, 
                                     "device": picked if picked in ("cpu", "cuda", "mps") else "cpu"})
 
     lines = _Lines(None, on_submitted=send_go)  # progress comes from the batch server, never from train.py
-    tree_clock = TreeClock(startup_cap=STARTUP_CPU_CAP)
+    tree_clock = TreeClock(startup_cap=limits.startup_cap)
     launch: dict[str, float] = {}
     served, spent = _served_progress(budget, limits, tree_clock, launch, progress, start_evaluator)
     server = BatchServer(data_dir / "train" / "train.bin", seed, spent, on_batch=served)

@@ -17,15 +17,17 @@ from typing import Iterator
 
 import pytest
 
+import trainer.limits as limits
 import trainer.runner as runner
 from trainer import Budget, DataSet, RunSummary, builtin_dataset, default_train_py, run_experiment, sandbox_available
-from trainer.limits import STARTUP_CPU_CAP, cpu_grace
+from trainer.limits import cpu_grace
 
 AVAILABLE, WHY = sandbox_available()
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not AVAILABLE, reason=f"sandbox unavailable here: {WHY}")]
 
 SLACK = 1.0  # CPU-seconds: the supervisor samples the tree's clock every 0.1 s (0.5 s without a cgroup)
-BUDGET = "4s"  # CPU-seconds of one thread; start-up (imports, model build) is inside it
+BUDGET = "3s"  # CPU-seconds of one thread after start-up
+STARTUP_CAP = 4.0  # the start-up allowance in these tests (the tiny train.py starts in 2.5-4 CPU-s here), for speed
 TINY = {"N_LAYER": "1", "N_EMBD": "32", "N_HEAD": "2", "WARMUP_STEPS": "5", "LOG_EVERY": "1000"}
 
 
@@ -43,6 +45,12 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[DataSet, Path]:
     dataset = builtin_dataset()
     dataset.prepare(cache)
     return dataset, cache
+
+
+@pytest.fixture(autouse=True)
+def small_startup_cap(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(limits, "STARTUP_CPU_CAP", STARTUP_CAP)
+    yield
 
 
 @pytest.fixture()
@@ -68,8 +76,9 @@ def assert_held(summary: RunSummary) -> None:
     """Stopped at the budget, or recorded as crash/timeout; never more than budget + grace (+ sampling) of CPU."""
     assert summary.clock == "cpu" and summary.sandboxed
     limit, charged = summary.compute_limit, summary.cpu_seconds - summary.startup_cpu_seconds
-    assert 0 <= summary.startup_cpu_seconds <= STARTUP_CPU_CAP
+    assert 0 <= summary.startup_cpu_seconds <= STARTUP_CAP
     assert charged <= limit + cpu_grace(limit) + SLACK, summary
+    assert summary.cpu_seconds <= STARTUP_CAP + limit + cpu_grace(limit) + SLACK  # in all, whatever it did
     if summary.status == "ok":
         assert charged >= limit
     else:
@@ -140,7 +149,7 @@ while True:  # parent and child both keep training
 
 READS_THE_SPLIT = """
 import glob, os, torch
-found = glob.glob("/**/train.bin", recursive=True)
+found = glob.glob(CACHE + "/**/train.bin", recursive=True) + glob.glob("/tmp/**/train.bin", recursive=True)
 print("train.bin visible:", found)
 data = torch.randint(0, 256, (1 << 16,)) if not found else torch.frombuffer(open(found[0], "rb").read(), dtype=torch.uint8)
 model = torch.nn.Sequential(torch.nn.Embedding(256, 32), torch.nn.Linear(32, 256))
@@ -160,14 +169,15 @@ def test_hostile_train_py_gets_no_more_than_the_budget(tmp_path: Path, data: tup
     assert_held(summary)
     if name == "rewrites_the_harness":  # it fooled only itself: data stopped at the budget, counted outside
         assert summary.status == "ok" and summary.steps > 0 and summary.tokens == summary.steps * 8 * 128
-    else:
-        assert summary.status == "timeout" and "CPU-seconds" in summary.reason, summary
+    else:  # killed by the CPU limit; on a machine too busy to give it that much CPU, by the wall-clock safety net
+        assert summary.status == "timeout", summary
 
 
 def test_token_budget_cannot_be_stretched(tmp_path: Path, data: tuple[DataSet, Path],
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(runner, "wall_margin", lambda budget: 600.0)  # only the compute ceiling can stop it
-    summary = run(tmp_path, data, READS_THE_SPLIT, budget="2M-tokens", compute_ceiling=3.0)
+    source = f"CACHE = {str(data[1])!r}\n" + READS_THE_SPLIT
+    summary = run(tmp_path, data, source, budget="2M-tokens", compute_ceiling=3.0)
     assert "train.bin visible: []" in summary.log_tail  # the split is served, never bound inside
     assert summary.compute_limit == 3.0 and summary.status == "timeout"
     assert_held(summary)

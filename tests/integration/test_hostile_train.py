@@ -1,7 +1,7 @@
 """Hostile train.py files through run_experiment: each is recorded as crash or timeout, and the machine is unharmed.
 
-The kill margin past the budget is shortened for these tests (``runner.wall_margin``), so that a timeout costs
-seconds, not the production margin; everything else is the real runner, the real sandbox and the real data split.
+The kill margin past the budget is shortened for these tests (``runner.wall_margin``), and the CPU start-up allowance
+(``limits.STARTUP_CPU_CAP``), so that a timeout costs seconds, not the production margins; everything else is the real runner, the real sandbox and the real data split.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Iterator
 import psutil
 import pytest
 
+import trainer.limits as limits
 import trainer.runner as runner
 from trainer import Budget, DataSet, RunSummary, builtin_dataset, run_experiment, sandbox_available
 from trainer.limits import Clock, cpu_grace
@@ -39,6 +40,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[DataSet, Path]:
 @pytest.fixture(autouse=True)
 def short_margin(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(runner, "wall_margin", lambda budget: MARGIN)
+    monkeypatch.setattr(limits, "STARTUP_CPU_CAP", 1.0)  # none of these needs a real start-up allowance
     yield
 
 
