@@ -3,7 +3,7 @@ competing CPU loads (other training processes: the default train.py's own loop, 
 (today's: wall seconds, every core) and the CPU budget (CPU-seconds of one thread, read outside train.py), side by side
 in one run: for each seed and load the two clocks run back to back.
 
-    nice -n 10 python bench/noise.py --quick            # ~10 minutes: 12s budget, 3 seeds
+    nice -n 10 python bench/noise.py --quick            # ~10 minutes: 10s budget, 3 seeds
     nice -n 10 python bench/noise.py --budget 60s --runs 5
 
 Prints, per clock and load: steps and val_bpb mean and std; per clock: the paired std (std of one seed's val_bpb across
@@ -86,14 +86,14 @@ def paired_std(by_seed: dict[int, list[float]]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="12s budget, 3 seeds: about 10 minutes on 2 cores")
-    parser.add_argument("--budget", default=None, help="time budget of each run (default 60s; --quick: 12s)")
+    parser.add_argument("--quick", action="store_true", help="10s budget, 3 seeds: about 10 minutes on 2 cores")
+    parser.add_argument("--budget", default=None, help="time budget of each run (default 60s; --quick: 10s)")
     parser.add_argument("--runs", type=int, default=None, help="seeds per load (default 5; --quick: 3)")
     parser.add_argument("--loads", default="0,1,2", help="competing loads, comma-separated")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "noise.json")
     parser.add_argument("--no-sandbox", action="store_true")
     args = parser.parse_args()
-    budget = Budget.parse(args.budget or ("12s" if args.quick else "60s"))
+    budget = Budget.parse(args.budget or ("10s" if args.quick else "60s"))
     runs = args.runs or (3 if args.quick else 5)
     loads = [int(n) for n in args.loads.split(",")]
     clocks = {"wall": cpu_threads(), "cpu": 1}
