@@ -44,11 +44,13 @@ from trainer.errors import GateError
 from trainer.gate import check_train_py
 from trainer.hardware import cpu_threads
 from trainer.limits import CPU_CLOCK_THREADS, Clock, TrainLimits, clock_for, train_limits
+from trainer.pacing import Progress, cgroup_memory_limit, resolve_device, served_progress
 from trainer.locked import EVALUATOR_PATH, HARNESS_PATH
 
 from trainer.sandbox import SandboxResult, SandboxSpec, run_sandboxed
 
-__all__ = ["Progress", "RunSummary", "run_experiment", "wall_margin", "EVAL_CONTEXT", "EVAL_BATCH"]
+__all__ = ["Progress", "RunSummary", "run_experiment", "wall_margin", "resolve_device", "EVAL_CONTEXT",
+           "EVAL_BATCH"]
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +61,6 @@ EVAL_PROBES = 4
 EVAL_MAX_SECONDS = 120.0
 LOG_TAIL_CHARS = 4000
 GPU_MEMORY_FRACTION = 0.9  # of the device's memory, set for train.py on CUDA (host RAM: the memory cgroup)
-
-
-@dataclass(frozen=True)
-class Progress:
-    """A progress report from the harness inside the sandbox (about once a second)."""
-
-    step: int
-    tokens: int
-    elapsed: float
-    budget_fraction: float
 
 
 @dataclass(frozen=True)
@@ -104,21 +96,6 @@ def wall_margin(budget: Budget) -> float:
     if budget.kind == "seconds":
         return 15.0 + 0.1 * budget.amount
     return 60.0
-
-
-def resolve_device(device: str) -> str:
-    """The device the harness will train on (``auto``: CUDA, then MPS, then CPU), so that runner and harness agree."""
-    if device != "auto":
-        return device
-    if _has_cuda_devices() or sys.platform == "darwin":
-        import torch
-
-        if torch.cuda.is_available():
-            return "cuda"
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return "mps"
-    return "cpu"
 
 
 def _python_paths() -> tuple[Path, ...]:
@@ -311,7 +288,7 @@ def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, 
     lines = _Lines(None, on_submitted=send_go)  # progress comes from the batch server, never from train.py
     tree_clock = TreeClock(startup_cap=limits.startup_cap)
     launch: dict[str, float] = {}
-    served, spent = _served_progress(budget, limits, tree_clock, launch, progress, start_evaluator)
+    served, spent = served_progress(budget, limits, tree_clock, launch, progress, start_evaluator)
     server = BatchServer(data_dir / "train" / "train.bin", seed, spent, on_batch=served)
     request_fd, reply_fd = server.child_fds()
     train_cfg = {"budget_kind": budget.kind, "budget_amount": budget.amount, "budget": str(budget), "seed": seed,
@@ -324,7 +301,7 @@ def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, 
         workdir=work, ro_paths=python_paths + (locked,), dev_paths=_dev_paths(device),
         env=_env(locked, work, locked / "harness.json", threads), wall_timeout=train_wall,
         cpu_seconds=limits.rlimit_cpu, memory_bytes=memory, pass_fds=(request_fd, reply_fd),
-        cpu_clock=tree_clock, cpu_kill_at=limits.kill_at, memory_cgroup_bytes=_cgroup_memory_limit())
+        cpu_clock=tree_clock, cpu_kill_at=limits.kill_at, memory_cgroup_bytes=cgroup_memory_limit())
     train_cfg["launched_at"] = time.time()
     (locked / "harness.json").write_text(json.dumps(train_cfg))
     launched = launch["at"] = time.monotonic()
@@ -377,54 +354,6 @@ def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, 
               ("after_export", finished - launched - startup - train_seconds - export))
     summary = RunSummary(status="ok", val_bpb=None, wall_seconds=finished - started, reason="", phases=phases, **base)
     return _with_eval(summary, eval_box, eval_lines)
-
-
-def _served_progress(budget: Budget, limits: TrainLimits, clock: TreeClock, launch: dict[str, float],
-                     progress: Callable[[Progress], None] | None, start_evaluator: Callable[[Progress], None]
-                     ) -> tuple[Callable[[int, int], None], Callable[[int, int, int], bool]]:
-    """The batch server's two callbacks: (after each batch: progress reports; before each: is the budget spent?)."""
-
-    def compute_used() -> float:
-        if limits.clock == "cpu":
-            clock.mark_start()  # asked for a batch: start-up is over
-            return clock.budget_used()
-        return time.monotonic() - launch.get("at", time.monotonic())
-
-    def fraction(tokens: int) -> float:
-        if budget.kind == "tokens":
-            return min(1.0, tokens / budget.amount)
-        return min(1.0, compute_used() / limits.compute_limit)
-
-    last = {"at": 0.0}
-
-    def served(steps: int, tokens: int) -> None:
-        now = time.monotonic()
-        if now - last["at"] < 1.0:
-            return
-        last["at"] = now
-        report = Progress(steps, tokens, now - launch.get("at", now), fraction(tokens))
-        start_evaluator(report)
-        if progress is not None:
-            try:
-                progress(report)
-            except Exception:  # noqa: BLE001 - a broken progress bar must not break the experiment
-                log.exception("progress callback failed")
-
-    def spent(_steps: int, tokens: int, next_tokens: int) -> bool:
-        if budget.kind == "tokens" and tokens + next_tokens > budget.amount:
-            return True
-        return compute_used() >= limits.compute_limit
-
-    return served, spent
-
-
-def _cgroup_memory_limit() -> int:
-    """RAM of a training tree under its memory cgroup (every device: the bound that also holds on GPU runs)."""
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 16 << 30
-    return max(4 << 30, total // 2)
 
 
 def _number(record: dict[str, Any], key: str, default: float) -> float:
