@@ -182,7 +182,7 @@ def read_node_file(path: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | 
 @click.option("--swarm", "wanted", help=SWARM_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
-    """The node: identity, swarms, peers, the current step and the noise margin."""
+    """The node: identity, swarms, peers (and bans: who, why, until when), the current step and the noise margin."""
     from node.config import load_config
     from node.feed.views import STATE_CURRENT, STATE_NOISE, STATE_PEERS, swarm_info
 
@@ -202,6 +202,7 @@ def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
         "current": ledger.get_state(STATE_CURRENT),
         "noise": ledger.get_state(STATE_NOISE),
         "known_peers": len(ledger.peers()),
+        "bans": [{"peer": peer, "reason": reason, "until": until} for peer, reason, until in ledger.bans()],
     }
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
@@ -225,6 +226,9 @@ def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
     for s in swarms:
         click.echo(f"swarm     {s['swarm_id'][:16]}  {s['name']}  budget {s['budget']}  {s['results']} results")
     click.echo(f"peers     {len(report['peers'] or [])} connected, {report['known_peers']} known")
+    for ban in report["bans"]:
+        until = time.strftime("%Y-%m-%d %H:%M", time.localtime(ban["until"]))
+        click.echo(f"banned    {ban['peer']} until {until}: {ban['reason']}")
     cur = report["current"]
     click.echo(f"now       {cur.get('action')}: {cur.get('description')} ({float(cur.get('fraction') or 0):.0%})"
                if isinstance(cur, dict) else "now       idle")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Any, Sequence
@@ -24,6 +25,10 @@ def _peer_id(peer_id: str) -> str:
     if not isinstance(peer_id, str) or not 0 < len(peer_id) <= MAX_PEER_ID:
         raise LedgerError(f"peer id must be a string of 1-{MAX_PEER_ID} characters, got {str(peer_id)[:40]!r}")
     return peer_id
+
+
+BAN_KEY = "ban/"
+"""Bans live in the ``kv`` table as ``ban/<peer id>`` -> {"reason", "until", "since"} (no schema change)."""
 
 
 class PeersAndClaims(LedgerBase):
@@ -98,6 +103,39 @@ class PeersAndClaims(LedgerBase):
     @guarded
     def is_blacklisted(self, peer_id: str) -> bool:
         return bool(self._one("SELECT blacklisted FROM peers WHERE peer_id = ?", (peer_id,)))
+
+    @guarded
+    def ban_peer(self, peer_id: str, reason: str, until: float) -> None:
+        """Record a ban of ``peer_id`` until ``until`` (``time.time()`` seconds), with its reason (bounded)."""
+        now = time.time()
+        record = json.dumps({"reason": str(reason)[:MAX_REASON], "until": float(until), "since": now})
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO peers (peer_id, addrs, first_seen, last_seen, blacklisted) VALUES (?, '[]', ?, ?, 1) "
+                "ON CONFLICT(peer_id) DO UPDATE SET blacklisted = 1", (_peer_id(peer_id), now, now))
+            conn.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (BAN_KEY + peer_id, record))
+
+    @guarded
+    def lift_ban(self, peer_id: str) -> None:
+        """Forget the ban of ``peer_id`` (expired): its invalid count starts again from zero."""
+        with self._write() as conn:
+            conn.execute("UPDATE peers SET blacklisted = 0, invalid_count = 0 WHERE peer_id = ?", (peer_id,))
+            conn.execute("DELETE FROM kv WHERE key = ?", (BAN_KEY + peer_id,))
+
+    @guarded
+    def bans(self, now: float | None = None) -> list[tuple[str, str, float]]:
+        """(peer id, reason, until) of every ban still in force at ``now`` (default: now), soonest expiry first."""
+        now = time.time() if now is None else now
+        out: list[tuple[str, str, float]] = []
+        for key, value in self._conn.execute("SELECT key, value FROM kv WHERE key LIKE 'ban/%'"):
+            try:
+                record = json.loads(value)
+                until, reason = float(record["until"]), str(record["reason"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            if until > now:
+                out.append((key[len(BAN_KEY):], reason, until))
+        return sorted(out, key=lambda ban: ban[2])
 
     # -- claims ----------------------------------------------------------------------------------------------------
 

@@ -40,7 +40,8 @@ class NetSettings:
     sync_interval: float = 5.0        # anti-entropy with one connected peer (round-robin) this often
     redial_interval: float = 5.0      # retry bootstrap and remembered peers this often
     request_timeout: float = 10.0     # per stream request
-    max_invalid: int = 3              # invalid messages before a peer is blacklisted
+    max_invalid: int = 3              # invalid messages before a peer is banned
+    ban_seconds: float = 3600.0       # how long a ban lasts (it is kept in the ledger across restarts)
     max_concurrent_requests: int = 8  # stream requests served at once
     known_peers: int = 16             # remembered peers redialled at start
     dht: bool = True                  # run the Kademlia DHT (manifest record, swarm providers)

@@ -102,3 +102,20 @@ def test_status_without_a_running_node(home: Path) -> None:
 def test_commands_explain_a_missing_ledger(tmp_path: Path) -> None:
     out = CliRunner().invoke(cli, ["feed", "--home", str(tmp_path / "nowhere")])
     assert out.exit_code != 0 and "swarm-node join" in out.output
+
+
+def test_status_lists_bans_with_reason_and_expiry(home: Path) -> None:
+    import time
+
+    with Ledger(home / "ledger.sqlite") as ledger:
+        ledger.ban_peer("12D3KooWRogue", "3 invalid messages, the last: oversized message", time.time() + 3600)
+        ledger.ban_peer("12D3KooWOld", "expired long ago", time.time() - 1)
+    out = CliRunner().invoke(cli, ["status", "--home", str(home)])
+    assert out.exit_code == 0, out.output
+    assert "banned    12D3KooWRogue until" in out.output and "oversized message" in out.output
+    assert "12D3KooWOld" not in out.output
+    report = json.loads(CliRunner().invoke(cli, ["status", "--home", str(home), "--json"]).output)
+    assert [b["peer"] for b in report["bans"]] == ["12D3KooWRogue"]
+    with Ledger(home / "ledger.sqlite") as ledger:
+        ledger.lift_ban("12D3KooWRogue")
+        assert ledger.bans() == [] and not ledger.is_blacklisted("12D3KooWRogue")
