@@ -169,4 +169,5 @@ class Policy:
     confirm_tolerance: float = 0.01    # bpb: an attestation within this of the claim confirms it (others' view)
     proposal_tries: int = 12           # proposals drawn before giving up on finding an untaken blob
     recent_limit: int = 12             # history items shown to agents (each list)
-    only_verified_peer_code: bool = False  # no sandbox here: run peers' code only once >= 2 other nodes verified it
+    only_verified_peer_code: bool = False  # no sandbox here: run peers' code only when verified here (peers.py)
+    trusted_authors: frozenset[bytes] = frozenset()  # the user's own list (keys): their word and code count here

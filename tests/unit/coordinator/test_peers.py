@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from coordinator.peers import (adopt_candidates, claimed_blobs, parent_blobs, scored_blobs, stack_pairs,
-                               verification)
+                               verification, verified_ids, vouched_peers)
 from coordinator.trust import TrustBook
 
 from tests.unit.coordinator.make import LIAR, ME, PEER, PEER2, claim, result, seen
@@ -49,25 +49,45 @@ def test_stack_pairs_share_a_base_blob() -> None:
                        budget_kind="seconds", commit_blob=index, tried={pairs[0].key}) == []
 
 
-def test_verified_needs_two_independent_confirmations() -> None:
+def test_fresh_identities_cannot_verify_a_claim_however_many() -> None:
     claim_r = seen(result(author=PEER, metric=2.30))
     cid = claim_r.result_id
-    rs = [claim_r, seen(result(author=PEER, metric=2.30, reproduces=cid, seq=2)),  # the author itself: no vote
-          seen(result(author=ME, metric=2.305, reproduces=cid))]
-    v = verification(cid, rs)
-    assert v.confirmed_by == {ME} and not v.verified
-    rs.append(seen(result(author=PEER2, metric=2.29, reproduces=cid)))
-    rs.append(seen(result(author=LIAR, metric=2.60, reproduces=cid)))
-    v = verification(cid, rs)
-    assert v.verified and v.confirmed_by == {ME, PEER2} and v.refuted_by == {LIAR}
+    rs = [claim_r, seen(result(author=PEER, metric=2.30, reproduces=cid, seq=2))]  # the author itself: no vote
+    rs += [seen(result(author=bytes([0x40 + i]) * 32, metric=2.29, reproduces=cid)) for i in range(5)]
+    v = verification(cid, rs, me=ME)
+    assert len(v.confirmed_by) == 5 and not v.verified and v.by_me is None and v.counted == frozenset()
+    assert verified_ids(rs, me=ME) == set()
 
 
-def test_verified_ids_in_one_pass_matches_verification() -> None:
+def test_this_nodes_own_rerun_verifies_or_refutes() -> None:
     claim_r = seen(result(author=PEER, metric=2.30))
     cid = claim_r.result_id
-    rs = [claim_r, seen(result(author=ME, metric=2.30, reproduces=cid))]
-    from coordinator.peers import verified_ids
+    rs = [claim_r, seen(result(author=ME, metric=2.305, reproduces=cid))]
+    assert verification(cid, rs, me=ME).verified and verified_ids(rs, me=ME) == {cid}
+    assert not verification(cid, rs, me=PEER2).verified  # another node's view: one fresh confirmation is not enough
+    rs.append(seen(result(author=ME, metric=2.60, reproduces=cid, seq=2, created_at=2000.0)))  # the latest fails
+    v = verification(cid, rs, me=ME)
+    assert v.by_me is False and not v.verified and v.refuted_by == {ME}
 
-    assert verified_ids(rs) == set()
-    rs.append(seen(result(author=PEER2, metric=2.305, reproduces=cid)))
-    assert verified_ids(rs) == {cid} and verification(cid, rs).verified
+
+def test_attestations_count_only_from_peers_this_node_reproduced() -> None:
+    # ME re-ran a claim of PEER2 and one of LIAR: PEER2's held, LIAR's did not
+    p2 = seen(result(author=PEER2, metric=2.20, blob="2" * 40))
+    li = seen(result(author=LIAR, metric=1.00, blob="4" * 40))
+    rs = [p2, li, seen(result(author=ME, metric=2.21, reproduces=p2.result_id, blob="2" * 40)),
+          seen(result(author=ME, metric=2.50, reproduces=li.result_id, blob="4" * 40))]
+    assert vouched_peers(rs, me=ME) == {PEER2}
+    claim_r = seen(result(author=PEER, metric=2.10, blob="1" * 40))
+    cid = claim_r.result_id
+    rs += [claim_r, seen(result(author=PEER2, metric=2.10, reproduces=cid)),
+           seen(result(author=LIAR, metric=2.10, reproduces=cid))]
+    v = verification(cid, rs, me=ME)
+    assert v.counted == {PEER2} and not v.verified  # one earned verifier is under the quorum of two
+    third = seen(result(author=PEER, metric=2.30, blob="5" * 40, seq=3))  # PEER earns trust too, on another claim...
+    rs += [third, seen(result(author=ME, metric=2.30, reproduces=third.result_id, blob="5" * 40))]
+    other = seen(result(author=LIAR, metric=2.05, blob="6" * 40, seq=3))  # ... and confirms LIAR's new claim with PEER2
+    rs += [other, seen(result(author=PEER, metric=2.05, reproduces=other.result_id)),
+           seen(result(author=PEER2, metric=2.05, reproduces=other.result_id))]
+    assert vouched_peers(rs, me=ME) == {PEER, PEER2}
+    assert other.result_id in verified_ids(rs, me=ME) and verification(other.result_id, rs, me=ME).verified
+    assert verified_ids(rs, me=ME, verifiers=frozenset({LIAR})) == {p2.result_id, third.result_id}

@@ -206,12 +206,24 @@ def test_unfetchable_claim_is_skipped_and_not_fetched_every_step() -> None:
     assert asked.count(blob_hash(WIDE)) == 1
 
 
-def test_without_a_sandbox_only_verified_peer_code_is_run() -> None:
-    h = Harness(Policy(baseline_repeats=2, only_verified_peer_code=True))
-    r = h.make(Script(BAD, OOM))
+def test_without_a_sandbox_fresh_attesters_never_get_peer_code_run() -> None:
+    h = Harness(Policy(baseline_repeats=2, only_verified_peer_code=True, verify_share=1.0))
+    r = h.make(Script(BAD, OOM, BAD, OOM))
     r.step(), r.step()
     claim_r = h.peer_keep(WIDE, true_value(WIDE) or 0.0)
     assert r.step().action == "explore"  # unverified: not run here
+    for i, who in enumerate((PEER2, LIAR)):  # two identities nobody here ever reproduced
+        h.results.append(seen(result(author=who, blob=blob_hash(WIDE), metric=claim_r.result.metric,
+                                     reproduces=claim_r.result_id, created_at=h.now + i)))
+    assert r.step().action == "explore"
+
+
+def test_without_a_sandbox_the_users_trusted_peers_code_is_run() -> None:
+    h = Harness(Policy(baseline_repeats=2, only_verified_peer_code=True, trusted_authors=frozenset({PEER2, LIAR})))
+    r = h.make(Script(BAD, OOM))
+    r.step(), r.step()
+    claim_r = h.peer_keep(WIDE, true_value(WIDE) or 0.0)
+    assert r.step().action == "explore"  # its author is not on the user's list, nor verified by those who are
     for i, who in enumerate((PEER2, LIAR)):
         h.results.append(seen(result(author=who, blob=blob_hash(WIDE), metric=claim_r.result.metric,
                                      reproduces=claim_r.result_id, created_at=h.now + i)))
