@@ -13,7 +13,7 @@ from coordinator.records import ClaimLike, ResultLike, SeenResult
 from coordinator.trust import TrustBook
 
 __all__ = [
-    "scored_blobs", "claimed_blobs", "adopt_candidates", "StackPair", "stack_pairs", "parent_blobs",
+    "scored_blobs", "claimed_blobs", "unfulfilled_claims", "CLAIM_GRACE", "adopt_candidates", "StackPair", "stack_pairs", "parent_blobs",
     "Verification", "verification", "verifications", "confirms", "verified_ids", "vouched_peers", "QUORUM",
 ]
 
@@ -24,8 +24,26 @@ def scored_blobs(results: Iterable[SeenResult], *, hw_class: str, budget_kind: s
 
 
 def claimed_blobs(claims: Iterable[ClaimLike], *, me: bytes, now: float, trust: TrustBook) -> set[str]:
-    """Blobs that other trusted nodes claimed and whose claims have not expired."""
-    return {c.blob for c in claims if c.author != me and c.expires_at > now and trust.trusted(c.author)}
+    """Blobs claimed, until their claims expire, by peers this node reproduced (at least one of their claims
+    confirmed here) and still trusts. A claim costs nothing to make: an unknown or untrusted author's claims never
+    block this node's exploration."""
+    return {c.blob for c in claims if c.author != me and c.expires_at > now and trust.get(c.author).confirmed > 0
+            and trust.trusted(c.author)}
+
+
+CLAIM_GRACE = 300.0  # seconds after a claim's expiry in which its result may still be on its way
+
+
+def unfulfilled_claims(claims: Iterable[ClaimLike], results: Iterable[SeenResult], *, me: bytes, now: float,
+                       grace: float = CLAIM_GRACE) -> dict[bytes, int]:
+    """Per peer, how many of its claims expired more than ``grace`` ago with no result of its own for that blob (a
+    crash counts as a result). They count against its trust (TrustBook.sync_unfulfilled)."""
+    done = {(s.result.author, s.result.blob) for s in results}
+    owed: dict[bytes, int] = {}
+    for c in claims:
+        if c.author != me and c.expires_at + grace < now and (c.author, c.blob) not in done:
+            owed[c.author] = owed.get(c.author, 0) + 1
+    return owed
 
 
 def adopt_candidates(results: Sequence[SeenResult], *, me: bytes, best: float, trust: TrustBook, hw_class: str,

@@ -66,7 +66,7 @@ class SwarmView:
     """What the node knows of the swarm right now: every result (own ones included), live claims, invalid counts."""
 
     results: Sequence[SeenResult] = ()
-    claims: Sequence[ClaimLike] = ()
+    claims: Sequence[ClaimLike] = ()  # live ones, and recently expired ones (were they followed by a result?)
     invalid: Mapping[bytes, int] = field(default_factory=dict)  # author key -> invalid messages seen from it
 
 
@@ -109,7 +109,7 @@ class TrustChange:
     """A change of this node's trust in a peer, for node/ to persist."""
 
     peer: bytes
-    event: Literal["confirmed", "refuted", "invalid"]
+    event: Literal["confirmed", "refuted", "invalid", "unfulfilled"]
     score: float
 
 

@@ -20,7 +20,7 @@ from coordinator.agents.base import Agent
 from coordinator.decide import comparable, decide
 from coordinator.noise import NoiseEvidence, NoiseModel
 from coordinator.peers import (adopt_candidates, claimed_blobs, parent_blobs, scored_blobs, stack_pairs,
-                              verified_ids, vouched_peers)
+                              unfulfilled_claims, verified_ids, vouched_peers)
 from coordinator.plan import Tally, plan_next
 from coordinator.records import (Action, HistoryItem, Outcome, Policy, ProposalContext, SeenResult, SwarmView,
                                  TrustChange)
@@ -272,8 +272,11 @@ class Researcher:
     def step(self) -> Outcome:
         """Plan, run, decide, commit or reset, publish; return the Outcome (also given to ``publish``)."""
         self._steps += 1
-        view = self._runnable(self.swarm_view())
+        seen = self.swarm_view()
+        view = self._runnable(seen)
         changes = self.trust.sync_invalid(view.invalid)
+        changes += self.trust.sync_unfulfilled(unfulfilled_claims(seen.claims, seen.results, me=self.author,
+                                                                  now=self.clock()))
         taken = self._taken(view)
         action = plan_next(calibrated=self.noise.calibrated(self.policy.baseline_repeats) and self.best is not None,
                            tally=self.tally, policy=self.policy, baseline=self._baseline_action,

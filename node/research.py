@@ -113,7 +113,7 @@ class ResearchLoop:
 
     def _view(self) -> SwarmView:
         rows = self.ledger.results(self.swarm.swarm_id)
-        claims: list[ClaimLike] = list(self.ledger.active_claims(self.swarm.swarm_id, time.time()))
+        claims: list[ClaimLike] = list(self.ledger.recent_claims(self.swarm.swarm_id))  # expired: were they kept?
         return SwarmView(results=[SeenResult(r.message_id, r) for r in rows], claims=claims)
 
     def _fetch(self, blob: str) -> str | None:

@@ -15,7 +15,8 @@ Prints ``{"event": "ready", "addrs": [...], "peer_id": ...}`` once listening, th
     {"cmd": "attest", "id": HEX, "blob": B, "commit": C, "metric": m, "budget_tokens": n}
                                                   -> publishes an attestation confirming result HEX:
                                                      {"event": "published", "seq": s, "id": HEX}
-    {"cmd": "claims", "blobs": [B...], "seconds": 60}  -> one claim per blob, {"event": "claimed", "n": n}
+    {"cmd": "claims", "blobs": [B...], "seconds": 60, "interval": 0.0}
+                                                  -> one claim per blob, {"event": "claimed", "n": n}
     {"cmd": "peers"}                              -> {"event": "peers", "peers": [...]}
     {"cmd": "connect", "addr": A}                 -> {"event": "connected", "peer": id} or {"event": "error", ...}
     {"cmd": "sync"}                               -> {"event": "synced", "new": n}
@@ -234,6 +235,7 @@ async def handle(svc: NodeService, cmd: dict[str, Any]) -> bool:
         for blob in cmd["blobs"]:
             await svc.publish_claim(Claim(swarm_id=svc.swarm_id, author=svc.identity.public_key, seq=0,
                                           created_at=now, blob=blob, expires_at=now + float(cmd.get("seconds", 60))))
+            await trio.sleep(float(cmd.get("interval", 0.0)))
         emit("claimed", n=len(cmd["blobs"]))
     elif name == "claim":
         now = time.time()

@@ -5,6 +5,8 @@
   verified.
 - A rogue publishes ``keep 0.0001`` for a blob it never serves, plus two attestations from two fresh keys: the feed's
   best (and ``swarm-node best``) is not it.
+- Claim squatting: one fresh key claims every one- and two-knob mutation of the baseline (hundreds, some for 23.9 h):
+  the honest node stores at most two of them and still explores.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from tests.factories import ALICE, make_manifest
 from tests.integration.cliproc import Cli
 from tests.integration.nodeproc import ROOT, NodeProc
 from tests.integration.test_research import BASELINE, LOCAL, TOKENS, ledger_author, seed_swarm, with_lr
+from tests.unit.coordinator.make import knob_mutations
 from tests.waiting import wait_for
+from protocol import git_blob_hash
 
 pytestmark = pytest.mark.slow
 
@@ -99,3 +103,31 @@ def test_a_never_served_fake_best_confirmed_by_two_fresh_keys_is_never_best(tmp_
         assert shown.stdout == BASELINE and "0.0001" not in shown.stderr
     finally:
         NodeProc.stop_all([honest, rogue, *witnesses])
+
+
+def test_claim_squatting_by_one_fresh_key_does_not_stop_an_honest_node_exploring(tmp_path: Path) -> None:
+    home = tmp_path / "honest"
+    swarm = seed_swarm(tmp_path, home)
+    blobs = sorted(git_blob_hash(text.encode()) for text in knob_mutations(BASELINE))
+    assert len(blobs) > 200
+    node = Cli("join", swarm.hex(), "--home", str(home), "--max-experiments", "4", *LOCAL)
+    address = node.line_with("join string:", 60).split("@", 1)[1]
+    squatter = NodeProc(tmp_path / "squatter", swarm, peers=[address])
+    try:
+        node.line_with("baseline run 1/3", 120)
+        squatter.ask("claims", "claimed", timeout=60, blobs=blobs, seconds=86_000, interval=0.006)  # 23.9 h
+        squatter.ask("claims", "claimed", timeout=60, blobs=blobs, seconds=1_700, interval=0.006)  # and shorter
+        key = bytes.fromhex(ledger_author(squatter.home))
+        with Ledger(home / "ledger.sqlite", readonly=True) as ledger:
+            wait_for(lambda: blobs[-1] in {c.blob for c in ledger.recent_claims(swarm) if c.author == key},
+                     timeout=60, what="the squatter's last claim reached the honest node")
+            assert sum(c.author == key for c in ledger.recent_claims(swarm)) <= 2
+        node.line_with("done: 4 experiment(s)", 400)
+        code, err = node.finish()
+        assert code == 0 and "stopped" in err, err[-3000:]
+    finally:
+        squatter.stop()
+    with Ledger(home / "ledger.sqlite", readonly=True) as ledger:
+        rows = ledger.results(swarm)
+    assert [r.description.startswith("baseline run") for r in rows] == [True, True, True, False]
+    assert rows[3].blob in blobs  # it explored a mutation the squatter had claimed

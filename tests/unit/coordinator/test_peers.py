@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from coordinator.peers import (adopt_candidates, claimed_blobs, parent_blobs, scored_blobs, stack_pairs,
-                               verification, verified_ids, vouched_peers)
+from coordinator.peers import (CLAIM_GRACE, adopt_candidates, claimed_blobs, parent_blobs, scored_blobs,
+                               stack_pairs, unfulfilled_claims, verification, verified_ids, vouched_peers)
 from coordinator.trust import TrustBook
 
 from tests.unit.coordinator.make import LIAR, ME, PEER, PEER2, claim, result, seen
@@ -13,12 +13,24 @@ def test_scored_blobs_depend_on_class_under_a_time_budget_only() -> None:
     assert scored_blobs(results, hw_class="cpu:2t", budget_kind="tokens") == {"a" * 40, "b" * 40}
 
 
-def test_claims_of_others_count_until_they_expire_and_only_from_trusted_peers() -> None:
+def test_claims_block_only_from_peers_this_node_reproduced_until_they_expire() -> None:
     book = TrustBook()
+    book.confirm(PEER)
+    book.confirm(LIAR)
+    book.refute(LIAR)
     book.refute(LIAR)
     claims = [claim(blob="1" * 40, expires_at=50), claim(blob="2" * 40, expires_at=5),
-              claim(author=ME, blob="3" * 40), claim(author=LIAR, blob="4" * 40)]
+              claim(author=ME, blob="3" * 40), claim(author=LIAR, blob="4" * 40),
+              claim(author=PEER2, blob="5" * 40)]  # an unknown author: claims are free, they never block
     assert claimed_blobs(claims, me=ME, now=10.0, trust=book) == {"1" * 40}
+
+
+def test_a_claim_never_followed_by_a_result_is_owed_by_its_author() -> None:
+    claims = [claim(blob="1" * 40, expires_at=50), claim(blob="2" * 40, expires_at=50),
+              claim(author=PEER2, blob="3" * 40, expires_at=500), claim(author=ME, blob="4" * 40, expires_at=50)]
+    results = [seen(result(blob="2" * 40, status="crash"))]  # a crash is a result: the claim was honest
+    assert unfulfilled_claims(claims, results, me=ME, now=50 + CLAIM_GRACE + 1) == {PEER: 1}
+    assert unfulfilled_claims(claims, results, me=ME, now=60.0) == {}  # within the grace: results may be in flight
 
 
 def test_adopt_candidates_are_better_trusted_original_claims_best_first() -> None:

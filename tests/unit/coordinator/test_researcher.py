@@ -13,7 +13,7 @@ from coordinator.simulate import SIM_TRAIN_PY, MemoryWorkspace, SimRun, objectiv
 from coordinator.workspace import blob_hash
 from protocol import BudgetRule, Result
 
-from tests.unit.coordinator.make import LIAR, ME, PEER, PEER2, claim, result, seen
+from tests.unit.coordinator.make import LIAR, ME, PEER, PEER2, claim, knob_mutations, result, seen
 
 LR = SIM_TRAIN_PY.replace("LEARNING_RATE = 4e-3", "LEARNING_RATE = 6e-3")
 WIDE = SIM_TRAIN_PY.replace("N_EMBD = 128 ", "N_EMBD = 256 ")
@@ -118,6 +118,7 @@ def test_dedupe_and_claims_skip_what_the_swarm_has() -> None:
     h.results.append(seen(result(blob=blob_hash(WIDE), metric=2.5, hw_class="cuda:H100")))   # other class: fair
     h.claims.append(claim(author=PEER2, blob=blob_hash(DEEP), expires_at=h.now + 100))      # claimed: skip
     r = h.make(Script(LR, DEEP, WIDE))
+    r.trust.confirm(PEER2)  # claims block only from a peer this node reproduced
     r.step(), r.step()
     assert r.step().train_py == WIDE
     h.claims[0] = claim(author=PEER2, blob=blob_hash(DEEP), expires_at=h.now - 1)            # expired: fair again
@@ -229,3 +230,16 @@ def test_without_a_sandbox_the_users_trusted_peers_code_is_run() -> None:
                                      reproduces=claim_r.result_id, created_at=h.now + i)))
     out = r.step()
     assert out.action == "adopt" and out.reproduces == claim_r.result_id
+
+
+def test_claim_squatting_by_a_fresh_key_does_not_stop_exploration() -> None:
+    h = Harness()
+    texts = knob_mutations(SIM_TRAIN_PY)
+    assert len(texts) > 200
+    squatter = bytes([0x66]) * 32
+    h.claims.extend(claim(author=squatter, blob=blob_hash(t), expires_at=h.now + 86_000) for t in texts)
+    r = h.make()
+    r.step(), r.step()
+    outs = [r.step() for _ in range(3)]
+    assert [o.action for o in outs] == ["explore"] * 3
+    assert not any(o.description.startswith("baseline run") for o in outs)
