@@ -13,7 +13,7 @@ from coordinator.records import ClaimLike, ResultLike, SeenResult
 from coordinator.trust import TrustBook
 
 __all__ = [
-    "scored_blobs", "claimed_blobs", "unfulfilled_claims", "CLAIM_GRACE", "adopt_candidates", "StackPair", "stack_pairs", "parent_blobs",
+    "scored_blobs", "claimed_blobs", "UNKNOWN_CLAIM_SLOTS", "unfulfilled_claims", "CLAIM_GRACE", "adopt_candidates", "StackPair", "stack_pairs", "parent_blobs",
     "Verification", "verification", "verifications", "confirms", "verified_ids", "vouched_peers", "QUORUM",
 ]
 
@@ -23,12 +23,26 @@ def scored_blobs(results: Iterable[SeenResult], *, hw_class: str, budget_kind: s
     return {s.result.blob for s in results if comparable(s.result.hw_class, budget_kind, hw_class)}
 
 
-def claimed_blobs(claims: Iterable[ClaimLike], *, me: bytes, now: float, trust: TrustBook) -> set[str]:
-    """Blobs claimed, until their claims expire, by peers this node reproduced (at least one of their claims
-    confirmed here) and still trusts. A claim costs nothing to make: an unknown or untrusted author's claims never
-    block this node's exploration."""
-    return {c.blob for c in claims if c.author != me and c.expires_at > now and trust.get(c.author).confirmed > 0
-            and trust.trusted(c.author)}
+UNKNOWN_CLAIM_SLOTS = 8  # blobs that claims of authors this node never reproduced may hold at once, one per author
+
+
+def claimed_blobs(claims: Iterable[ClaimLike], *, me: bytes, now: float, trust: TrustBook,
+                  slots: int = UNKNOWN_CLAIM_SLOTS) -> set[str]:
+    """Blobs another node is running, so this node tries something else: every live claim of a peer this node
+    reproduced (at least one of its claims confirmed here) and still trusts; of the authors it never reproduced, only
+    each one's latest claim and at most ``slots`` in all (honest fresh nodes still avoid each other's work, and no
+    number of fresh keys can hold more than ``slots`` ideas). An untrusted author's claims never count."""
+    earned: set[str] = set()
+    latest: dict[bytes, ClaimLike] = {}
+    for c in claims:
+        if c.author == me or c.expires_at <= now or not trust.trusted(c.author):
+            continue
+        if trust.get(c.author).confirmed > 0:
+            earned.add(c.blob)
+        elif c.author not in latest or c.expires_at > latest[c.author].expires_at:
+            latest[c.author] = c
+    unknown = sorted(latest.values(), key=lambda c: c.expires_at, reverse=True)[:max(0, slots)]
+    return earned | {c.blob for c in unknown}
 
 
 CLAIM_GRACE = 300.0  # seconds after a claim's expiry in which its result may still be on its way

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from coordinator.peers import (CLAIM_GRACE, adopt_candidates, claimed_blobs, parent_blobs, scored_blobs,
+from coordinator.peers import (CLAIM_GRACE, UNKNOWN_CLAIM_SLOTS, adopt_candidates, claimed_blobs, parent_blobs, scored_blobs,
                                stack_pairs, unfulfilled_claims, verification, verified_ids, vouched_peers)
 from coordinator.trust import TrustBook
 
@@ -13,16 +13,21 @@ def test_scored_blobs_depend_on_class_under_a_time_budget_only() -> None:
     assert scored_blobs(results, hw_class="cpu:2t", budget_kind="tokens") == {"a" * 40, "b" * 40}
 
 
-def test_claims_block_only_from_peers_this_node_reproduced_until_they_expire() -> None:
+def test_claims_block_until_they_expire_and_unknown_authors_hold_few_ideas() -> None:
     book = TrustBook()
     book.confirm(PEER)
     book.confirm(LIAR)
     book.refute(LIAR)
     book.refute(LIAR)
-    claims = [claim(blob="1" * 40, expires_at=50), claim(blob="2" * 40, expires_at=5),
-              claim(author=ME, blob="3" * 40), claim(author=LIAR, blob="4" * 40),
-              claim(author=PEER2, blob="5" * 40)]  # an unknown author: claims are free, they never block
-    assert claimed_blobs(claims, me=ME, now=10.0, trust=book) == {"1" * 40}
+    claims = [claim(blob="1" * 40, expires_at=50), claim(blob="2" * 40, expires_at=5), claim(blob="6" * 40),
+              claim(author=ME, blob="3" * 40), claim(author=LIAR, blob="4" * 40)]
+    assert claimed_blobs(claims, me=ME, now=10.0, trust=book) == {"1" * 40, "6" * 40}
+    # authors never reproduced here: only each one's latest claim, and at most UNKNOWN_CLAIM_SLOTS in all
+    squat = [claim(author=PEER2, blob=f"{i:040x}", expires_at=100 + i) for i in range(50)]
+    assert claimed_blobs(squat, me=ME, now=10.0, trust=book) == {f"{49:040x}"}
+    sybils = [claim(author=bytes([0x40 + i]) * 32, blob=f"{i:040x}", expires_at=100 + i) for i in range(50)]
+    held = claimed_blobs(sybils, me=ME, now=10.0, trust=book)
+    assert held == {f"{i:040x}" for i in range(50 - UNKNOWN_CLAIM_SLOTS, 50)}
 
 
 def test_a_claim_never_followed_by_a_result_is_owed_by_its_author() -> None:
