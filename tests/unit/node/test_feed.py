@@ -9,12 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from node.cli.main import _register_commands, cli
-from cryptography.hazmat.primitives import serialization
-
 from node.feed.views import STATE_AGENT, STATE_CURRENT, Viewer, build_feed, pick_swarm
 from node.ledger import Ledger
 from protocol import Identity, git_blob_hash, swarm_id_of
-from tests.factories import ALICE, BOB, CAROL, make_manifest, signed_result
+from tests.factories import ALICE, BOB, CAROL, make_manifest, signed_result, write_identity
 
 _register_commands()
 
@@ -25,10 +23,7 @@ def home(tmp_path: Path) -> Path:
     ALICE's best by BOB (this node: it re-ran it) and CAROL."""
     home = tmp_path / "home"
     home.mkdir()
-    key = home / "identity.key"
-    key.write_bytes(BOB._key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    key.chmod(0o600)
+    write_identity(home, BOB)
     manifest = make_manifest(ALICE, name="shakespeare-cpu")
     swarm = swarm_id_of(manifest)
     best_text = b"LR = 6e-3\n"
