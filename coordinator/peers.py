@@ -1,5 +1,8 @@
 """Reading the swarm's records: what is taken (dedupe + claims), which peer claims to check, what to stack, verified marks.
 
+"Verified" is always for one node ``me``: its own re-run, a peer its user trusts, or ``QUORUM`` peers it reproduced
+(:func:`vouched_peers`) confirmed the claim. Identities cost nothing, so attestations are weighed, never counted.
+
 All functions take plain records (``SwarmView``, results, the trust book) and return plain values.
 """
 
@@ -13,7 +16,8 @@ from coordinator.records import ClaimLike, ResultLike, SeenResult
 from coordinator.trust import TrustBook
 
 __all__ = [
-    "scored_blobs", "claimed_blobs", "UNKNOWN_CLAIM_SLOTS", "unfulfilled_claims", "CLAIM_GRACE", "adopt_candidates", "StackPair", "stack_pairs", "parent_blobs",
+    "scored_blobs", "claimed_blobs", "UNKNOWN_CLAIM_SLOTS", "unfulfilled_claims", "CLAIM_GRACE", "adopt_candidates",
+    "StackPair", "stack_pairs", "parent_blobs",
     "Verification", "verification", "verifications", "confirms", "verified_ids", "vouched_peers", "QUORUM",
 ]
 
@@ -137,7 +141,10 @@ def confirms(attestation: ResultLike, claim: ResultLike, tolerance: float) -> bo
 QUORUM = 2  # confirmations by earned verifiers that make a claim verified here (this node's own re-run alone does)
 
 
-def _latest_votes(results: Sequence[SeenResult]) -> tuple[dict[bytes, ResultLike], dict[bytes, dict[bytes, ResultLike]]]:
+Votes = dict[bytes, dict[bytes, ResultLike]]  # claim id -> {attester: its latest attestation}
+
+
+def _latest_votes(results: Sequence[SeenResult]) -> tuple[dict[bytes, ResultLike], Votes]:
     """(claims by id, claim id -> {attester: its latest attestation}), attestations by a claim's own author left out."""
     by_id = {s.result_id: s.result for s in results}
     votes: dict[bytes, dict[bytes, ResultLike]] = {}

@@ -2,7 +2,8 @@
 
 The config file is ``<home>/config.toml`` unless one is named; its keys are the field names of :class:`NodeConfig`
 (``listen``, ``bootstrap`` and ``trusted_peers`` are arrays of strings). The environment uses ``SWARM_NODE_<FIELD>``
-(upper case), with two pinned aliases: ``SWARM_NODE_PEERS`` for ``bootstrap`` and comma-separated lists for the list settings.
+(upper case), with two pinned aliases: ``SWARM_NODE_PEERS`` for ``bootstrap`` and comma-separated lists for the list
+settings.
 Overrides are the CLI flags by field name; a ``None`` value means "flag not given" and is skipped.
 
 Every problem is a :class:`~node.errors.ConfigError` naming the key and where the bad value came from.

@@ -20,7 +20,7 @@ MAX_REASON = 200
 MAX_CLAIM_RAW = 64 * 1024
 MAX_CLAIMS_PER_AUTHOR = 2  # per swarm, live or expired: a node claims the one experiment it runs (+ one in hand-over)
 MAX_CLAIM_SECONDS = 1800.0  # the longest claim stored or forwarded (ours last Policy.claim_ttl, 600 s)
-MAX_CLAIMS_PER_SWARM = 20_000  # fresh keys are free: the oldest-expiring go first beyond this
+MAX_CLAIMS_PER_SWARM = 5_000  # fresh keys are free: the oldest-expiring go first beyond this (bounds each step)
 
 
 def _peer_id(peer_id: str) -> str:

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from coordinator.peers import (CLAIM_GRACE, UNKNOWN_CLAIM_SLOTS, adopt_candidates, claimed_blobs, parent_blobs, scored_blobs,
-                               stack_pairs, unfulfilled_claims, verification, verified_ids, vouched_peers)
+from coordinator.peers import (CLAIM_GRACE, UNKNOWN_CLAIM_SLOTS, adopt_candidates, claimed_blobs, parent_blobs,
+                               scored_blobs, stack_pairs, unfulfilled_claims, verification, verified_ids,
+                               vouched_peers)
 from coordinator.trust import TrustBook
 
 from tests.unit.coordinator.make import LIAR, ME, PEER, PEER2, claim, result, seen

@@ -142,3 +142,12 @@ def test_claims_are_bounded_per_author_and_in_lifetime(ledger: Ledger) -> None:
     assert ledger.put_claim(claim(ALICE, "e" * 40, T0 + 50)) is False  # older than both it keeps: not stored
     recent = ledger.recent_claims(SWARM)  # expired ones too: whether they were followed by a result
     assert len(recent) == 3 and {c.blob for c in recent} >= {"b" * 40}
+
+
+def test_claims_of_many_fresh_keys_are_bounded_per_swarm(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    import node.ledger.peers as claims_table
+
+    monkeypatch.setattr(claims_table, "MAX_CLAIMS_PER_SWARM", 5)
+    for i in range(12):
+        ledger.put_claim(claim(Identity.from_private_bytes(bytes([i + 1]) * 32), f"{i:040x}", T0 + 100 + i))
+    assert sorted(c.blob for c in ledger.recent_claims(SWARM)) == [f"{i:040x}" for i in range(7, 12)]
