@@ -139,3 +139,32 @@ def test_status_without_a_running_node(home: Path) -> None:
 def test_commands_explain_a_missing_ledger(tmp_path: Path) -> None:
     out = CliRunner().invoke(cli, ["feed", "--home", str(tmp_path / "nowhere")])
     assert out.exit_code != 0 and "swarm-node join" in out.output
+
+
+def test_a_result_far_better_than_this_nodes_own_is_best_only_once_rerun_here(home: Path) -> None:
+    dave = Identity.generate()
+    with Ledger(home / "ledger.sqlite") as ledger:
+        swarm = pick_swarm(ledger)
+        assert swarm is not None
+        carol_claim = signed_result(CAROL, 2, swarm, metric=2.45, commit="c" * 40, blob="c" * 40)
+        bob_rerun = signed_result(BOB, 3, swarm, metric=2.45, blob="c" * 40, reproduces=carol_claim.message_id)
+        far = signed_result(dave, 1, swarm, metric=1.0, commit="d" * 40, blob=git_blob_hash(b"far"))
+        near = signed_result(dave, 2, swarm, metric=2.35, commit="e" * 40, blob=git_blob_hash(b"near"))
+        votes = [signed_result(who, 10 + claim.message.seq, swarm, metric=claim.message.metric,
+                               blob=claim.message.blob, reproduces=claim.message_id)
+                 for claim in (far, near) for who in (ALICE, CAROL)]
+        assert all(ledger.add_results([carol_claim, bob_rerun, far, near, *votes]))
+        for text in (b"far", b"near"):
+            ledger.put_commit(git_blob_hash(text), text, dave.public_key, "")
+    with Ledger(home / "ledger.sqlite", readonly=True) as ledger:
+        [best] = build_feed(ledger, swarm, viewer=Viewer(me=BOB.public_key))["best"]
+    # ALICE and CAROL are peers BOB reproduced: their two confirmations verify DAVE's claims; the 1.0 is far better
+    # than anything BOB measured (2.405), so it waits for BOB's own re-run; the 2.35 is shown
+    assert best["metric"] == pytest.approx(2.35) and best["verified"]
+    assert best["eligible"] == "confirmed by 2 trusted peer(s)"
+    with Ledger(home / "ledger.sqlite") as ledger:
+        ledger.add_results([signed_result(BOB, 4, swarm, metric=1.0, blob=far.message.blob,
+                                          reproduces=far.message_id)])
+    with Ledger(home / "ledger.sqlite", readonly=True) as ledger:
+        [best] = build_feed(ledger, swarm, viewer=Viewer(me=BOB.public_key))["best"]
+    assert best["metric"] == pytest.approx(1.0) and best["eligible"] == "re-run here"
