@@ -1,8 +1,9 @@
 """Upkeep of a running node's ledger, run as one task of ``join`` (and of the runtime that will own it).
 
-:func:`prune_claims_forever` deletes expired claims when the node starts and then every
-:data:`CLAIM_PRUNE_INTERVAL` seconds: a claim is only a hint that someone is training a blob until its expiry, so
-an expired one is dead weight (without this, every claim ever heard stayed in the ledger).
+:func:`prune_claims_forever` deletes claims that expired more than :data:`CLAIM_KEEP_EXPIRED` ago, when the node
+starts and then every :data:`CLAIM_PRUNE_INTERVAL` seconds. An expired claim is still evidence for a while (the
+research loop asks ``recent_claims`` whether a claim ended without a result, which costs its author trust), so it
+is kept for a day; after that it is dead weight.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from typing import Callable, Protocol
 
 import trio
 
-__all__ = ["CLAIM_PRUNE_INTERVAL", "prune_claims_forever"]
+__all__ = ["CLAIM_PRUNE_INTERVAL", "CLAIM_KEEP_EXPIRED", "prune_claims_forever"]
 
 log = logging.getLogger(__name__)
 
 CLAIM_PRUNE_INTERVAL = 300.0
+CLAIM_KEEP_EXPIRED = 86_400.0
 
 
 class ClaimStore(Protocol):
@@ -25,10 +27,11 @@ class ClaimStore(Protocol):
 
 
 async def prune_claims_forever(ledger: ClaimStore, *, interval: float = CLAIM_PRUNE_INTERVAL,
+                               keep_expired: float = CLAIM_KEEP_EXPIRED,
                                clock: Callable[[], float] = time.time) -> None:
-    """Prune expired claims now, then every ``interval`` seconds, until cancelled."""
+    """Prune claims expired more than ``keep_expired`` ago, now and then every ``interval`` seconds, until cancelled."""
     while True:
-        pruned = ledger.prune_claims(now=clock())
+        pruned = ledger.prune_claims(now=clock() - keep_expired)
         if pruned:
             log.info("ledger: %d expired claim(s) pruned", pruned)
         await trio.sleep(interval)

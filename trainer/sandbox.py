@@ -89,7 +89,11 @@ class SandboxResult:
 
 
 def find_bwrap() -> str | None:
-    """The bubblewrap binary on PATH (or /usr/bin/bwrap), or None."""
+    """The bubblewrap binary: ``$SWARM_NODE_BWRAP`` when set (a path; ``none`` for no sandbox at all, as on a machine
+    without bubblewrap), else on PATH (or /usr/bin/bwrap), or None."""
+    chosen = os.environ.get("SWARM_NODE_BWRAP")
+    if chosen is not None:
+        return None if chosen.strip().lower() in ("", "none") else shutil.which(chosen.strip())
     return shutil.which("bwrap") or shutil.which("bwrap", path="/usr/bin:/bin")
 
 

@@ -79,11 +79,15 @@ def _config(home: Path | None, **flags: Any) -> NodeConfig:
 @click.option("--no-upnp", is_flag=True, help="Do not ask the LAN's router (UPnP) to forward the listen port.")
 @click.option("--no-sandbox", is_flag=True,
               help="Run peers' unverified code even where bubblewrap cannot start (unsafe; only with peers you trust).")
+@click.option("--trust-peer", "trust_peers", multiple=True, metavar="PEER_ID",
+              help="A peer (12D3KooW...) whose claims and attestations you trust as this node's own re-runs "
+                   "(repeatable; env SWARM_NODE_TRUSTED_PEERS). Without a sandbox, only such peers' code runs here.")
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), help=HOME_HELP)
 @click.pass_context
 def join(ctx: click.Context, join_string: str | None, peers: tuple[str, ...], listen: tuple[str, ...], watch: bool,
          agent: str | None, model: str | None, budget: str | None, max_experiments: int | None, no_mdns: bool,
-         relays: tuple[str, ...], no_upnp: bool, no_sandbox: bool, home: Path | None) -> None:
+         relays: tuple[str, ...], no_upnp: bool, no_sandbox: bool, trust_peers: tuple[str, ...],
+         home: Path | None) -> None:
     """Join a swarm (a join string or swarm id; none: the built-in swarm), research in it until Ctrl-C."""
     if join_string is not None and not join_string.strip():  # "" is a mistake, not a request for the built-in swarm
         _fail("empty join string: paste a join string (swarm://<swarm id>@<multiaddr>,...) or a 64-hex swarm id, "
@@ -93,7 +97,7 @@ def join(ctx: click.Context, join_string: str | None, peers: tuple[str, ...], li
         target = parse_join(join_string) if join_string else None
         flags = dict(listen=listen or None, mdns=False if no_mdns else None, watch=watch or None, agent=agent,
                      model=model, budget=budget, require_sandbox=False if no_sandbox else None,
-                     relays=relays or None, upnp=False if no_upnp else None)
+                     relays=relays or None, upnp=False if no_upnp else None, trusted_peers=trust_peers or None)
         config = _config(home, **flags)
         config = _config(home, **flags,
                          bootstrap=tuple(config.bootstrap) + tuple(peers) + (target.peers if target else ()))

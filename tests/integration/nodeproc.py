@@ -9,9 +9,14 @@ Prints ``{"event": "ready", "addrs": [...], "peer_id": ...}`` once listening, th
                                                      then {"event": "done", "cmd": "publish"}
     {"cmd": "claim", "blob": B, "seconds": 60}    -> {"event": "claimed"} once stored and gossiped
     {"cmd": "claim_result", "text": T, "metric": m, "budget_tokens": n, "description": D, "parent": C}
-                                                  -> files train.py text T as a commit (so peers can fetch it)
-                                                     and publishes a kept Result claiming ``metric`` for it:
+                                                  -> files train.py text T as a commit (so peers can fetch it;
+                                                     not with "serve": false) and publishes a kept Result claiming
+                                                     ``metric`` for it: {"event": "published", "seq": s, "id": HEX}
+    {"cmd": "attest", "id": HEX, "blob": B, "commit": C, "metric": m, "budget_tokens": n}
+                                                  -> publishes an attestation confirming result HEX:
                                                      {"event": "published", "seq": s, "id": HEX}
+    {"cmd": "claims", "blobs": [B...], "seconds": 60, "interval": 0.0}
+                                                  -> one claim per blob, {"event": "claimed", "n": n}
     {"cmd": "peers"}                              -> {"event": "peers", "peers": [...]}
     {"cmd": "addrs"}                              -> {"event": "addrs", "addrs": [...], "reachability": R}
                                                      (relay circuits included; R: AutoNAT's public/private/unknown)
@@ -213,7 +218,8 @@ async def handle(svc: NodeService, cmd: dict[str, Any]) -> bool:
     elif name == "claim_result":
         text = cmd["text"].encode()
         blob = git_blob_hash(text)
-        svc.ledger.put_commit(blob, text, svc.identity.public_key, "")
+        if cmd.get("serve", True):
+            svc.ledger.put_commit(blob, text, svc.identity.public_key, "")
         commit = hashlib.sha1(text + str(time.time_ns()).encode()).hexdigest()
         claim = replace(synthetic_result(0), blob=blob, commit=commit, status="keep",
                         metric=float(cmd["metric"]), description=cmd.get("description", "claimed result"),
@@ -221,6 +227,20 @@ async def handle(svc: NodeService, cmd: dict[str, Any]) -> bool:
                         budget=BudgetRule(kind="tokens", amount=int(cmd["budget_tokens"])))
         verified = await svc.publish_result(claim)
         emit("published", seq=verified.message.seq, id=verified.message_id.hex())
+    elif name == "attest":
+        attestation = replace(synthetic_result(0), blob=cmd["blob"], commit=cmd["commit"], status="keep",
+                              metric=float(cmd["metric"]),
+                              reproduces=bytes.fromhex(cmd["id"]), description="verify: confirms",
+                              budget=BudgetRule(kind="tokens", amount=int(cmd["budget_tokens"])))
+        verified = await svc.publish_result(attestation)
+        emit("published", seq=verified.message.seq, id=verified.message_id.hex())
+    elif name == "claims":
+        now = time.time()
+        for blob in cmd["blobs"]:
+            await svc.publish_claim(Claim(swarm_id=svc.swarm_id, author=svc.identity.public_key, seq=0,
+                                          created_at=now, blob=blob, expires_at=now + float(cmd.get("seconds", 60))))
+            await trio.sleep(float(cmd.get("interval", 0.0)))
+        emit("claimed", n=len(cmd["blobs"]))
     elif name == "claim":
         now = time.time()
         await svc.publish_claim(Claim(swarm_id=svc.swarm_id, author=svc.identity.public_key, seq=0, created_at=now,

@@ -8,7 +8,7 @@ from pathlib import Path
 import trio
 import trio.testing
 
-from node.housekeeping import CLAIM_PRUNE_INTERVAL, prune_claims_forever
+from node.housekeeping import CLAIM_KEEP_EXPIRED, CLAIM_PRUNE_INTERVAL, prune_claims_forever
 from node.ledger import Ledger
 from protocol import Claim, decode_and_verify, sign_message
 from tests.factories import ALICE, BOB
@@ -30,10 +30,10 @@ def stored_claims(ledger: Ledger) -> int:
 
 def test_expired_claims_are_pruned_on_start_and_then_periodically(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "ledger.sqlite")
-    now = [T0 + 100]
+    now = [T0 + 100 + CLAIM_KEEP_EXPIRED]  # the clock is a day past: claims expired within that day stay
     ledger.put_claim(claim(ALICE, "a" * 40, T0 + 50))  # expired before the node starts
-    ledger.put_claim(claim(BOB, "b" * 40, T0 + 100 + CLAIM_PRUNE_INTERVAL / 2))  # expires while it runs
-    ledger.put_claim(claim(BOB, "c" * 40, T0 + 100 + 10 * CLAIM_PRUNE_INTERVAL))  # still active at the end
+    ledger.put_claim(claim(BOB, "b" * 40, T0 + 100 + CLAIM_PRUNE_INTERVAL / 2))  # a day old while it runs
+    ledger.put_claim(claim(ALICE, "c" * 40, T0 + 1000))  # recent enough at the end (claims last <= 30 min)
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
@@ -47,6 +47,6 @@ def test_expired_claims_are_pruned_on_start_and_then_periodically(tmp_path: Path
 
     try:
         trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
-        assert [c.blob for c in ledger.active_claims(SWARM, now=now[0])] == ["c" * 40]
+        assert [c.blob for c in ledger.recent_claims(SWARM)] == ["c" * 40]
     finally:
         ledger.close()
