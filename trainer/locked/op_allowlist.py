@@ -36,7 +36,8 @@ aten::eye aten::one_hot aten::where aten::masked_fill aten::lift_fresh aten::sca
 aten::_unsafe_view aten::_to_copy aten::unsafe_split aten::unsafe_chunk aten::as_strided aten::new_zeros
 aten::new_ones aten::new_full aten::floordiv aten::floor_divide aten::remainder aten::__and__ aten::__or__
 aten::eq aten::ne aten::lt aten::le aten::gt aten::ge aten::logical_and aten::logical_or aten::logical_not
-aten::Int.Tensor aten::sym_size aten::sym_numel aten::numel aten::sum.int
+aten::Int.Tensor aten::sym_size aten::sym_numel aten::numel aten::sum.int aten::fill aten::copy aten::zero
+aten::index_put aten::scatter aten::scatter_add aten::index_add aten::index_copy aten::index_fill aten::masked_scatter
 """
 _MATH = """
 aten::add aten::sub aten::rsub aten::mul aten::div aten::neg aten::pow aten::square aten::sqrt aten::rsqrt
@@ -138,7 +139,9 @@ def _roots(value: Any, seen: set[int]) -> Iterable[str]:
     if kind == "prim::Param":
         yield "input"
     elif kind in _VIEWS:
-        for inner in node.inputs():
+        inputs = list(node.inputs())
+        # a list or tuple aliases all its items; a view op aliases its first argument (the rest are sizes, dims)
+        for inner in inputs if kind.startswith("prim::") else inputs[:1]:
             yield from _roots(inner, seen)
     else:
         yield kind
