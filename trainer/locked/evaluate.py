@@ -99,21 +99,28 @@ class Pipe:
 
 
 class Scorer:
-    def __init__(self, cfg: dict[str, Any], pipe: Pipe) -> None:
+    """The checks and the loss, on the logits :meth:`logits` gets (from the model server, or a test's function)."""
+
+    def __init__(self, cfg: dict[str, Any], pipe: Pipe | None) -> None:
         self.pipe = pipe
         self.batch, self.context = int(cfg["eval_batch"]), int(cfg["eval_context"])
         self.atol = float(cfg.get("atol", ATOL))
         self.rng = torch.Generator().manual_seed(int.from_bytes(os.urandom(8), "little"))
         self.forwards = 0
 
-    def logprobs(self, x: torch.Tensor) -> torch.Tensor:
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The model's float32 logits [batch, context, 256] for ``x``, from the model server."""
+        assert self.pipe is not None
         self.pipe.send(x)
         size = self.batch * self.context * VOCAB * 4
         kind, payload = self.pipe.frame(size)
         if kind != b"L" or len(payload) != size:
             raise Rejected("the model server sent no logits")
+        return torch.frombuffer(payload, dtype=torch.float32).view(self.batch, self.context, VOCAB)
+
+    def logprobs(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.logits(x)
         self.forwards += 1
-        logits = torch.frombuffer(payload, dtype=torch.float32).view(self.batch, self.context, VOCAB)
         if not torch.isfinite(logits).all():
             raise Rejected("the logits contain NaN or inf")
         return torch.log_softmax(logits, dim=-1)
