@@ -1,8 +1,9 @@
 """Cheat: in a normal install the corpus, val included, sat in site-packages, which the training sandbox binds for
-imports; train.py decompressed it, memorised the val slice and scored 0.392.
+imports; train.py decompressed it, memorised the val slice and scored 0.392 (this one: 1.09, after 4096 tokens of
+training).
 
 Now the val split ships apart, in ``trainer/corpus/held_out/``, which every sandbox covers with an empty mount: the
-cheat finds no val bytes and gives up (a crash). Even had it found them, its score would be below the sanity floor.
+cheat finds no val bytes and gives up (a crash).
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ process or the model prints is read by anyone but a human: the score is computed
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import struct
@@ -27,6 +28,7 @@ import torch
 import op_allowlist
 
 VOCAB = 256
+MAX_MODEL_BYTES = 4 << 30
 
 
 class Stop(Exception):
@@ -47,16 +49,22 @@ def wait_for_go(path: str, limit: float) -> dict[str, Any]:
 def load(path: str, fmt: str, device: str) -> tuple[Callable[[torch.Tensor], Any], torch.nn.Module, int]:
     """The model's forward, the module whose state is watched, and the number of graph nodes checked."""
     try:
+        with open(path, "rb") as handle:  # read once: what is checked is what is loaded, whatever train.py does next
+            data = handle.read(MAX_MODEL_BYTES + 1)
+        if len(data) > MAX_MODEL_BYTES:
+            raise Stop(f"the model file is over {MAX_MODEL_BYTES >> 20} MiB")
         if fmt == "torchscript":
-            op_allowlist.check_archive(path)
-            module = torch.jit.load(path, map_location=device)
+            op_allowlist.check_archive(io.BytesIO(data))
+            module = torch.jit.load(io.BytesIO(data), map_location=device)
             module.eval()
             return module, module, op_allowlist.check_torchscript(module)
         if fmt == "export":
-            program = torch.export.load(path)
+            program = torch.export.load(io.BytesIO(data))
             nodes = op_allowlist.check_export(program)
             module = program.module()
             return module, module, nodes
+    except Stop:
+        raise
     except op_allowlist.Refused as exc:
         raise Stop(f"the model is refused: {exc}") from exc
     except Exception as exc:  # noqa: BLE001 - a model that does not load is refused, whatever the reason

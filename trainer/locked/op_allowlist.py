@@ -15,7 +15,7 @@ model keeps state across calls; in-place ops on fresh temporaries, as ``x += y``
 from __future__ import annotations
 
 import zipfile
-from typing import Any, Iterable
+from typing import IO, Any, Iterable
 
 import torch
 
@@ -66,10 +66,11 @@ class Refused(Exception):
     """The model is not evaluated: the message names the op or type."""
 
 
-def check_archive(path: str) -> None:
-    """Before loading a TorchScript archive: no code that would run at load time, no custom classes in its code."""
+def check_archive(source: str | IO[bytes]) -> None:
+    """Before loading a TorchScript archive (a path or the file's bytes): no code that would run at load time, no
+    custom classes in its code."""
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(source) as archive:
             total = 0
             for info in archive.infolist():
                 if "/code/" not in info.filename or not info.filename.endswith(".py"):
