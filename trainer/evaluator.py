@@ -32,7 +32,7 @@ __all__ = ["Evaluation", "EvalResult", "EVAL_MAX_SECONDS"]
 
 log = logging.getLogger(__name__)
 
-EVAL_MAX_SECONDS = 120.0  # the scorer's own time, from the model server's ready to the last batch
+EVAL_MAX_SECONDS = 240.0  # the scorer's own time, from the model server's ready to the last batch (2 forwards a batch)
 LOAD_SECONDS = 60.0  # model load + graph check, after training ended
 
 
@@ -73,7 +73,8 @@ class Evaluation:
         self.spec = SandboxSpec(workdir=evald, ro_paths=readable, dev_paths=dev_paths, env=dict(env),
                                 wall_timeout=self.wait_seconds + EVAL_MAX_SECONDS + 30, memory_bytes=memory,
                                 file_bytes=16 << 20, output_bytes=64 << 10)
-        self.scorer_env = {k: v for k, v in env.items() if k != "SWARM_HARNESS_CONFIG"}
+        self.scorer_env = {k: v for k, v in env.items() if k not in ("SWARM_HARNESS_CONFIG", "PYTHONPATH")}
+        self.scorer_env.update(HOME=str(score_dir), TMPDIR=str(score_dir))  # nothing of the model server's folder
         self.lock = threading.RLock()
         self.box: dict[str, Any] = {}
         self.thread = threading.Thread(target=self._serve, name="swarm-model-server", daemon=True)
