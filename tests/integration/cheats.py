@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from swarm_harness import VOCAB_SIZE, EVAL_CONTEXT, submit_model, train_batches
 
 CONFIG = json.loads(open(os.environ["SWARM_HARNESS_CONFIG"]).read())
-VAL_PATH = CONFIG["train_path"].replace("/train/train.bin", "/val/val.bin")
+VAL_PATH = CONFIG.get("train_path", "/cache/data/x/train/train.bin").replace("/train/train.bin", "/val/val.bin")
 WORK = CONFIG["work_dir"]
 
 

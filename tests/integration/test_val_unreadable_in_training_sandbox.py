@@ -5,8 +5,8 @@ A train.py run from a normal (non-editable) install walks every readable file of
 any 256-byte window of the val split: such a window always holds a whole 128-byte chunk aligned in the file, so it
 hashes every aligned 128-byte chunk and looks it up among the hashes of all the val split's 128-byte substrings.
 The hashes (``hash()`` under the sandbox's ``PYTHONHASHSEED=0``, not val bytes) reach it through a file the test
-puts beside the train split. A canary beside it (one 256-byte val window inside a gzip file, put there by the test)
-shows in the same run that the walk finds what it looks for.
+puts in the installed venv (bound read-only for imports). A canary beside it (one 256-byte val window inside a gzip
+file, put there by the test) shows in the same run that the walk finds what it looks for.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.integration.cheats import needs_sandbox
 from tests.integration.installed import installed_python, run_installed  # noqa: F401 - the fixture
@@ -31,8 +33,7 @@ HASHES = "import sys; d = open(sys.argv[1], 'rb').read(); print('\\n'.join(str(h
 WALKER = r'''
 import bz2, io, json, lzma, os, sys, zipfile, zlib
 assert sys.flags.hash_randomization == 0
-CONFIG = json.loads(open(os.environ["SWARM_HARNESS_CONFIG"]).read())
-NEEDLES_PATH = os.path.join(os.path.dirname(CONFIG["train_path"]), "needles.txt")
+NEEDLES_PATH = os.path.join(sys.prefix, "needles.txt")
 NEEDLES = {int(line) for line in open(NEEDLES_PATH)}
 LIMIT = 1 << 30
 stats = {"files": 0, "bytes": 0, "unpacked": 0, "unreadable": 0}
@@ -90,18 +91,20 @@ sys.exit(5)
 '''
 
 
+@pytest.mark.timeout(900)  # it reads the whole environment: about 8 GB, 200,000 files here (100-250 s, load-dependent)
 def test_no_window_of_the_val_split_is_readable_while_training(installed_python: Path, tmp_path: Path) -> None:
     dataset = builtin_dataset()
     cache = tmp_path / "cache"
-    data_dir = dataset.prepare(cache)
+    dataset.prepare(cache)
     n_train, n_val, _ = split_sizes(len(dataset.corpus))
     val = tmp_path / "val.bin"  # outside every sandbox: only its hashes go in
     val.write_bytes(dataset.corpus[n_train:])
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     needles = subprocess.run([sys.executable, "-c", HASHES, str(val)], env=env, check=True, capture_output=True,
                              timeout=120).stdout
-    (data_dir / "train" / "needles.txt").write_bytes(needles)
-    canary = data_dir / "train" / "canary.gz"
+    venv = installed_python.parent.parent
+    (venv / "needles.txt").write_bytes(needles)
+    canary = venv / "canary.gz"
     canary.write_bytes(gzip.compress(b"x" * 37 + dataset.corpus[n_train + 1001: n_train + 1257] + b"y" * 11))
     assert len(needles.splitlines()) == n_val - 127
     summary = run_installed(installed_python, tmp_path, WALKER, "600000-tokens", cache)
