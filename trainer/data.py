@@ -9,7 +9,7 @@ different slices (other data, other slice sizes) are never comparable.
 :meth:`DataSet.prepare` writes, once per hash::
 
     <cache_dir>/data/<data_hash>/train/train.bin   the training split (bound read-only into the training sandbox)
-    <cache_dir>/data/<data_hash>/val/val.bin       the evaluation slice (bound only into the evaluator's sandbox)
+    <cache_dir>/data/<data_hash>/val/val.bin       the evaluation slice (read by the scorer only; bound into no sandbox)
     <cache_dir>/data/<data_hash>/meta.json         sizes and hash
 """
 

@@ -3,13 +3,16 @@
 Layout of one run (removed afterwards unless ``keep=True``)::
 
     <work_root>/exp-<time>-<random>/
-        locked/   read-only inside: swarm_harness.py, evaluate.py, harness.json, eval.json
+        locked/   read-only inside: swarm_harness.py, model_server.py, op_allowlist.py, harness.json, model_server.json
         work/     train.py's writable work dir and cwd (the exported model lands here)
-        eval/     the evaluator's writable dir (the runner's go file)
+        eval/     the model server's writable dir (the runner's go file, the two FIFOs to the scorer)
+        score/    the scorer's dir (its config and result.json): bound into no sandbox
 
-The training sandbox sees: the Python environment, ``locked/``, ``work/`` and the TRAIN split folder. The evaluator's
-sandbox sees: the Python environment, ``locked/``, ``work/`` (read-only) and the VAL slice folder; it is started while
-training runs (half-way through the budget) so that its torch import overlaps training, and it waits for the go file.
+The training sandbox sees: the Python environment, ``locked/``, ``work/`` and the TRAIN split folder. The model
+server's sandbox sees: the Python environment, ``locked/``, ``work/`` (read-only) and ``eval/``; no val file. The
+scorer (:mod:`trainer.evaluator`) alone reads the VAL slice and writes the score; both are started while training
+runs (half-way through the budget) so that their torch imports overlap training, and the model server waits for the go
+file. A score below the corpus's sanity floor (:func:`trainer.floor.default_floor`) is a crash with the reason.
 
 What a budget means (:mod:`trainer.limits`): on CPU a time budget is work, CPU-seconds of the training sandbox's
 process tree read outside it (:mod:`trainer.cpuclock`); on CUDA/MPS it is device wall time; a token budget counts
@@ -30,7 +33,6 @@ import os
 import secrets
 import shutil
 import sys
-import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -45,7 +47,9 @@ from trainer.gate import check_train_py
 from trainer.hardware import cpu_threads
 from trainer.limits import CPU_CLOCK_THREADS, Clock, TrainLimits, clock_for, train_limits
 from trainer.pacing import Progress, cgroup_memory_limit, resolve_device, served_progress
-from trainer.locked import EVALUATOR_PATH, HARNESS_PATH
+from trainer.evaluator import Evaluation
+from trainer.floor import default_floor
+from trainer.locked import HARNESS_PATH, MODEL_SERVER_PATH, OP_ALLOWLIST_PATH
 
 from trainer.sandbox import SandboxResult, SandboxSpec, run_sandboxed
 
@@ -57,8 +61,6 @@ log = logging.getLogger(__name__)
 Status = Literal["ok", "crash", "timeout"]
 EVAL_CONTEXT = 128
 EVAL_BATCH = 32
-EVAL_PROBES = 4
-EVAL_MAX_SECONDS = 120.0
 LOG_TAIL_CHARS = 4000
 GPU_MEMORY_FRACTION = 0.9  # of the device's memory, set for train.py on CUDA (host RAM: the memory cgroup)
 
@@ -79,7 +81,7 @@ class RunSummary:
     reason: str
     # (name, seconds): prepare (data split, run folder), imports (sandbox + interpreter + torch), setup (data + model
     # build up to the first batch), train, export, after_export (model handed over until scored), eval_compute (the
-    # evaluator's own time, inside after_export). Empty when the run crashed.
+    # scorer's own time, inside after_export). Empty when the run crashed.
     phases: tuple[tuple[str, float], ...] = ()
     # What the budget counted and what the training sandbox used, all measured outside train.py's process:
     clock: Clock = "wall"  # "cpu": CPU-seconds of the training tree (CPU devices); "wall": device wall time
@@ -89,6 +91,7 @@ class RunSummary:
     #                             budget this is its compute ceiling
     seed: int = 0  # the harness seed of this run (the k-th run of a train.py in a swarm uses seed k)
     startup_cpu_seconds: float = 0.0  # clock cpu: CPU-seconds before the first batch (not charged to the budget)
+    eval_seconds: float = 0.0  # the scorer's time from the model server's ready to the score (0 when not scored)
 
 
 def wall_margin(budget: Budget) -> float:
@@ -201,13 +204,14 @@ def run_experiment(train_py: str, dataset: DataSet, budget: Budget, *, work_root
                    require_sandbox: bool = True, progress: Callable[[Progress], None] | None = None,
                    device: str = "auto", threads: int | None = None, cache_dir: Path | None = None,
                    keep: bool = False, clock: Clock | None = None,
-                   compute_ceiling: float | None = None) -> RunSummary:
+                   compute_ceiling: float | None = None, floor_bpb: float | None = None) -> RunSummary:
     """Run one experiment and score it. Raises only ``SandboxUnavailable`` (when required and missing).
 
     ``clock``: what a time budget counts (default: ``cpu`` on a CPU device, ``wall`` on CUDA/MPS); ``threads``:
     default :data:`~trainer.limits.CPU_CLOCK_THREADS` on the cpu clock, every core on the wall clock;
     ``compute_ceiling``: a token budget's ceiling in CPU-seconds (cpu clock) or seconds (wall clock), default
     :func:`~trainer.limits.train_limits`'s. ``seed``: the harness seed (data order and initialisation).
+    ``floor_bpb``: a val_bpb below it is refused as a crash (default: :func:`trainer.floor.default_floor` of the data).
     """
     started = time.monotonic()
     device = resolve_device(device)
@@ -224,11 +228,18 @@ def run_experiment(train_py: str, dataset: DataSet, budget: Budget, *, work_root
     data_dir = dataset.prepare(cache_dir if cache_dir is not None else work_root / "cache")
     run_dir = work_root / f"exp-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}"
     locked, work, evald = run_dir / "locked", run_dir / "work", run_dir / "eval"
-    for folder in (locked, work, evald):
+    for folder in (locked, work, evald, run_dir / "score"):
         folder.mkdir(parents=True)
+    floor = default_floor(dataset) if floor_bpb is None else floor_bpb
     try:
-        return _run(source, data_dir, budget, locked, work, evald, seed=seed, require_sandbox=require_sandbox,
-                    progress=progress, device=device, limits=limits, started=started)
+        summary = _run(source, data_dir, budget, locked, work, evald, seed=seed, require_sandbox=require_sandbox,
+                       progress=progress, device=device, limits=limits, started=started)
+        if summary.val_bpb is not None and summary.val_bpb < floor:
+            return replace(summary, status="crash", val_bpb=None,
+                           reason=f"val_bpb {summary.val_bpb:.4f} is below this task's floor of {floor:.3f} bits per "
+                                  "byte (a sanity bound from the corpus's own entropy estimate): refused as "
+                                  "impossible; if it is real, the swarm's seeder must lower the floor")
+        return summary
     finally:
         if not keep:
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -238,52 +249,31 @@ def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, 
          require_sandbox: bool, progress: Callable[[Progress], None] | None, device: str, limits: TrainLimits,
          started: float) -> RunSummary:
     shutil.copyfile(HARNESS_PATH, locked / "swarm_harness.py")
-    shutil.copyfile(EVALUATOR_PATH, locked / "evaluate.py")
+    shutil.copyfile(MODEL_SERVER_PATH, locked / "model_server.py")
+    shutil.copyfile(OP_ALLOWLIST_PATH, locked / "op_allowlist.py")
     (work / "train.py").write_text(source, encoding="utf-8")
-    go_path = evald / "go.json"
     threads = limits.threads
+    eval_threads = cpu_threads()  # scoring is not under the budget: it may use every core
     train_wall = limits.wall_timeout
-    eval_cfg = {"device": device, "eval_context": EVAL_CONTEXT,
-                "eval_batch": EVAL_BATCH, "probes": EVAL_PROBES, "max_seconds": EVAL_MAX_SECONDS,
-                "val_path": str(data_dir / "val" / "val.bin"), "go_path": str(go_path),
-                "wait_seconds": train_wall + 5, "threads": threads}
     python_paths = _python_paths()
     memory = _memory_limit(device)
-    eval_spec = SandboxSpec(
-        workdir=evald, ro_paths=python_paths + (locked, work, data_dir / "val"), dev_paths=_dev_paths(device),
-        env=_env(locked, evald, locked / "eval.json", threads), wall_timeout=train_wall + EVAL_MAX_SECONDS + 30,
-        memory_bytes=memory, file_bytes=16 << 20, output_bytes=256 << 10)
-    eval_box: dict[str, Any] = {}
-    eval_lines = _Lines(None)
-
-    def evaluator() -> None:
-        try:
-            eval_box["result"] = run_sandboxed([sys.executable, "-u", str(locked / "evaluate.py"),
-                                                str(locked / "eval.json")], eval_spec, on_line=eval_lines,
-                                               require_sandbox=require_sandbox)
-        except Exception as exc:  # noqa: BLE001 - reported in the summary
-            eval_box["error"] = exc
-
-    eval_thread = threading.Thread(target=evaluator, name="swarm-evaluator", daemon=True)
-    eval_lock = threading.RLock()
+    evaluation = Evaluation(
+        locked=locked, evald=evald, score_dir=locked.parent / "score", readable=python_paths + (locked, work),
+        val_path=data_dir / "val" / "val.bin", train_wall=train_wall, memory=memory, dev_paths=_dev_paths(device),
+        cfg={"device": device, "eval_context": EVAL_CONTEXT, "eval_batch": EVAL_BATCH, "threads": eval_threads},
+        env=_env(locked, evald, locked / "model_server.json", eval_threads), require_sandbox=require_sandbox)
 
     def start_evaluator(p: Progress | None = None) -> None:
-        with eval_lock:
-            if not eval_thread.is_alive() and "started" not in eval_box and (p is None or p.budget_fraction >= 0.5):
-                eval_box["started"] = time.monotonic()
-                eval_thread.start()
+        if p is None or p.budget_fraction >= 0.5:
+            evaluation.start()
 
     def send_go() -> None:
         """The model is exported: let the evaluator start while train.py's process winds down."""
-        with eval_lock:
-            model = _model_file(work)
-            if model is None or "go" in eval_box:
-                return
-            eval_box["go"] = True
-            start_evaluator()
-            picked = lines.last.get("submitted", {}).get("device")
-            _write_atomic(go_path, {"model": str(model[0]), "format": model[1],
-                                    "device": picked if picked in ("cpu", "cuda", "mps") else "cpu"})
+        model = _model_file(work)
+        if model is None:
+            return
+        picked = lines.last.get("submitted", {}).get("device")
+        evaluation.go(model[0], model[1], picked if picked in ("cpu", "cuda", "mps") else "cpu")
 
     lines = _Lines(None, on_submitted=send_go)  # progress comes from the batch server, never from train.py
     tree_clock = TreeClock(startup_cap=limits.startup_cap)
@@ -296,7 +286,6 @@ def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, 
                  "clock": limits.clock, "compute_limit": limits.compute_limit, "batch_request_fd": request_fd,
                  "batch_reply_fd": reply_fd, "gpu_memory_fraction": GPU_MEMORY_FRACTION,
                  "work_dir": str(work), "progress_every": 1.0}
-    (locked / "eval.json").write_text(json.dumps(eval_cfg))
     train_spec = SandboxSpec(  # the training split is NOT bound: batches come through the server's pipes
         workdir=work, ro_paths=python_paths + (locked,), dev_paths=_dev_paths(device),
         env=_env(locked, work, locked / "harness.json", threads), wall_timeout=train_wall,
@@ -311,7 +300,7 @@ def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, 
                                               on_line=lines, require_sandbox=require_sandbox)
     except BaseException:
         server.close()
-        _write_atomic(go_path, {"abort": True})
+        evaluation.abort()
         raise
     count = server.close()
     submitted = lines.last.get("submitted", {})
@@ -338,14 +327,11 @@ def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, 
     elif model is None or not submitted:
         status, reason = "crash", "train.py never handed its model to submit_model()"
     if status is not None:
-        if "go" not in eval_box:
-            _write_atomic(go_path, {"abort": True})
-        if eval_thread.is_alive():
-            eval_thread.join(timeout=eval_spec.wall_timeout + 30)
+        evaluation.abort()
         return RunSummary(status=status, val_bpb=None, wall_seconds=time.monotonic() - started, reason=reason,
                           **base)
     send_go()
-    eval_thread.join(timeout=eval_spec.wall_timeout + 30)
+    scored = evaluation.result()
     finished = time.monotonic()
     startup = _number(submitted, "startup_seconds", 0.0)
     export = _number(submitted, "export_seconds", 0.0)
@@ -354,7 +340,10 @@ def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, 
               ("train", train_seconds), ("export", export),
               ("after_export", finished - launched - startup - train_seconds - export))
     summary = RunSummary(status="ok", val_bpb=None, wall_seconds=finished - started, reason="", phases=phases, **base)
-    return _with_eval(summary, eval_box, eval_lines)
+    if scored.val_bpb is None:
+        return replace(summary, status="crash", reason=scored.reason)
+    return replace(summary, val_bpb=scored.val_bpb, sandboxed=summary.sandboxed and scored.sandboxed,
+                   eval_seconds=scored.seconds, phases=phases + (("eval_compute", scored.seconds),))
 
 
 def _number(record: dict[str, Any], key: str, default: float) -> float:
@@ -365,39 +354,9 @@ def _number(record: dict[str, Any], key: str, default: float) -> float:
     return float(value)
 
 
-def _write_atomic(path: Path, record: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record))
-    os.replace(tmp, path)
-
-
 def _model_file(work: Path) -> tuple[Path, str] | None:
     for name, fmt in (("model.ts", "torchscript"), ("model.pt2", "export")):
         path = work / name
         if path.is_file() and not path.is_symlink():
             return path, fmt
     return None
-
-
-def _with_eval(summary: RunSummary, box: dict[str, Any], lines: _Lines) -> RunSummary:
-    if "error" in box:
-        return replace(summary, status="crash", reason=f"evaluator could not run: {box['error']}")
-    result: SandboxResult | None = box.get("result")
-    if result is None:
-        return replace(summary, status="crash", reason="evaluator did not finish in time")
-    if "eval" in lines.last:
-        record = lines.last["eval"]
-        try:
-            val_bpb = float(record["val_bpb"])
-        except (KeyError, TypeError, ValueError):
-            val_bpb = math.nan
-        if not math.isfinite(val_bpb) or val_bpb < 0:
-            return replace(summary, status="crash", reason="evaluator output unreadable")
-        return replace(summary, val_bpb=val_bpb, sandboxed=summary.sandboxed and result.sandboxed,
-                       phases=summary.phases + (("eval_compute", _number(record, "seconds", 0.0)),))
-    if "eval_error" in lines.last:
-        why = lines.last["eval_error"].get("reason")
-        return replace(summary, status="crash", reason=f"evaluator rejected the model: {why}")
-    why = "timed out" if result.timed_out else f"exited with code {result.returncode}"
-    tail = result.output_tail.strip().splitlines()[-1:] or ["no output"]
-    return replace(summary, status="crash", reason=f"evaluator {why}: {tail[0][:300]}")

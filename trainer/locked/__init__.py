@@ -1,7 +1,9 @@
 """The locked files of an experiment: copied into a read-only folder of every run, never edited by agents.
 
 - ``swarm_harness.py``: what train.py imports (budget, device, seed, training batches, ``submit_model``).
-- ``evaluate.py``: the evaluator script, run in its own sandboxed process.
+- ``model_server.py`` (+ ``op_allowlist.py``): runs the exported model's forward in the evaluator's sandbox, which
+  holds no val data; checks the graph against the op allowlist first.
+- ``evaluate.py``: the scorer, the only process with the val slice; it computes val_bpb (run from the package).
 
 Both import only the standard library and torch, so they run inside the sandbox without the project installed.
 """
@@ -10,7 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["HARNESS_PATH", "EVALUATOR_PATH"]
+__all__ = ["HARNESS_PATH", "EVALUATOR_PATH", "MODEL_SERVER_PATH", "OP_ALLOWLIST_PATH"]
 
 HARNESS_PATH = Path(__file__).resolve().parent / "swarm_harness.py"
 EVALUATOR_PATH = Path(__file__).resolve().parent / "evaluate.py"
+MODEL_SERVER_PATH = Path(__file__).resolve().parent / "model_server.py"
+OP_ALLOWLIST_PATH = Path(__file__).resolve().parent / "op_allowlist.py"

@@ -1,165 +1,222 @@
-"""The locked evaluator: scores an exported model on the fixed validation slice, in its own sandboxed process.
+"""The locked scorer: the only process that holds the validation slice and its targets, and computes val_bpb.
 
-Run as ``python -u evaluate.py CONFIG.json``; imports only the standard library and torch, never train.py. It is
-started while training still runs (so its imports overlap the training), says ``ready``, then waits for the runner's
-go file, which names the exported model (TorchScript ``model.ts`` or torch.export ``model.pt2``) or says abort.
+Run as ``python -u evaluate.py CONFIG.json`` by the runner (standard library and torch only). It never loads the
+model: the model runs in ``model_server.py``, in a sandbox without the val file, and gets only input bytes through
+the ``to_model`` FIFO; its float32 logits come back through ``from_model``. The score goes to ``result_path``, a file
+in a folder that no sandbox binds, which the runner reads after both processes ended. Nothing printed by train.py,
+the model or the model server is believed.
 
 Scoring: the slice is cut into windows of ``eval_context + 1`` bytes with stride ``eval_context`` (every byte but the
 first is a target exactly once); the windows go through the model in batches of ``eval_batch`` rows, in an order
-shuffled by the sha256 of the model file (neighbouring windows never sit in predictable rows; the file carries a random
-serialization id, so the order differs run to run). Per-window sums are added up in window order, so the score does not
-depend on the batching. The evaluator feeds inputs only and computes the cross-entropy itself:
-val_bpb = sum of CE nats / (ln 2 * target bytes).
+drawn from ``os.urandom``. Per-window sums are added up in window order, so the score does not depend on the
+batching: val_bpb = sum of cross-entropy nats / (ln 2 * target bytes).
 
-Checks, each a rejection (exit code 3, an ``eval_error`` line): wrong output shape or dtype, NaN/inf logits, time over
-``max_seconds``, and causality on random probes: after changing the tokens after position t of one row (and the whole
-of another row), the logits of that row at positions <= t and of every other row must not change.
+Checks, each a rejection with the reason:
+
+- causality on EVERY batch and every row: a second forward of the batch, rows permuted, each row's bytes after its
+  own random cut replaced by random bytes; each row's log-probabilities at every position up to its cut must agree
+  with the scored forward's within ``ATOL`` nats (absolute, on log-probabilities clamped at ``-LOGP_CLAMP``: no logit
+  size can widen it). The two forwards go out in a random order.
+- no state: the first batch is sent again at the end and must give the same log-probabilities (and the model server
+  checks after every forward that no parameter or buffer changed).
+- shape, dtype, finite logits, time over ``max_seconds``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
+import select
+import struct
 import sys
 import time
-from typing import Any, Callable
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 
-ATOL = 1e-4
+VOCAB = 256
+ATOL = 1e-3  # nats: a peek that stays within it gains at most this much per position
+LOGP_CLAMP = 50.0  # log-probabilities below -50 (p < 2e-22) compare as equal: float32 noise there means nothing
 
 
 class Rejected(Exception):
     """The model is not scored: the reason is reported."""
 
 
-def emit(kind: str, **fields: Any) -> None:
-    sys.stdout.write("@@swarm " + json.dumps({"kind": kind, **fields}) + "\n")
-    sys.stdout.flush()
+class Pipe:
+    """The scorer's ends of the two FIFOs, every read bounded by the evaluation deadline."""
+
+    def __init__(self, to_model: str, from_model: str, deadline: float) -> None:
+        self.out_fd = os.open(to_model, os.O_RDWR)  # never blocks; the model server's EOF comes when this closes
+        self.in_fd = os.open(from_model, os.O_RDONLY | os.O_NONBLOCK)
+        self.deadline = deadline
+
+    def close(self) -> None:
+        for fd in (self.out_fd, self.in_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def send(self, tokens: torch.Tensor) -> None:
+        data = memoryview(bytes(tokens.to(torch.uint8).contiguous().view(-1).tolist()))
+        while data:
+            self._wait(self.out_fd, write=True)
+            data = data[os.write(self.out_fd, data):]
+
+    def _wait(self, fd: int, write: bool = False) -> None:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise Rejected("the model server did not answer in time (evaluation deadline passed)")
+        ready = select.select([], [fd], [], left) if write else select.select([fd], [], [], left)
+        if not (ready[1] if write else ready[0]):
+            raise Rejected("the model server did not answer in time (evaluation deadline passed)")
+
+    def read_exact(self, n: int) -> bytearray:
+        buf = bytearray(n)
+        view = memoryview(buf)
+        got = 0
+        while got < n:
+            self._wait(self.in_fd)
+            try:
+                k = os.readv(self.in_fd, [view[got:]])
+            except BlockingIOError:
+                continue
+            if k == 0:
+                raise Rejected("the model server exited before it answered")
+            got += k
+        return buf
+
+    def frame(self, limit: int) -> tuple[bytes, bytearray]:
+        kind, length = struct.unpack("<cI", bytes(self.read_exact(5)))
+        if kind not in (b"R", b"L", b"E") or length > limit:
+            raise Rejected("the model server sent a malformed frame")
+        payload = self.read_exact(length) if length else bytearray()
+        if kind == b"E":
+            raise Rejected(payload.decode("utf-8", errors="replace")[:2000])
+        return kind, payload
 
 
-def wait_for_go(path: str, limit: float) -> dict[str, Any]:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                return json.loads(handle.read())
-        except (OSError, ValueError):
-            time.sleep(0.02)
-    raise Rejected("the runner never said go")
+class Scorer:
+    """The checks and the loss, on the logits :meth:`logits` gets (from the model server, or a test's function)."""
 
+    def __init__(self, cfg: dict[str, Any], pipe: Pipe | None) -> None:
+        self.pipe = pipe
+        self.batch, self.context = int(cfg["eval_batch"]), int(cfg["eval_context"])
+        self.atol = float(cfg.get("atol", ATOL))
+        self.rng = torch.Generator().manual_seed(int.from_bytes(os.urandom(8), "little"))
+        self.forwards = 0
 
-def load_model(path: str, fmt: str, device: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    try:
-        if fmt == "torchscript":
-            module = torch.jit.load(path, map_location=device)
-            module.eval()
-            return module
-        if fmt == "export":
-            return torch.export.load(path).module()
-    except Exception as exc:  # noqa: BLE001 - a model that does not load is rejected, whatever the reason
-        raise Rejected(f"the exported model does not load: {type(exc).__name__}: {exc}") from exc
-    raise Rejected(f"unknown model format {fmt!r}")
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The model's float32 logits [batch, context, 256] for ``x``, from the model server."""
+        assert self.pipe is not None
+        self.pipe.send(x)
+        size = self.batch * self.context * VOCAB * 4
+        kind, payload = self.pipe.frame(size)
+        if kind != b"L" or len(payload) != size:
+            raise Rejected("the model server sent no logits")
+        return torch.frombuffer(payload, dtype=torch.float32).view(self.batch, self.context, VOCAB)
 
+    def logprobs(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.logits(x)
+        self.forwards += 1
+        if not torch.isfinite(logits).all():
+            raise Rejected("the logits contain NaN or inf")
+        return torch.log_softmax(logits, dim=-1)
 
-def forward(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    try:
-        out = model(x)
-    except Exception as exc:  # noqa: BLE001
-        raise Rejected(f"the model failed on evaluation input: {type(exc).__name__}: {exc}") from exc
-    expected = (x.shape[0], x.shape[1], 256)
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected:
-        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise Rejected(f"logits must have shape {list(expected)}, got {shape}")
-    if not out.is_floating_point():
-        raise Rejected(f"logits must be floating point, got {out.dtype}")
-    out = out.float()
-    if not torch.isfinite(out).all():
-        raise Rejected("the logits contain NaN or inf")
-    return out
-
-
-def check_causality(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, base: torch.Tensor,
-                    probes: int, rng: torch.Generator) -> None:
-    rows, context = x.shape
-    scale = ATOL * (1.0 + float(base.abs().max()))
-    for _ in range(probes):
-        row = int(torch.randint(0, rows, (1,), generator=rng))
-        other = (row + 1 + int(torch.randint(0, rows - 1, (1,), generator=rng))) % rows if rows > 1 else row
-        t = int(torch.randint(0, context - 1, (1,), generator=rng))
+    def checked(self, x: torch.Tensor) -> torch.Tensor:
+        """The scored log-probabilities of one batch, after its causality probe passed on every row."""
+        rows, context = x.shape
+        cuts = torch.randint(0, context - 1, (rows,), generator=self.rng)
         probe = x.clone()
-        probe[row, t + 1:] = torch.randint(0, 256, (context - t - 1,), generator=rng).to(x.device)
-        if other != row:
-            probe[other] = torch.randint(0, 256, (context,), generator=rng).to(x.device)
-        logits = forward(model, probe)
-        if float((logits[row, : t + 1] - base[row, : t + 1]).abs().max()) > scale:
-            raise Rejected(f"causality check failed: logits at positions <= {t} changed when later tokens changed")
-        keep = [r for r in range(rows) if r not in (row, other)]
-        if keep and float((logits[keep] - base[keep]).abs().max()) > scale:
-            raise Rejected("causality check failed: the logits of one row depend on another row")
+        noise = torch.randint(0, VOCAB, (rows, context), generator=self.rng)
+        after = torch.arange(context)[None, :] > cuts[:, None]
+        probe[after] = noise[after]
+        perm = torch.randperm(rows, generator=self.rng)
+        if bool(torch.randint(0, 2, (1,), generator=self.rng)):
+            scored, permuted = self.logprobs(x), self.logprobs(probe[perm])
+        else:
+            permuted, scored = self.logprobs(probe[perm]), self.logprobs(x)
+        probed = torch.empty_like(permuted)
+        probed[perm] = permuted
+        diff = (scored.clamp(min=-LOGP_CLAMP) - probed.clamp(min=-LOGP_CLAMP)).abs().amax(dim=-1)
+        diff[after] = 0.0
+        worst = float(diff.max())
+        if worst > self.atol:
+            row, pos = divmod(int(diff.argmax()), context)
+            raise Rejected(f"causality check failed: row {row}'s log-probabilities at position {pos} changed by "
+                           f"{worst:.3g} nats when the bytes after position {int(cuts[row])} changed "
+                           f"(tolerance {self.atol} nats)")
+        return scored
 
 
-def evaluate(cfg: dict[str, Any], go: dict[str, Any]) -> dict[str, Any]:
-    started = time.monotonic()
-    device = cfg["device"] if cfg["device"] != "auto" else go.get("device", "cpu")
-    if device not in ("cpu", "cuda", "mps"):
-        raise Rejected(f"unknown device {device!r}")
-    context, batch = int(cfg["eval_context"]), int(cfg["eval_batch"])
-    path = go["model"]
-    with open(path, "rb") as handle:
-        digest = hashlib.sha256(handle.read()).digest()
-    model = load_model(path, go["format"], device)
-    loaded = time.monotonic()
+def score(cfg: dict[str, Any], pipe: Pipe, started: float) -> dict[str, Any]:
     with open(cfg["val_path"], "rb") as handle:
         val = torch.frombuffer(bytearray(handle.read()), dtype=torch.uint8).long()
+    context, batch = int(cfg["eval_context"]), int(cfg["eval_batch"])
     n_windows = (val.numel() - 1) // context
     if n_windows < 1:
         raise Rejected("the validation slice is shorter than one window")
     windows = torch.stack([val[i * context: i * context + context + 1] for i in range(n_windows)])
-    order = torch.randperm(n_windows, generator=torch.Generator().manual_seed(int.from_bytes(digest[:8], "little")))
-    probe_rng = torch.Generator().manual_seed(int.from_bytes(os.urandom(8), "little"))
+    kind, _ = pipe.frame(1 << 16)
+    if kind != b"R":
+        raise Rejected("the model server did not say ready")
+    ready = time.monotonic()
+    pipe.deadline = ready + float(cfg["max_seconds"]) + 1.0
+    scorer = Scorer(cfg, pipe)
+    order = torch.randperm(n_windows, generator=scorer.rng)
     per_window = torch.zeros(n_windows, dtype=torch.float64)  # summed in window order: independent of batching
-    with torch.no_grad():
-        for start in range(0, n_windows, batch):
-            idx = order[start:start + batch]
-            real = idx.numel()
-            if real < batch:
-                idx = torch.cat([idx, order.repeat(batch // n_windows + 1)[: batch - real]])
-            chunk = windows[idx].to(device)
-            x, y = chunk[:, :-1], chunk[:, 1:]
-            logits = forward(model, x)
-            if start == 0:
-                check_causality(model, x, logits, int(cfg["probes"]), probe_rng)
-            nats = F.cross_entropy(logits[:real].reshape(-1, 256), y[:real].reshape(-1), reduction="none")
-            per_window[idx[:real]] = nats.view(real, context).double().sum(1).cpu()
-            if time.monotonic() - started > float(cfg["max_seconds"]):
-                raise Rejected(f"evaluation took longer than {cfg['max_seconds']} s")
+    first: tuple[torch.Tensor, torch.Tensor] | None = None
+    for start in range(0, n_windows, batch):
+        idx = order[start:start + batch]
+        real = idx.numel()
+        if real < batch:
+            idx = torch.cat([idx, order.repeat(batch // n_windows + 1)[: batch - real]])
+        chunk = windows[idx]
+        x, y = chunk[:, :-1], chunk[:, 1:]
+        logp = scorer.checked(x)
+        if first is None:
+            first = (x, logp)
+        nats = -logp[:real].gather(-1, y[:real, :, None])[..., 0]
+        per_window[idx[:real]] = nats.double().sum(1)
+        if time.monotonic() - ready > float(cfg["max_seconds"]):
+            raise Rejected(f"evaluation took longer than {cfg['max_seconds']} s")
+    assert first is not None
+    again = scorer.logprobs(first[0])
+    drift = float((again.clamp(min=-LOGP_CLAMP) - first[1].clamp(min=-LOGP_CLAMP)).abs().max())
+    if drift > scorer.atol:
+        raise Rejected(f"the model gave a different answer to the same batch later ({drift:.3g} nats): it keeps "
+                       "state across calls")
     targets = n_windows * context
     val_bpb = float(per_window.sum()) / (math.log(2) * targets)
     if not math.isfinite(val_bpb):
         raise Rejected("val_bpb is not finite")
-    return {"val_bpb": val_bpb, "target_bytes": targets, "load_seconds": round(loaded - started, 3),
-            "seconds": round(time.monotonic() - started, 3)}
+    return {"val_bpb": val_bpb, "target_bytes": targets, "forwards": scorer.forwards,
+            "wait_seconds": round(ready - started, 3), "seconds": round(time.monotonic() - ready, 3)}
+
+
+def write_result(path: str, record: dict[str, Any]) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(record))
+    os.replace(tmp, path)
 
 
 def main() -> int:
     with open(sys.argv[1], encoding="utf-8") as handle:
         cfg = json.loads(handle.read())
     torch.set_num_threads(max(1, int(cfg.get("threads", 1))))
-    emit("ready")
+    started = time.monotonic()
+    pipe = Pipe(cfg["to_model"], cfg["from_model"], started + float(cfg["wait_seconds"]) + float(cfg["max_seconds"]))
     try:
-        go = wait_for_go(cfg["go_path"], float(cfg["wait_seconds"]))
-        if go.get("abort"):
-            emit("eval_aborted")
-            return 0
-        emit("eval", **evaluate(cfg, go))
-        return 0
+        record: dict[str, Any] = {"status": "ok", **score(cfg, pipe, started)}
     except Rejected as exc:
-        emit("eval_error", reason=str(exc))
-        return 3
+        record = {"status": "rejected", "reason": str(exc)}
+    finally:
+        pipe.close()
+    write_result(cfg["result_path"], record)
+    return 0
 
 
 if __name__ == "__main__":
