@@ -42,7 +42,7 @@ __all__ = ["NodeConfig", "load_config", "default_home", "ENV_PREFIX", "AGENTS"]
 log = logging.getLogger(__name__)
 
 ENV_PREFIX = "SWARM_NODE_"
-AGENTS = ("mutate", "llm")
+AGENTS = ("mutate", "tpe", "llm", "hybrid")
 MAX_ADDRS = 32
 _ENV_ALIASES = {"bootstrap": "SWARM_NODE_PEERS"}
 _TRUE = {"1", "true", "yes", "on"}

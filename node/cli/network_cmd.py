@@ -71,8 +71,10 @@ def _config(home: Path | None, **flags: Any) -> NodeConfig:
 @click.option("--listen", "listen", multiple=True, metavar="MULTIADDR",
               help="Listen address (repeatable; default /ip4/0.0.0.0/tcp/4001, port 0 picks a free one).")
 @click.option("--watch", is_flag=True, help="Observe only: print results as they arrive, never train.")
-@click.option("--agent", type=click.Choice(["mutate", "llm"]), default=None,
-              help="Who proposes edits: mutate (no model, the default) or llm (OPENAI_BASE_URL/OPENAI_API_KEY).")
+@click.option("--agent", type=click.Choice(["mutate", "tpe", "llm", "hybrid"]), default=None,
+              help="Who proposes edits: mutate (no model, the default), tpe (Optuna's TPE over the knobs, with "
+                   "everyone's results as trials), llm (OPENAI_BASE_URL/OPENAI_API_KEY) or hybrid (llm code changes, "
+                   "tpe tunes their knobs).")
 @click.option("--model", default=None, help="The LLM's model name for --agent llm (default gpt-4o-mini).")
 @click.option("--budget", default=None, metavar="BUDGET",
               help="With no swarm given: the built-in program under this budget ('60s' default, '2M-tokens').")
