@@ -163,3 +163,35 @@ class Study:
         except Exception as exc:  # too few distinct values, an evaluator that needs a missing extra...
             log.info("importances unavailable: %s", exc)
             return {}
+
+
+def _config(values: Mapping[str, Value], base: Mapping[str, Value]) -> str:
+    from coordinator.knobs import format_value
+
+    diff = [f"{k}={format_value(v)}" for k, v in values.items() if base.get(k) != v]
+    return " ".join(diff) or "(the current file's values)"
+
+
+def study_notes(base: str, scored: Sequence[ScoredText], *, program: str = "", limit: int = 2_000) -> str:
+    """What the study of ``base``'s branch has learned, for the LLM's prompt (at most ``limit`` characters): the best
+    configurations, the knobs that matter (Optuna's importance evaluator), the configurations that crashed."""
+    try:
+        study = Study(base, scored, program=program, seed=0)
+    except Exception as exc:  # a file that does not parse has no study
+        log.info("no study notes: %s", exc)
+        return ""
+    if not study.trials:
+        return ""
+    lines = [f"{study.trials} trials of this train.py's knobs (own and peers'), tuned by TPE:", "Best configurations:"]
+    lines += [f"- {t.metric:.4f}  {_config(t.values, study.base_values)}" for t in study.best(3)]
+    ranked = sorted(study.importances().items(), key=lambda kv: -kv[1])[:6]
+    if ranked:
+        lines.append("Knobs that matter most (importance): " + ", ".join(f"{k} {v:.2f}" for k, v in ranked))
+    failed = study.failures(3)
+    if failed:
+        lines.append("Crashed:")
+        lines += [f"- {_config(t.values, study.base_values)}" for t in failed]
+    lines.append("The knob values are tuned by the study; spend your change on the code (model, optimiser, "
+                 "schedule): a code change starts a new study whose knobs are then tuned for it.")
+    text = "\n".join(lines)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
