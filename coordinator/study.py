@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 import warnings
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -53,7 +54,9 @@ class Study:
     """The branch of ``base`` as an Optuna study over ``infer_space(base, program)``; see the module docstring."""
 
     def __init__(self, base: str, scored: Sequence[ScoredText], *, program: str = "", seed: int | None = None,
-                 n_startup: int = 8) -> None:
+                 n_startup: int = 8, centre_on_base: bool = True) -> None:
+        self.centre_on_base = centre_on_base
+        self._rng = random.Random(seed)
         self.base = base
         self.branch = branch_key(base)
         mine = [s for s in scored if branch_key(s.train_py) == self.branch][-MAX_TRIALS:]
@@ -102,9 +105,16 @@ class Study:
 
     @property
     def incumbent(self) -> dict[str, Value]:
-        """The best finished trial's knob values (the base's before any): the centre of ``ask(local=True)``."""
+        """The centre of ``ask(local=True)``: the base's values once the base itself was measured (the loop's kept
+        best: re-run within noise, not a lucky single score), else the best finished trial's (a node that has only
+        watched peers starts from their best), else the base's."""
+        if self.centre_on_base and any(self._same(t.values, self.base_values) for t in self.finished):
+            return dict(self.base_values)
         best = self.best(1)
         return {**self.base_values, **(best[0].values if best else {})}
+
+    def _same(self, a: Mapping[str, Value], b: Mapping[str, Value]) -> bool:
+        return all(a.get(name) == b.get(name) for name in self.space)
 
     @property
     def trials(self) -> int:
@@ -134,14 +144,23 @@ class Study:
     def ask(self, names: Sequence[str] | None = None, local: bool = False) -> dict[str, Value]:
         """The next whole configuration: TPE's values for ``names`` (all tuned knobs by default; ``local``: within a
         trust region around the incumbent), the incumbent's for the rest; pending (a liar) in this study from now on."""
-        chosen = {n: self._near(n) if local else self.distributions[n]
-                  for n in (names if names is not None else self.space) if n in self.space}
+        centre = self.incumbent
+        wanted = [n for n in (names if names is not None else self.space) if n in self.space]
+        moved: dict[str, Value] = {}
+        if local:  # a choice in the trust region must move: one of its other values (TPE would keep the incumbent's)
+            for n in [n for n in wanted if self.space[n].kind == "choice"]:
+                others = [c for c in self.space[n].choices if c != centre[n]]
+                if others:
+                    moved[n] = others[self._rng.randrange(len(others))]
+                wanted.remove(n)
+        chosen = {n: self._near(n) if local else self.distributions[n] for n in wanted}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             trial = self.optuna.ask(chosen)
-        values = {name: snap(p, trial.params[name]) if name in chosen else self.incumbent[name]
-                  for name, p in self.space.items()}
-        return values
+        for n, value in moved.items():
+            trial.set_user_attr(n, value)
+        return {name: snap(p, trial.params[name]) if name in chosen else moved.get(name, centre[name])
+                for name, p in self.space.items()}
 
     def best(self, k: int = 3) -> list[TrialView]:
         """The ``k`` best finished trials, best first."""

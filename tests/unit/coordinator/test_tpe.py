@@ -40,7 +40,7 @@ def test_proposes_whole_configurations_of_the_same_branch() -> None:
     whole = TPEAgent(random.Random(1), subset=(0, 0), local=False).propose(context([]))
     assert len(changed(whole.train_py)) >= 6, changed(whole.train_py)    # every tuned knob sampled at once
     proposal = TPEAgent(random.Random(1)).propose(context([]))
-    assert 1 <= len(changed(proposal.train_py)) <= 3                      # default: 1-3 knobs near the incumbent
+    assert 1 <= len(changed(proposal.train_py)) <= 2                      # default: 1-2 knobs near the incumbent
     assert proposal.description.startswith(PREFIX) and proposal.agent == "tpe"
     assert branch_key(proposal.train_py) == branch_key(SIM_TRAIN_PY)      # knobs only: the same study branch
     again = TPEAgent(random.Random(1)).propose(context([]))
