@@ -31,6 +31,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 CRASH_PENALTY = 0.05      # bpb above the branch's worst finished trial that a crash is scored at
 NEAR_FACTOR = 3.0         # the trust region of a log knob: base / 3 .. base * 3
+MIN_STEP = 1.3            # the smallest move of a log knob in a local proposal
 
 
 def _distribution(p: Param) -> BaseDistribution:
@@ -159,8 +160,27 @@ class Study:
             trial = self.optuna.ask(chosen)
         for n, value in moved.items():
             trial.set_user_attr(n, value)
-        return {name: snap(p, trial.params[name]) if name in chosen else moved.get(name, centre[name])
+        params = {n: self._stepped(n, trial.params[n], centre[n]) if local else trial.params[n] for n in chosen}
+        return {name: snap(p, params[name]) if name in chosen else moved.get(name, centre[name])
                 for name, p in self.space.items()}
+
+    def _stepped(self, name: str, x: Any, centre: Value) -> Any:
+        """``x`` moved at least one measurable step from the incumbent (TPE exploits in steps too small to beat the
+        noise margin): x1.3 on log knobs, 1/8 of the range on linear ones, one on integers."""
+        p, c = self.space[name], self.space[name].internal(centre)
+        if c is None or isinstance(c, (bool, str)) or isinstance(x, (bool, str)):
+            return x
+        up = x >= c
+        if p.kind in ("int", "pow2"):
+            if x == c or (p.kind == "int" and abs(x - c) < max(1, 0.2 * abs(c))):
+                x = c + (max(1, round(0.25 * abs(c))) if p.kind == "int" else 1) * (1 if up else -1)
+            return int(min(max(x, p.low), p.high))
+        if p.log and c > 0 and x > 0:
+            if abs(math.log(x / c)) < math.log(MIN_STEP):
+                x = c * MIN_STEP if up else c / MIN_STEP
+        elif abs(x - c) < (p.high - p.low) / 8:
+            x = c + (p.high - p.low) / 8 * (1 if up else -1)
+        return float(min(max(x, p.low), p.high))
 
     def best(self, k: int = 3) -> list[TrialView]:
         """The ``k`` best finished trials, best first."""
