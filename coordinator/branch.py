@@ -26,7 +26,7 @@ MAX_TRIALS = 400          # newest trials an agent is given (TPE's cost grows wi
 def _parsed(text: str) -> tuple[str, tuple[tuple[str, Value], ...]] | None:
     try:
         knobs = read_knobs(text)
-    except KnobError:
+    except (KnobError, RecursionError, MemoryError):  # a peer's text is hostile input: too deep to parse is no branch
         return None
     raw = text.splitlines(keepends=True)
     for knob in sorted(knobs, key=lambda k: (k.line, -k.col)):

@@ -212,7 +212,8 @@ class Researcher:
             fetches[0] -= 1
             return self._text(blob)
         pending = sorted(claimed_blobs(view.claims, me=self.author, now=self.clock(), trust=self.trust))
-        return trial_texts(rel, pending, text_of, self.author)
+        trusted = [r for r in rel if r.author == self.author or self.trust.trusted(r.author)]  # a liar's are no trials
+        return trial_texts(trusted, pending, text_of, self.author)
 
     def _baseline_action(self) -> Action:
         n = self.noise.baseline_runs() + 1

@@ -126,3 +126,13 @@ def test_the_loop_hands_a_peers_live_claim_over_as_a_pending_trial() -> None:
     second = b.step()                                     # asks while a's run is in flight: sees only the claim
     assert agents[1].last_study is not None and agents[1].last_study.pending >= 1
     assert first.action == second.action == "explore" and first.blob != second.blob
+
+
+def test_hostile_peer_texts_are_no_trials() -> None:
+    deep = "X = " + "(" * 5000 + "1" + ")" * 5000 + "\n"
+    junk = [ScoredText(deep, 2.0, "keep"), ScoredText("def broken(:\n", 2.0, "keep"),
+            ScoredText(SIM_TRAIN_PY.replace("LEARNING_RATE = 4e-3", "LEARNING_RATE = 1e308"), -5.0, "keep")]
+    agent = TPEAgent(random.Random(3))
+    proposal = agent.propose(context(junk))
+    assert branch_key(deep) is None and agent.last_study is not None and agent.last_study.trials == 1
+    assert branch_key(proposal.train_py) == branch_key(SIM_TRAIN_PY)
