@@ -44,6 +44,7 @@ Examples:
   swarm-node join 3f2a...e9 --peer /ip4/10.0.0.7/tcp/4001/p2p/12D3KooW...
   swarm-node join --listen /ip4/127.0.0.1/tcp/0 --no-mdns --watch
   swarm-node join --agent llm --model qwen2.5-coder:7b    # with OPENAI_BASE_URL=http://localhost:11434/v1
+  swarm-node join --agent tpe                       # Optuna TPE over the knobs, every node's results as trials
   swarm-node join --budget 2M-tokens --max-experiments 10  # the built-in program under a token budget
 """
 
@@ -75,7 +76,7 @@ def _config(home: Path | None, **flags: Any) -> NodeConfig:
               help="Who proposes edits: mutate (no model, the default), tpe (Optuna's TPE over the knobs, with "
                    "everyone's results as trials), llm (OPENAI_BASE_URL/OPENAI_API_KEY) or hybrid (llm code changes, "
                    "tpe tunes their knobs).")
-@click.option("--model", default=None, help="The LLM's model name for --agent llm (default gpt-4o-mini).")
+@click.option("--model", default=None, help="The LLM's model name for --agent llm or hybrid (default gpt-4o-mini).")
 @click.option("--budget", default=None, metavar="BUDGET",
               help="With no swarm given: the built-in program under this budget ('60s' default, '2M-tokens').")
 @click.option("--max-experiments", type=click.IntRange(min=1), default=None,
