@@ -4,8 +4,8 @@ Each proposal rebuilds an in-memory study (``coordinator.study.Study``) of the b
 hands over (``ProposalContext.scored``: own and peers' comparable results, live claims as pending trials) and asks it
 for a whole configuration. By default TPE moves 1-2 knobs, picked by Thompson sampling over which knobs' changes were
 kept (``knob_stats``), within a trust region around the incumbent (``Study.ask(local=True)``); ``subset=(0, 0),
-local=False`` samples every knob over its whole range at once. A configuration whose train.py is already taken (scored or claimed
-in the swarm) stays pending in the study (so TPE moves away from it) and the study is asked again.
+local=False`` samples every knob over its whole range at once. A configuration whose train.py is already taken (scored
+or claimed in the swarm) stays pending in the study (so TPE moves away from it) and the study is asked again.
 """
 
 from __future__ import annotations
