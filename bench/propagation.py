@@ -1,12 +1,15 @@
 """Propagation: how fast one result reaches 50%, 95% and 100% of N nodes, raw GossipSub vs NodeService.
 
     .venv/bin/python bench/propagation.py [--sizes 10,20,50] [--results 30] [--per-proc 10]
+    .venv/bin/python bench/propagation.py --muxer [--sizes 10,20]   # NodeService over Mplex only vs Yamux only
 
 For each N, two runs side by side on 127.0.0.1 with several hosts per process:
   raw:  bare py-libp2p hosts + GossipSub (Mplex, the same mesh parameters), a validator that accepts all;
         a message counts as arrived when a subscription yields it;
   node: NodeService per host (validation by protocol, ledger write in SQLite, sync every 5 s); a result
         counts as arrived when it is stored in that host's ledger.
+With ``--muxer`` the two runs are instead ``node`` over Mplex alone and ``node`` over Yamux alone (the same
+topology, publishers and mesh), to compare the CPU each muxer costs.
 Each host dials 3 random others. One random host publishes each result, 0.25 s apart. Reach times are
 measured against the publish instant (one machine, one clock); median and p95 over the results.
 Bytes per result per node: loopback bytes during the publishing phase / (results x N) (psutil; other
@@ -137,6 +140,11 @@ async def worker(mode: str, first: int, count: int, home: Path) -> None:
     from node.net.logs import route_libp2p_logs
 
     route_libp2p_logs(None)
+    muxer = os.environ.get("BENCH_MUXER")
+    if muxer:  # offer this muxer alone (--muxer)
+        import node.net.host as host_module
+
+        host_module.MUXERS = {k: v for k, v in host_module.MUXERS.items() if muxer in k}
     receipts: list[tuple[str, int, float]] = []
     published: list[tuple[str, int, float]] = []
     hosts = [RawHost(first + i, receipts) if mode == "raw" else NodeHost(first + i, receipts, home)
@@ -147,12 +155,15 @@ async def worker(mode: str, first: int, count: int, home: Path) -> None:
         emit(addrs={h.index: h.addr() for h in hosts})
         async for cmd in stdin_lines():
             if cmd["cmd"] == "connect":
+                failed: list[str] = []
                 for h in hosts:
                     for addr in cmd["targets"].get(str(h.index), []):
-                        with contextlib.suppress(Exception):
+                        try:
                             await h.host.connect(parse_peer_addr(addr)) if mode == "raw" \
                                 else await h.svc.connect(addr)
-                emit(connected=True)
+                        except Exception as exc:
+                            failed.append(repr(exc)[:200])
+                emit(connected=True, failed=failed)
             elif cmd["cmd"] == "publish":
                 h = next(h for h in hosts if h.index == cmd["host"])
                 published.append((cmd["tag"], h.index, time.time()))
@@ -206,7 +217,9 @@ def run_once(mode: str, n: int, results: int, per_proc: int) -> dict[str, float]
         for proc in procs:
             proc.send(cmd="connect", targets=targets)
         for proc in procs:
-            proc.read()
+            failed = proc.read()["failed"]
+            if failed:
+                print(f"  {mode}: {len(failed)} dials failed, e.g. {failed[0]}", file=sys.stderr)
         time.sleep(3.0)  # a few heartbeats: the mesh forms
         before = loopback_bytes()
         workers = [psutil.Process(proc.p.pid) for proc in procs]
@@ -255,7 +268,11 @@ def main() -> None:
     parser.add_argument("--sizes", default="10,20,50")
     parser.add_argument("--results", type=int, default=30)
     parser.add_argument("--per-proc", type=int, default=10)
+    parser.add_argument("--muxer", action="store_true", help="NodeService over Mplex alone vs Yamux alone")
     args = parser.parse_args()
+    if args.muxer:
+        compare_muxers(args)
+        return
     print("issue's raw py-libp2p figures on this machine: 20 hosts median 122 ms / max 278 ms to reach all; "
           "50 hosts median 421 ms")
     print(f"{'N':>3} {'mode':<5} {'50% med/p95 ms':>16} {'95% med/p95 ms':>16} {'100% med/p95 ms':>17} "
@@ -268,6 +285,22 @@ def main() -> None:
                   f"{r['cpu']:>14.0f}")
         ratio = rows["node"]["p50@1.0"] / rows["raw"]["p50@1.0"] if rows["raw"]["p50@1.0"] else float("nan")
         print(f"{n:>3} node/raw median time to reach all: {ratio:.2f}x")
+        sys.stdout.flush()
+
+
+def compare_muxers(args: argparse.Namespace) -> None:
+    print(f"{'N':>3} {'muxer':<6} {'100% med/p95 ms':>17} {'complete':>9} {'B/result/node':>14} {'CPU ms/result':>14}")
+    for n in (int(x) for x in args.sizes.split(",")):
+        rows: dict[str, dict[str, float]] = {}
+        for muxer in ("mplex", "yamux"):
+            os.environ["BENCH_MUXER"] = muxer
+            rows[muxer] = run_once("node", n, args.results, args.per_proc)
+        os.environ.pop("BENCH_MUXER", None)
+        for muxer, r in rows.items():
+            print(f"{n:>3} {muxer:<6} {r['p50@1.0']:>7.0f}/{r['p95@1.0']:<9.0f} {r['complete']:>8.0%} "
+                  f"{r['bytes']:>14.0f} {r['cpu']:>14.0f}")
+        print(f"{n:>3} yamux/mplex CPU per result: {rows['yamux']['cpu'] / rows['mplex']['cpu']:.2f}x, "
+              f"time to reach all: {rows['yamux']['p50@1.0'] / rows['mplex']['p50@1.0']:.2f}x")
         sys.stdout.flush()
 
 

@@ -12,9 +12,11 @@ Files:
 - ``plan.py``: ``plan_next`` (baseline / adopt / stack / explore) and the share bound of adopt and stack.
 - ``decide.py``: ``decide(candidate_runs, best, margin) -> Decision`` (keep / discard / rerun), ``comparable``.
 - ``noise.py``: ``NoiseModel``: repeated runs per blob -> pooled std -> margin; ``NoiseEvidence`` for status.
-- ``peers.py``: dedupe (``scored_blobs``), claims (``claimed_blobs``), ``adopt_candidates``, ``stack_pairs``,
-  ``verification`` (verified = confirmed by >= 2 nodes other than the author).
-- ``trust.py``: ``TrustBook``: per-peer score from confirmed / refuted claims and invalid messages.
+- ``peers.py``: dedupe (``scored_blobs``), claims (``claimed_blobs``: peers this node reproduced, and a few slots
+  for the rest; ``unfulfilled_claims``), ``adopt_candidates``, ``stack_pairs``, ``verification`` / ``verified_ids``
+  (verified for node ``me`` = re-run by it and held, or confirmed by a peer its user trusts, or by 2 peers it
+  reproduced: ``vouched_peers``; fresh identities count for nothing).
+- ``trust.py``: ``TrustBook``: per-peer score from confirmed / refuted claims, invalid messages, unfulfilled claims.
 - ``workspace.py``: ``Workspace`` (the swarm's git repository), ``merge3``, ``blob_hash``, ``commit_message``.
 - ``knobs.py``: UPPER_CASE knobs of train.py: read (ast), step (log / powers of two / flips / choices), rewrite one line.
 - ``agents/``: ``Agent`` interface, ``MutateAgent`` (bandit over knob steps), ``LLMAgent`` (openai client, fallback),

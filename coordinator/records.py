@@ -66,7 +66,7 @@ class SwarmView:
     """What the node knows of the swarm right now: every result (own ones included), live claims, invalid counts."""
 
     results: Sequence[SeenResult] = ()
-    claims: Sequence[ClaimLike] = ()
+    claims: Sequence[ClaimLike] = ()  # live ones, and recently expired ones (were they followed by a result?)
     invalid: Mapping[bytes, int] = field(default_factory=dict)  # author key -> invalid messages seen from it
 
 
@@ -120,7 +120,7 @@ class TrustChange:
     """A change of this node's trust in a peer, for node/ to persist."""
 
     peer: bytes
-    event: Literal["confirmed", "refuted", "invalid"]
+    event: Literal["confirmed", "refuted", "invalid", "unfulfilled"]
     score: float
 
 
@@ -180,4 +180,5 @@ class Policy:
     confirm_tolerance: float = 0.01    # bpb: an attestation within this of the claim confirms it (others' view)
     proposal_tries: int = 12           # proposals drawn before giving up on finding an untaken blob
     recent_limit: int = 12             # history items shown to agents (each list)
-    only_verified_peer_code: bool = False  # no sandbox here: run peers' code only once >= 2 other nodes verified it
+    only_verified_peer_code: bool = False  # no sandbox here: run peers' code only when verified here (peers.py)
+    trusted_authors: frozenset[bytes] = frozenset()  # the user's own list (keys): their word and code count here

@@ -20,7 +20,7 @@ from coordinator.agents.base import Agent
 from coordinator.decide import comparable, decide
 from coordinator.noise import NoiseEvidence, NoiseModel
 from coordinator.peers import (adopt_candidates, claimed_blobs, parent_blobs, scored_blobs, stack_pairs,
-                              verified_ids)
+                              unfulfilled_claims, verified_ids, vouched_peers)
 from coordinator.plan import Tally, plan_next
 from coordinator.records import (Action, HistoryItem, Outcome, Policy, ProposalContext, ScoredText, SeenResult,
                                  SwarmView, TrustChange)
@@ -170,12 +170,17 @@ class Researcher:
 
     # ---------------------------------------------------------------- planning
     def _runnable(self, view: SwarmView) -> SwarmView:
-        """Without a sandbox (``only_verified_peer_code``), peers' claims count only once they are verified."""
+        """Without a sandbox (``only_verified_peer_code``), a peer's kept claim counts only when its author is on the
+        user's list (``trusted_authors``) or it is verified here by those peers and the ones this node reproduced
+        (never by identities merely existing; see peers.verified_ids)."""
         if not self.policy.only_verified_peer_code:
             return view
-        ok = verified_ids(view.results, self.policy.confirm_tolerance)
-        results = [s for s in view.results
-                   if s.result.author == self.author or s.result_id in ok or s.result.status != "keep"]
+        trusted = self.policy.trusted_authors
+        verifiers = vouched_peers(view.results, me=self.author, tolerance=self.policy.confirm_tolerance)
+        ok = verified_ids(view.results, self.policy.confirm_tolerance, me=self.author, verifiers=verifiers,
+                          trusted=trusted)
+        results = [s for s in view.results if s.result.author == self.author or s.result.author in trusted
+                   or s.result_id in ok or s.result.status != "keep"]
         return SwarmView(results=results, claims=view.claims, invalid=view.invalid)
 
     def _taken(self, view: SwarmView) -> set[str]:
@@ -286,8 +291,11 @@ class Researcher:
     def step(self) -> Outcome:
         """Plan, run, decide, commit or reset, publish; return the Outcome (also given to ``publish``)."""
         self._steps += 1
-        view = self._runnable(self.swarm_view())
+        seen = self.swarm_view()
+        view = self._runnable(seen)
         changes = self.trust.sync_invalid(view.invalid)
+        changes += self.trust.sync_unfulfilled(unfulfilled_claims(seen.claims, seen.results, me=self.author,
+                                                                  now=self.clock()))
         taken = self._taken(view)
         action = plan_next(calibrated=self.noise.calibrated(self.policy.baseline_repeats) and self.best is not None,
                            tally=self.tally, policy=self.policy, baseline=self._baseline_action,

@@ -1,8 +1,9 @@
 """NodeConfig: every setting of a node, filled from defaults < config file (TOML) < environment < overrides.
 
 The config file is ``<home>/config.toml`` unless one is named; its keys are the field names of :class:`NodeConfig`
-(``listen`` and ``bootstrap`` are arrays of strings). The environment uses ``SWARM_NODE_<FIELD>`` (upper case), with
-two pinned aliases: ``SWARM_NODE_PEERS`` for ``bootstrap`` and comma-separated lists for ``listen``/``bootstrap``.
+(``listen``, ``bootstrap`` and ``trusted_peers`` are arrays of strings). The environment uses ``SWARM_NODE_<FIELD>``
+(upper case), with two pinned aliases: ``SWARM_NODE_PEERS`` for ``bootstrap`` and comma-separated lists for the list
+settings.
 Overrides are the CLI flags by field name; a ``None`` value means "flag not given" and is skipped.
 
 Every problem is a :class:`~node.errors.ConfigError` naming the key and where the bad value came from.
@@ -34,10 +35,11 @@ from multiaddr.exceptions import Error as MultiaddrLibError
 
 from node.errors import ConfigError, JoinStringError
 from node.joinstring import check_peer_multiaddr
+from protocol import peer_id_from_public_key
 from trainer.budget import Budget
 from trainer.errors import TrainerError
 
-__all__ = ["NodeConfig", "load_config", "default_home", "ENV_PREFIX", "AGENTS"]
+__all__ = ["NodeConfig", "load_config", "default_home", "ENV_PREFIX", "AGENTS", "public_key_of_peer_id"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,8 @@ class NodeConfig:
     listen: tuple[str, ...] = ("/ip4/0.0.0.0/tcp/4001",)
     bootstrap: tuple[str, ...] = ()
     mdns: bool = True
+    relays: tuple[str, ...] = ()      # --relay: circuit relays to reserve a slot on (behind NAT)
+    upnp: bool = True                 # --no-upnp: never ask the LAN's router to forward the port
     agent: str = "mutate"
     model: str = "gpt-4o-mini"
     budget: str | None = None
@@ -69,6 +73,7 @@ class NodeConfig:
     verify_share: float = 0.2
     trust_threshold: float = -2.0
     require_sandbox: bool = True
+    trusted_peers: tuple[str, ...] = ()  # peer ids (12D3KooW...) whose claims and attestations this user trusts
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8737
 
@@ -164,6 +169,32 @@ def _as_bootstrap(key: str, value: object, source: str, from_text: bool) -> tupl
     return tuple(out)
 
 
+def _as_peer_ids(key: str, value: object, source: str, from_text: bool) -> tuple[str, ...]:
+    ids = _as_str_list(key, value, source, from_text)
+    for peer_id in ids:
+        if public_key_of_peer_id(peer_id) is None:
+            raise _fail(key, source, f"{peer_id!r} is not an Ed25519 peer id (12D3KooW..., as `swarm-node status` "
+                                     "or a join string shows it)")
+    return tuple(ids)
+
+
+_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+
+def public_key_of_peer_id(peer_id: str) -> bytes | None:
+    """The 32-byte Ed25519 public key inside a libp2p peer id ("12D3KooW..."), or None if it is not one."""
+    if not 40 <= len(peer_id) <= 60 or any(c not in _B58 for c in peer_id):
+        return None
+    number = 0
+    for c in peer_id:
+        number = number * 58 + _B58.index(c)
+    raw = number.to_bytes(38, "big") if number < 1 << (38 * 8) else b""
+    if len(raw) != 38 or not raw.startswith(b"\x00\x24\x08\x01\x12\x20"):
+        return None
+    pub = raw[6:]
+    return pub if peer_id_from_public_key(pub) == peer_id else None
+
+
 def _as_bool(key: str, value: object, source: str, from_text: bool) -> bool:
     if isinstance(value, bool):
         return value
@@ -213,9 +244,11 @@ def _coerce(key: str, value: object, source: str, from_text: bool) -> Any:
         return _as_path(key, value, source)
     if key == "listen":
         return _as_listen(key, value, source, from_text)
-    if key == "bootstrap":
+    if key in ("bootstrap", "relays"):
         return _as_bootstrap(key, value, source, from_text)
-    if key in ("mdns", "watch", "require_sandbox"):
+    if key == "trusted_peers":
+        return _as_peer_ids(key, value, source, from_text)
+    if key in ("mdns", "watch", "require_sandbox", "upnp"):
         return _as_bool(key, value, source, from_text)
     if key in ("verify_share", "trust_threshold"):
         return _as_float(key, value, source, from_text)

@@ -25,12 +25,20 @@ from coordinator.workspace import Workspace
 from protocol import Claim, Result, one_line, peer_id_from_public_key
 from trainer import Progress, RunSummary, hardware_fingerprint, run_experiment, sandbox_available
 
-from node.feed.views import STATE_CURRENT, STATE_NOISE, STATE_SWARM
+from node.feed.views import STATE_AGENT, STATE_CURRENT, STATE_NOISE, STATE_SWARM
 from node.swarms import SwarmError, SwarmSpec, budget_rule
 
-__all__ = ["ResearchLoop", "make_agent", "attestation_of", "verify_claim"]
+__all__ = ["ResearchLoop", "make_agent", "attestation_of", "verify_claim", "trusted_keys"]
 
 log = logging.getLogger(__name__)
+
+
+def trusted_keys(config: Any) -> frozenset[bytes]:
+    """The public keys of the peers the user trusts (``trusted_peers``, checked when the config was loaded)."""
+    from node.config import public_key_of_peer_id
+
+    keys = (public_key_of_peer_id(p) for p in getattr(config, "trusted_peers", ()))
+    return frozenset(k for k in keys if k is not None)
 
 
 def make_agent(config: Any, rng: random.Random) -> Agent:
@@ -66,22 +74,24 @@ class ResearchLoop:
         self.rng = random.Random()
         self.agent = agent or make_agent(config, self.rng)
         self.sandboxed, why = sandbox_available()
-        # Without a sandbox (DESIGN 6): run our own agent's code, and peers' code only once others verified it,
-        # unless the user lowered that with --no-sandbox.
+        # Without a sandbox (DESIGN 6): run our own agent's code, and a peer's code only when the user trusts its author
+        # (--trust-peer) or those peers verified it, unless the user lowered that with --no-sandbox.
         self.require_sandbox = self.sandboxed
         strict = not self.sandboxed and config.require_sandbox
         if not self.sandboxed:
             log.warning("no sandbox here (%s): %s", why,
-                        "running only our own agent's code and verified peer commits" if strict
+                        "running only our own agent's code and the code of peers you trust (--trust-peer) or "
+                        "that they verified" if strict
                         else "running peers' code UNSANDBOXED (--no-sandbox)")
         self.policy = policy or Policy(verify_share=config.verify_share, trust_threshold=config.trust_threshold,
-                                       only_verified_peer_code=strict)
+                                       only_verified_peer_code=strict, trusted_authors=trusted_keys(config))
         self.on_outcome = on_outcome
         self.work_root = Path(config.swarm_dir(swarm.swarm_id)) / "runs"
         self.workspace = Workspace.open_or_create(Path(config.swarm_dir(swarm.swarm_id)) / "workspace", swarm.baseline)
         self._token: trio.lowlevel.TrioToken | None = None
         self._stopped = False
         self._action = ""
+        self._agent_note = ""
 
     def describe(self) -> str:
         """One line for the terminal: swarm, budget, hardware, agent, sandbox."""
@@ -114,7 +124,7 @@ class ResearchLoop:
 
     def _view(self) -> SwarmView:
         rows = self.ledger.results(self.swarm.swarm_id)
-        claims: list[ClaimLike] = list(self.ledger.active_claims(self.swarm.swarm_id, time.time()))
+        claims: list[ClaimLike] = list(self.ledger.recent_claims(self.swarm.swarm_id))  # expired: were they kept?
         return SwarmView(results=[SeenResult(r.message_id, r) for r in rows], claims=claims)
 
     def _fetch(self, blob: str) -> str | None:
@@ -176,6 +186,7 @@ class ResearchLoop:
         outcome = researcher.step()
         if self._stopped:
             return outcome
+        self._note_agent()
         evidence = researcher.evidence()
         self.ledger.set_state(STATE_NOISE, {**dataclasses.asdict(evidence), "hw_class": self.hardware.hw_class,
                                             "best": researcher.best})
@@ -183,10 +194,20 @@ class ResearchLoop:
                  outcome.description)
         return outcome
 
+    def _note_agent(self) -> None:
+        """An agent that stopped for good (the llm endpoint refused the key or the model) is said once, with the fix,
+        in the log, the feed and ``status`` (ledger state ``STATE_AGENT``)."""
+        note = str(getattr(self.agent, "disabled", "") or "")
+        if note and note != self._agent_note:
+            self._agent_note = note
+            log.error("%s", note)
+            self.ledger.set_state(STATE_AGENT, {"agent": getattr(self.agent, "name", "?"), "note": note})
+
     async def run(self, max_steps: int | None = None) -> None:
         """Run experiments one after another until cancelled (or ``max_steps``)."""
         self._token = trio.lowlevel.current_trio_token()
         self.ledger.set_state(STATE_SWARM, self.swarm.swarm_id.hex())
+        self.ledger.set_state(STATE_AGENT, None)  # a note of an earlier run no longer holds
         try:
             researcher = await trio.to_thread.run_sync(self._researcher)
             steps = 0

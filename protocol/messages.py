@@ -28,8 +28,8 @@ __all__ = [
 ]
 
 STATUSES = ("keep", "discard", "crash")
-HW_CLASS_PATTERN = r"[a-z][a-z0-9]{0,15}:[A-Za-z0-9][A-Za-z0-9._+-]{0,63}"
-"""``cpu:2t``, ``cuda:H100-80GB``, ``mps:M4``: a backend, a colon, a model/size token."""
+HW_CLASS_PATTERN = r"[a-z][a-z0-9]{0,15}:[A-Za-z0-9][A-Za-z0-9._+:-]{0,63}"
+"""``cpu:AMD-EPYC-7B13:1t``, ``cuda:H100-80GB``, ``mps:M4``: a backend, a colon, model/size tokens (old: ``cpu:2t``)."""
 
 
 @dataclass(frozen=True)

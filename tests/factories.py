@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from pathlib import Path
 
 from protocol import BudgetRule, Identity, Manifest, Result, Verified, decode_and_verify, git_blob_hash, sign_message
 
@@ -39,3 +40,13 @@ def make_result(me: Identity, seq: int, swarm: bytes, **changes: object) -> Resu
 def signed_result(me: Identity, seq: int, swarm: bytes, **changes: object) -> Verified:
     """A result signed by ``me`` and passed through the real validation pipeline."""
     return decode_and_verify(sign_message(me, make_result(me, seq, swarm, **changes)))
+
+
+def write_identity(home: Path, identity: Identity) -> None:
+    """Make ``identity`` the key of node home ``home`` (its feed is then that node's view)."""
+    from cryptography.hazmat.primitives import serialization
+
+    key = home / "identity.key"
+    key.write_bytes(identity._key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                serialization.NoEncryption()))
+    key.chmod(0o600)

@@ -124,8 +124,9 @@ def feed(join_string: str | None, follow: bool, as_json: bool, rows: int, home: 
     With a JOIN_STRING it first starts an observer node (``join --watch``, in the background, home
     ~/.swarm-node/observer unless --home) that syncs the swarm, and follows its feed.
     """
+    from node.config import load_config
     from node.feed.terminal import follow as follow_live, render_feed
-    from node.feed.views import build_feed, result_dict
+    from node.feed.views import build_feed, result_dict, viewer_of
 
     if join_string:
         with _observer(join_string, home) as (observer_home, swarm_hex):
@@ -133,6 +134,7 @@ def feed(join_string: str | None, follow: bool, as_json: bool, rows: int, home: 
         return
     ledger = open_ledger(home)
     swarm_id = _swarm(ledger, wanted)
+    viewer = viewer_of(load_config(overrides={"home": home} if home else None))
     if as_json:
         printed: set[bytes] = set()
         try:
@@ -146,11 +148,11 @@ def feed(join_string: str | None, follow: bool, as_json: bool, rows: int, home: 
         except KeyboardInterrupt:
             return
     if follow:
-        follow_live(lambda: build_feed(ledger, swarm_id), rows=rows)
+        follow_live(lambda: build_feed(ledger, swarm_id, viewer=viewer), rows=rows)
     else:
         from rich.console import Console
 
-        Console().print(render_feed(build_feed(ledger, swarm_id), rows=rows))
+        Console().print(render_feed(build_feed(ledger, swarm_id, viewer=viewer), rows=rows))
 
 
 @cli.command(epilog="\b\nExamples:\n  swarm-node status\n  swarm-node status --json")
@@ -158,9 +160,9 @@ def feed(join_string: str | None, follow: bool, as_json: bool, rows: int, home: 
 @click.option("--swarm", "wanted", help=SWARM_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
-    """The node: identity, swarms, peers, the current step and the noise margin."""
+    """The node: identity, swarms, peers (and bans: who, why, until when), the current step and the noise margin."""
     from node.config import load_config
-    from node.feed.views import STATE_CURRENT, STATE_NOISE, STATE_PEERS, swarm_info
+    from node.feed.views import STATE_AGENT, STATE_CURRENT, STATE_NOISE, STATE_PEERS, swarm_info
 
     ledger = open_ledger(home)
     config = load_config(overrides={"home": home} if home else None)
@@ -177,7 +179,9 @@ def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
         "peers": ledger.get_state(STATE_PEERS, []),
         "current": ledger.get_state(STATE_CURRENT),
         "noise": ledger.get_state(STATE_NOISE),
+        "agent": ledger.get_state(STATE_AGENT),
         "known_peers": len(ledger.peers()),
+        "bans": [{"peer": peer, "reason": reason, "until": until} for peer, reason, until in ledger.bans()],
     }
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
@@ -188,12 +192,22 @@ def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
         click.echo(f"peer id   {running.get('peer_id', '?')}")
         for addr in running.get("addrs", []):
             click.echo(f"listening {addr}")
+        if running.get("reachability"):
+            click.echo(f"reachable {running['reachability']} (AutoNAT; private: joined through a relay)")
+        if running.get("join_string"):
+            click.echo(f"join      {running['join_string']}")
     for s in swarms:
         click.echo(f"swarm     {s['swarm_id'][:16]}  {s['name']}  budget {s['budget']}  {s['results']} results")
     click.echo(f"peers     {len(report['peers'] or [])} connected, {report['known_peers']} known")
+    for ban in report["bans"]:
+        until = time.strftime("%Y-%m-%d %H:%M", time.localtime(ban["until"]))
+        click.echo(f"banned    {ban['peer']} until {until}: {ban['reason']}")
     cur = report["current"]
     click.echo(f"now       {cur.get('action')}: {cur.get('description')} ({float(cur.get('fraction') or 0):.0%})"
                if isinstance(cur, dict) else "now       idle")
+    agent = report["agent"]
+    if isinstance(agent, dict) and agent.get("note"):
+        click.echo(f"agent     {agent['note']}")
     noise = report["noise"]
     if isinstance(noise, dict) and noise.get("margin") is not None:
         click.echo(f"noise     margin {noise['margin']:.4f} bpb (std {noise.get('std')}, {noise.get('runs')} runs)")
@@ -205,14 +219,22 @@ def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), help=HOME_HELP)
 @click.option("--swarm", "wanted", help=SWARM_HELP)
 def best(out: Path | None, hw_class: str | None, home: Path | None, wanted: str | None) -> None:
-    """The best kept train.py of the swarm (printed, or written with --out)."""
+    """The best kept train.py of the swarm that this node ran, re-ran, or that peers it trusts confirmed (printed, or
+    written with --out). A peer's claim nobody here reproduced is never handed out."""
+    from node.config import load_config
+    from node.feed.views import eligible_best, viewer_of
+
     ledger = open_ledger(home)
     swarm_id = _swarm(ledger, wanted)
-    rows = [r for r in ledger.results(swarm_id, status="keep") if not r.reproduces
-            and (hw_class is None or r.hw_class == hw_class)]
-    if not rows:
-        raise click.ClickException("no kept result yet" + (f" for {hw_class}" if hw_class else ""))
-    top = min(rows, key=lambda r: r.metric)
+    viewer = viewer_of(load_config(overrides={"home": home} if home else None))
+    best_rows = eligible_best(ledger.results(swarm_id), viewer, lambda blob: ledger.get_commit(blob) is not None,
+                              hw_class)
+    if not best_rows:
+        where = f" for {hw_class}" if hw_class else ""
+        raise click.ClickException(f"no kept result{where} that this node ran, re-ran, or that peers it trusts "
+                                   "confirmed yet (unverified peers' claims are not shown; see the README's "
+                                   "'What is verified')")
+    top = min((entry[0] for entry in best_rows.values()), key=lambda r: r.metric)
     text = ledger.get_commit(top.blob)
     if text is None:
         raise click.ClickException(f"the best result ({top.metric:.4f} by {top.author.hex()[:8]}) names blob "
@@ -269,14 +291,15 @@ def export(path: Path, home: Path | None, wanted: str | None) -> None:
 def dashboard(host: str | None, port: int | None, home: Path | None, wanted: str | None) -> None:
     """Serve the web dashboard: the feed as a page with a live plot of best val_bpb and the lineage of commits."""
     from node.config import load_config
-    from node.feed.views import build_feed
+    from node.feed.views import build_feed, viewer_of
     from node.feed.web import DashboardServer
 
     ledger = open_ledger(home)
     swarm_id = _swarm(ledger, wanted)
     config = load_config(overrides={"home": home} if home else None)
+    viewer = viewer_of(config)
     try:
-        server = DashboardServer(lambda: build_feed(ledger, swarm_id), host or config.dashboard_host,
+        server = DashboardServer(lambda: build_feed(ledger, swarm_id, viewer=viewer), host or config.dashboard_host,
                                  config.dashboard_port if port is None else port)
     except OSError as exc:
         raise click.ClickException(f"cannot serve on {host or config.dashboard_host}:{port}: {exc} "

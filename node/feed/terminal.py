@@ -39,11 +39,12 @@ def _best_table(feed: dict[str, Any]) -> Table:
     for name in ("class", "val_bpb", "node", "verified", "description"):
         table.add_column(name, overflow="fold" if name == "description" else "ellipsis")
     for r in feed["best"]:
-        mark = Text(f"yes ({r['confirmed']})", style="green") if r["verified"] else Text(
-            f"no ({r['attestations']} attest.)", style="dim")
+        mark = Text(f"yes ({r.get('eligible', r['confirmed'])})", style="green") if r["verified"] else Text(
+            f"{r.get('eligible', 'no')} ({r['attestations']} attest.)", style="dim")
         table.add_row(r["hw_class"], _metric(r["metric"]), _short(r["author"]), mark, Text(r["description"]))
     if not feed["best"]:
-        table.add_row("-", "-", "-", "-", Text("no kept results yet", style="dim"))
+        table.add_row("-", "-", "-", "-", Text("no kept result this node ran, re-ran, or that peers it trusts "
+                                               "confirmed yet", style="dim"))
     return table
 
 
@@ -70,6 +71,8 @@ def _current(feed: dict[str, Any]) -> RenderableType:
         lines.append(Text(f"{fraction:.0%}" + (f"  ETA {int(eta)} s" if eta is not None else ""), style="dim"))
     else:
         lines.append(Text("no experiment running (or no node running on this home)", style="dim"))
+    if feed.get("agent"):
+        lines.append(Text(str(feed["agent"]), style="bold red"))
     noise = feed.get("noise")
     if isinstance(noise, dict) and noise.get("margin") is not None:
         lines.append(Text(f"noise margin {noise['margin']:.4f} bpb from {noise.get('runs', '?')} baseline runs",

@@ -8,22 +8,23 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
-from coordinator.peers import verification
+from coordinator.peers import Verification, verifications, vouched_peers
 from coordinator.records import SeenResult
 from node.ledger import Ledger, ResultRow
 from protocol import Manifest, ProtocolError, decode_and_verify
 
 __all__ = [
-    "STATE_CURRENT", "STATE_PEERS", "STATE_NOISE", "STATE_SWARM", "SwarmInfo",
-    "build_feed", "result_dict", "pick_swarm", "swarm_info",
+    "STATE_CURRENT", "STATE_PEERS", "STATE_NOISE", "STATE_SWARM", "STATE_AGENT", "SwarmInfo",
+    "build_feed", "result_dict", "pick_swarm", "swarm_info", "Viewer", "eligible_best", "viewer_of", "FAR_BETTER",
 ]
 
 STATE_CURRENT = "current"  # {"action", "description", "fraction", "eta_seconds", "started_at"} or None
 STATE_PEERS = "peers"  # list of connected peer ids, refreshed by the node
 STATE_NOISE = "noise"  # {"margin", "std", "runs", "hw_class"} from the research loop
 STATE_SWARM = "active_swarm"  # hex id of the swarm the node is working on
+STATE_AGENT = "agent"  # {"agent", "note"} once the node's agent stopped for good (e.g. the llm key refused), or None
 
 LATEST = 50
 LINEAGE = 500
@@ -35,6 +36,21 @@ class SwarmInfo:
     name: str
     budget: str
     metric: str
+
+
+def viewer_of(config: Any) -> Viewer:
+    """The viewer of a node home: its identity's public key (if it has one yet) and the peers its user trusts."""
+    from node.config import public_key_of_peer_id
+    from protocol import Identity, ProtocolError
+
+    me = b""
+    try:
+        if config.identity_path.exists():
+            me = Identity.load(config.identity_path).public_key
+    except (ProtocolError, OSError, ValueError):
+        me = b""
+    keys = (public_key_of_peer_id(p) for p in config.trusted_peers)
+    return Viewer(me=me, trusted=frozenset(k for k in keys if k is not None))
 
 
 def pick_swarm(ledger: Ledger, wanted: str | None = None) -> bytes | None:
@@ -87,30 +103,83 @@ def result_dict(row: ResultRow) -> dict[str, Any]:
     }
 
 
-def _best_per_class(rows: Sequence[ResultRow], seen: Sequence[SeenResult]) -> list[dict[str, Any]]:
-    best: dict[str, ResultRow] = {}
-    for row in rows:
-        if row.status != "keep" or row.reproduces:
+@dataclass(frozen=True)
+class Viewer:
+    """Whose feed it is: the node's own key (its own runs and re-runs) and the keys of the peers its user trusts
+    (``trusted_peers``). With neither, no peer's result is eligible as best: nothing has been reproduced here."""
+
+    me: bytes = b""
+    trusted: frozenset[bytes] = frozenset()
+
+
+FAR_BETTER = 0.05  # a peer's result this much (relative) under this node's own best on its class needs a re-run here
+
+
+def eligible_best(rows: Sequence[ResultRow], viewer: Viewer, has_blob: Callable[[str], bool],
+                  hw_class: str | None = None) -> dict[str, tuple[ResultRow, Verification, str]]:
+    """hw_class -> (the best eligible kept claim, its verification, why it is eligible).
+
+    Eligible: this node's own result; a peer's claim this node re-ran and that held; a claim by a peer the user
+    trusts, or confirmed by one such peer or by ``QUORUM`` peers this node reproduced (coordinator.peers), provided
+    some peer served its train.py to this node and it is not ``FAR_BETTER`` than this node's own best on its class
+    (then only a re-run here makes it eligible). Identities that merely exist never make a result best.
+    """
+    seen = [SeenResult(r.message_id, r) for r in rows]
+    verifiers = vouched_peers(seen, me=viewer.me) if viewer.me else frozenset()
+    checks = verifications(seen, me=viewer.me, verifiers=verifiers, trusted=viewer.trusted)
+    own: dict[str, float] = {}
+    for r in rows:
+        if viewer.me and r.author == viewer.me and r.status != "crash":
+            own[r.hw_class] = min(r.metric, own.get(r.hw_class, r.metric))
+    out: dict[str, tuple[ResultRow, Verification, str]] = {}
+    claims = sorted((r for r in rows if r.status == "keep" and not r.reproduces
+                     and (hw_class is None or r.hw_class == hw_class)), key=lambda r: (r.metric, r.created_at))
+    for row in claims:
+        if row.hw_class in out:
             continue
-        current = best.get(row.hw_class)
-        if current is None or row.metric < current.metric:
-            best[row.hw_class] = row
+        check = checks.get(row.message_id, Verification(frozenset(), frozenset()))
+        if viewer.me and row.author == viewer.me:
+            out[row.hw_class] = (row, check, "own run")
+            continue
+        if check.by_me is True:
+            out[row.hw_class] = (row, check, "re-run here")
+            continue
+        if check.by_me is False or not (check.verified or row.author in viewer.trusted):
+            continue
+        reference = own.get(row.hw_class)
+        if reference is not None and row.metric < reference * (1 - FAR_BETTER):
+            continue  # far better than anything this node measured: shown once re-run here
+        if not has_blob(row.blob):
+            continue  # no peer served its train.py: nobody can check it, and `best` could not hand it out
+        why = ("by a peer you trust" if row.author in viewer.trusted
+               else f"confirmed by {len(check.counted)} trusted peer(s)")
+        out[row.hw_class] = (row, check, why)
+    return out
+
+
+def _best_per_class(rows: Sequence[ResultRow], viewer: Viewer, has_blob: Callable[[str], bool]) -> list[dict[str, Any]]:
+    best = eligible_best(rows, viewer, has_blob)
     out = []
     for hw_class in sorted(best):
-        row = best[hw_class]
-        check = verification(row.message_id, seen)
+        row, check, why = best[hw_class]
         item = result_dict(row)
         item["verified"] = check.verified
         item["attestations"] = len(check.confirmed_by) + len(check.refuted_by)
         item["confirmed"] = len(check.confirmed_by)
+        item["eligible"] = why
         out.append(item)
     return out
 
 
-def build_feed(ledger: Ledger, swarm_id: bytes, *, latest: int = LATEST) -> dict[str, Any]:
-    """The whole feed of one swarm: best per class, latest results, the best-so-far series, lineage, live state."""
+def _agent_note(ledger: Ledger) -> str | None:
+    note = ledger.get_state(STATE_AGENT)
+    return str(note.get("note")) if isinstance(note, dict) and note.get("note") else None
+
+
+def build_feed(ledger: Ledger, swarm_id: bytes, *, viewer: Viewer = Viewer(), latest: int = LATEST) -> dict[str, Any]:
+    """The whole feed of one swarm: best per class (eligible for ``viewer``: see :func:`eligible_best`), latest
+    results, the best-so-far series, lineage, live state."""
     rows = ledger.results(swarm_id)
-    seen = [SeenResult(r.message_id, r) for r in rows]
     info = swarm_info(ledger, swarm_id)
     kept = [r for r in rows if r.status == "keep" and not r.reproduces]
     newest = sorted(rows, key=lambda r: r.created_at, reverse=True)[:latest]
@@ -119,7 +188,7 @@ def build_feed(ledger: Ledger, swarm_id: bytes, *, latest: int = LATEST) -> dict
     return {
         "swarm": {"swarm_id": swarm_id.hex(), "name": info.name, "budget": info.budget, "metric": info.metric},
         "count": len(rows),
-        "best": _best_per_class(rows, seen),
+        "best": _best_per_class(rows, viewer, lambda blob: ledger.get_commit(blob) is not None),
         "latest": [result_dict(r) for r in newest],
         "series": [
             {"t": r.created_at, "metric": r.metric, "hw_class": r.hw_class, "author": r.author.hex()}
@@ -133,5 +202,6 @@ def build_feed(ledger: Ledger, swarm_id: bytes, *, latest: int = LATEST) -> dict
         "current": current if isinstance(current, dict) else None,
         "peers": [p for p in peers if isinstance(p, str)] if isinstance(peers, list) else [],
         "noise": ledger.get_state(STATE_NOISE),
+        "agent": _agent_note(ledger),
         "generated_at": time.time(),
     }

@@ -3,6 +3,9 @@
 It reads through a ``feed_source`` callable (the seam: the CLI passes one that reads the ledger, tests may pass
 their own), so the same server runs standalone (``swarm-node dashboard``) or inside a running node. The page polls
 the API; every string in it comes from peers and is only ever written as text, never as markup.
+
+A request whose ``Host`` header is not a loopback name (127.0.0.1, localhost, [::1]) or the configured host is
+refused with 421: a page on another origin that rebinds its DNS name to 127.0.0.1 cannot read the feed.
 """
 
 from __future__ import annotations
@@ -13,13 +16,15 @@ import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 __all__ = ["DashboardServer"]
 
 log = logging.getLogger(__name__)
 
 FeedSource = Callable[[], dict[str, Any]]
+
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 _STATIC = {
     "/": ("index.html", "text/html; charset=utf-8"),
@@ -42,6 +47,11 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        if not self.server.host_allowed(self.headers.get("Host", "")):
+            log.info("dashboard: refused a request for Host %r", self.headers.get("Host", "")[:100])
+            self._send(HTTPStatus.MISDIRECTED_REQUEST, b"unknown Host: open the dashboard as http://127.0.0.1:PORT/",
+                       "text/plain")
+            return
         path = self.path.split("?", 1)[0]
         if path == "/api/feed":
             try:
@@ -73,16 +83,23 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], feed_source: FeedSource) -> None:
+    def __init__(self, address: tuple[str, int], feed_source: FeedSource, names: Iterable[str]) -> None:
         self.feed_source = feed_source
         super().__init__(address, _Handler)
+        port = self.server_address[1]
+        self.allowed = {name.lower() for base in names for name in (base, f"{base}:{port}")}
+
+    def host_allowed(self, header: str) -> bool:
+        """Whether a ``Host`` header names this server: a loopback name or the configured host, any or our port."""
+        return header.strip().lower() in self.allowed
 
 
 class DashboardServer:
     """``with DashboardServer(feed_source, host, port) as dash: print(dash.url)``; serves in a background thread."""
 
     def __init__(self, feed_source: FeedSource, host: str = "127.0.0.1", port: int = 8737) -> None:
-        self._server = _Server((host, port), feed_source)
+        configured = f"[{host}]" if ":" in host else host
+        self._server = _Server((host, port), feed_source, (*LOOPBACK_NAMES, configured))
         self._thread = threading.Thread(target=self._server.serve_forever, name="dashboard", daemon=True)
 
     @property

@@ -11,8 +11,9 @@ Files:
 
 from __future__ import annotations
 
+from node.ledger.peers import MAX_CLAIM_SECONDS, MAX_CLAIMS_PER_AUTHOR
 from node.ledger.rows import PeerRow, ResultRow
 from node.ledger.schema import SCHEMA_VERSION
 from node.ledger.store import Ledger
 
-__all__ = ["Ledger", "ResultRow", "PeerRow", "SCHEMA_VERSION"]
+__all__ = ["Ledger", "ResultRow", "PeerRow", "SCHEMA_VERSION", "MAX_CLAIM_SECONDS", "MAX_CLAIMS_PER_AUTHOR"]

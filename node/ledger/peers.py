@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Any, Sequence
@@ -11,19 +12,26 @@ from node.errors import LedgerError
 from node.ledger.base import LedgerBase, guarded
 from node.ledger.rows import PEER_COLUMNS, PeerRow, addrs_json
 
-__all__ = ["PeersAndClaims", "MAX_PEER_ID"]
+__all__ = ["PeersAndClaims", "MAX_PEER_ID", "MAX_CLAIMS_PER_AUTHOR", "MAX_CLAIM_SECONDS", "MAX_CLAIMS_PER_SWARM"]
 
 log = logging.getLogger(__name__)
 
 MAX_PEER_ID = 128
 MAX_REASON = 200
 MAX_CLAIM_RAW = 64 * 1024
+MAX_CLAIMS_PER_AUTHOR = 2  # per swarm, live or expired: a node claims the one experiment it runs (+ one in hand-over)
+MAX_CLAIM_SECONDS = 1800.0  # the longest claim stored or forwarded (ours last Policy.claim_ttl, 600 s)
+MAX_CLAIMS_PER_SWARM = 5_000  # fresh keys are free: the oldest-expiring go first beyond this (bounds each step)
 
 
 def _peer_id(peer_id: str) -> str:
     if not isinstance(peer_id, str) or not 0 < len(peer_id) <= MAX_PEER_ID:
         raise LedgerError(f"peer id must be a string of 1-{MAX_PEER_ID} characters, got {str(peer_id)[:40]!r}")
     return peer_id
+
+
+BAN_KEY = "ban/"
+"""Bans live in the ``kv`` table as ``ban/<peer id>`` -> {"reason", "until", "since"} (no schema change)."""
 
 
 class PeersAndClaims(LedgerBase):
@@ -99,11 +107,48 @@ class PeersAndClaims(LedgerBase):
     def is_blacklisted(self, peer_id: str) -> bool:
         return bool(self._one("SELECT blacklisted FROM peers WHERE peer_id = ?", (peer_id,)))
 
+    @guarded
+    def ban_peer(self, peer_id: str, reason: str, until: float) -> None:
+        """Record a ban of ``peer_id`` until ``until`` (``time.time()`` seconds), with its reason (bounded)."""
+        now = time.time()
+        record = json.dumps({"reason": str(reason)[:MAX_REASON], "until": float(until), "since": now})
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO peers (peer_id, addrs, first_seen, last_seen, blacklisted) VALUES (?, '[]', ?, ?, 1) "
+                "ON CONFLICT(peer_id) DO UPDATE SET blacklisted = 1", (_peer_id(peer_id), now, now))
+            conn.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (BAN_KEY + peer_id, record))
+
+    @guarded
+    def lift_ban(self, peer_id: str) -> None:
+        """Forget the ban of ``peer_id`` (expired): its invalid count starts again from zero."""
+        with self._write() as conn:
+            conn.execute("UPDATE peers SET blacklisted = 0, invalid_count = 0 WHERE peer_id = ?", (peer_id,))
+            conn.execute("DELETE FROM kv WHERE key = ?", (BAN_KEY + peer_id,))
+
+    @guarded
+    def bans(self, now: float | None = None) -> list[tuple[str, str, float]]:
+        """(peer id, reason, until) of every ban still in force at ``now`` (default: now), soonest expiry first."""
+        now = time.time() if now is None else now
+        out: list[tuple[str, str, float]] = []
+        for key, value in self._conn.execute("SELECT key, value FROM kv WHERE key LIKE 'ban/%'"):
+            try:
+                record = json.loads(value)
+                until, reason = float(record["until"]), str(record["reason"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            if until > now:
+                out.append((key[len(BAN_KEY):], reason, until))
+        return sorted(out, key=lambda ban: ban[2])
+
     # -- claims ----------------------------------------------------------------------------------------------------
 
     @guarded
     def put_claim(self, v: Any) -> bool:
-        """Store a verified ``Claim`` (one per swarm, author, blob; a later expiry replaces it); True if kept."""
+        """Store a verified ``Claim`` (one per swarm, author, blob; a later expiry replaces it); True if kept.
+
+        Claims cost their author nothing, so they are bounded here: one lasting over ``MAX_CLAIM_SECONDS`` is refused,
+        and only an author's ``MAX_CLAIMS_PER_AUTHOR`` latest-expiring claims in a swarm are kept (expired ones
+        included: the coordinator checks whether they were followed by a result)."""
         msg = v.message
         if not isinstance(msg, protocol.Claim):
             log.warning("ledger: put_claim got a %s, not a Claim", type(msg).__name__)
@@ -112,14 +157,30 @@ class PeersAndClaims(LedgerBase):
         if len(raw) > MAX_CLAIM_RAW:
             log.warning("ledger: claim envelope of %d bytes not stored", len(raw))
             return False
+        if msg.expires_at - msg.created_at > MAX_CLAIM_SECONDS:
+            log.info("ledger: a claim lasting %.0f s not stored (at most %.0f s)", msg.expires_at - msg.created_at,
+                     MAX_CLAIM_SECONDS)
+            return False
+        author, swarm, blob = bytes(v.author), bytes(msg.swarm_id), str(msg.blob)
         with self._write() as conn:
-            return conn.execute(
+            if conn.execute(
                 "INSERT INTO claims (author, blob, swarm_id, expires_at, raw) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT(swarm_id, author, blob) DO UPDATE SET "
                 "expires_at = excluded.expires_at, raw = excluded.raw "
                 "WHERE excluded.expires_at > claims.expires_at",
-                (bytes(v.author), str(msg.blob), bytes(msg.swarm_id), float(msg.expires_at), raw),
-            ).rowcount == 1
+                (author, blob, swarm, float(msg.expires_at), raw),
+            ).rowcount != 1:
+                return False
+            conn.execute(
+                "DELETE FROM claims WHERE swarm_id = ? AND author = ? AND rowid NOT IN (SELECT rowid FROM claims "
+                "WHERE swarm_id = ? AND author = ? ORDER BY expires_at DESC, rowid DESC LIMIT ?)",
+                (swarm, author, swarm, author, MAX_CLAIMS_PER_AUTHOR))
+            (total,) = conn.execute("SELECT COUNT(*) FROM claims WHERE swarm_id = ?", (swarm,)).fetchone()
+            if total > MAX_CLAIMS_PER_SWARM:
+                conn.execute("DELETE FROM claims WHERE rowid IN (SELECT rowid FROM claims WHERE swarm_id = ? "
+                             "ORDER BY expires_at LIMIT ?)", (swarm, total - MAX_CLAIMS_PER_SWARM))
+            return conn.execute("SELECT 1 FROM claims WHERE swarm_id = ? AND author = ? AND blob = ?",
+                                (swarm, author, blob)).fetchone() is not None
 
     @guarded
     def active_claims(self, swarm_id: bytes, now: float) -> list[Any]:
@@ -131,6 +192,20 @@ class PeersAndClaims(LedgerBase):
         for (raw,) in cur.fetchall():
             try:
                 claims.append(protocol.decode_and_verify(bytes(raw), expected_swarm=swarm_id, now=now).message)
+            except protocol.ProtocolError as exc:
+                log.warning("ledger: stored claim no longer verifies: %s", exc)
+        return claims
+
+    @guarded
+    def recent_claims(self, swarm_id: bytes) -> list[Any]:
+        """Every stored ``Claim`` of a swarm, live or expired (bounded per author by ``put_claim``), latest first."""
+        cur = self._conn.execute("SELECT raw, expires_at FROM claims WHERE swarm_id = ? ORDER BY expires_at DESC",
+                                 (swarm_id,))
+        claims: list[Any] = []
+        for raw, expires_at in cur.fetchall():
+            try:  # checked as of just before its expiry: it was live when it was stored
+                claims.append(protocol.decode_and_verify(bytes(raw), expected_swarm=swarm_id,
+                                                         now=min(time.time(), float(expires_at) - 1e-3)).message)
             except protocol.ProtocolError as exc:
                 log.warning("ledger: stored claim no longer verifies: %s", exc)
         return claims

@@ -3,9 +3,11 @@
 Files:
     errors.py   the network error tree (under ``node.errors.NetworkError`` / ``PeerError``)
     logs.py     routes py-libp2p's noisy loggers to a file or to DEBUG
-    host.py     builds the py-libp2p host (TCP + Noise + Mplex) from the node's Ed25519 seed
-    streams.py  length-framed request/response over one stream, bounded sizes, deadlines
-    peers.py    per-peer rate limits, invalid-message penalties and the blacklist
+    host.py     builds the py-libp2p host (TCP + Noise only + Yamux/Mplex) from the node's Ed25519 seed; guards
+                every inbound stream handler and py-libp2p's Noise transport
+    pubsub.py   py-libp2p's Pubsub with its inbound edge hardened (bad frames and signatures charged, never raised)
+    streams.py  length-framed request/response over one stream, bounded sizes, per-stream deadlines
+    peers.py    per-peer rate limits, invalid-message penalties and bans (reason, expiry)
     gossip.py   versioned topic names, the topic validator, the inbox the validator feeds
     sync.py     anti-entropy over ``/swarm-node/sync/1`` (per-author seq vectors)
     fetch.py    commit, manifest and data streams (hash-verified)

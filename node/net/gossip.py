@@ -20,6 +20,7 @@ from typing import Callable
 from libp2p.peer.id import ID
 from libp2p.pubsub.pb import rpc_pb2
 
+from node.ledger.peers import MAX_CLAIM_SECONDS
 from protocol import Claim, ProtocolError, Replayed, Result, StaleMessage, Verified
 
 __all__ = ["Topics", "GossipGate", "Verify"]
@@ -129,6 +130,10 @@ class GossipGate:
             return False
         if not isinstance(verified.message, kind):
             self._reject(peer, f"a {type(verified.message).__name__} on the {kind.__name__} topic")
+            return False
+        if kind is Claim and verified.message.expires_at - verified.message.created_at > MAX_CLAIM_SECONDS:
+            self.rejected += 1  # valid under the protocol's 24 h, but squatting: dropped, not forwarded, nobody blamed
+            log.debug("claim from %s dropped: lasts over %.0f s", peer, MAX_CLAIM_SECONDS)
             return False
         key: object = (verified.author, verified.message.seq) if kind is Result else verified.message_id
         if key in self._seen or (kind is Result and self._have_result(verified.author, verified.message.seq)):

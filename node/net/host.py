@@ -1,13 +1,23 @@
-"""Build the py-libp2p host of a node: its Ed25519 key, TCP + Noise + Mplex, one connection per peer.
+"""Build the py-libp2p host of a node: its Ed25519 key, TCP + Noise + Yamux/Mplex, one connection per peer.
 
-Why these choices (measured on py-libp2p 0.8.1): Yamux costs about twice the CPU of Mplex under load,
-and ``connect()`` waits ~250 ms by a bug unless ``max_connections_per_peer=1``.
+Why these choices (py-libp2p 0.8.1):
+
+- Security is Noise and nothing else, both ways. py-libp2p's defaults (no ``sec_opt``) also offer TLS, secio
+  and ``/plaintext/2.0.0``; plaintext lets a dialer claim any peer id without holding its key, so penalties and
+  bans could be charged to an honest id. TLS is not offered: py-libp2p's own comment says Python's ``ssl`` cannot do
+  libp2p's mutual TLS, and Noise is what every stock libp2p (go, rust, js) speaks.
+- Muxers: see :data:`MUXERS` (order measured by ``bench/propagation.py --muxer``). Yamux is what go-libp2p,
+  rust-libp2p and js-libp2p offer by default (they dropped Mplex); Mplex is cheaper between py-libp2p nodes.
+- ``connect()`` waits ~250 ms by a bug unless ``max_connections_per_peer=1``.
+- Every inbound stream handler runs inside :func:`harden_stream_handlers`' guard: an exception from any protocol
+  (ours, identify, ping, kad, pubsub) resets that stream and is charged to its peer, never to the host; the same for
+  Mplex's frame loop (:func:`harden_mplex`: it closes that connection).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import multiaddr
 import trio
@@ -17,15 +27,33 @@ from libp2p.crypto.ed25519 import Ed25519PrivateKey
 from libp2p.crypto.keys import KeyPair
 from libp2p.network.config import ConnectionConfig
 from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
+from libp2p.crypto.x25519 import create_new_key_pair as create_x25519_key_pair
+from libp2p.custom_types import TProtocol
+from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
+from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.mplex.mplex import MPLEX_PROTOCOL_ID, Mplex
+from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
+from libp2p.stream_muxer.yamux.yamux import Yamux
 
 from node.errors import NetworkError
+from node.net.duplex import make_mplex_full_duplex
 
-__all__ = ["build_host", "key_pair_from_seed", "peer_addrs", "parse_peer_addr", "to_multiaddrs"]
+__all__ = [
+    "build_host", "key_pair_from_seed", "peer_addrs", "parse_peer_addr", "to_multiaddrs", "MUXERS", "SECURITY",
+    "harden_stream_handlers", "harden_mplex",
+]
 
 log = logging.getLogger(__name__)
 
 DIAL_TIMEOUT = 5.0
+SECURITY = (NOISE_PROTOCOL_ID,)
+"""The only security protocol offered or accepted."""
+MUXERS: dict[TProtocol, type] = {MPLEX_PROTOCOL_ID: Mplex, TProtocol(YAMUX_PROTOCOL_ID): Yamux}
+"""Offered in this order when dialling. ``bench/propagation.py --muxer`` measured py-libp2p's Yamux at 1.3-1.5x the
+CPU per result of its Mplex (10 and 20 nodes, one run, a loaded machine), so two py-libp2p nodes use Mplex; a stock
+go/rust/js node refuses Mplex and gets Yamux, dialling or dialled."""
+
+Blame = Callable[[str, str], None]
 
 
 def key_pair_from_seed(seed: bytes) -> KeyPair:
@@ -83,19 +111,108 @@ def harden_noise() -> None:
     BaseNoiseMsgReadWriter._swarm_node_hardened = True  # type: ignore[attr-defined]
 
 
-def build_host(seed: bytes, listen: Sequence[str]) -> tuple[IHost, list[multiaddr.Multiaddr]]:
+def harden_stream_handlers() -> None:
+    """Guard py-libp2p 0.8.1's inbound stream dispatch (``BasicHost._swarm_stream_handler``), once per process.
+
+    An exception out of a protocol handler (py-libp2p's or ours) used to travel up the connection's task group and
+    could end the host. Now it is logged, the stream is reset, and the peer is charged through the host's
+    ``blame`` (set by :func:`build_host`). ``trio.Cancelled`` still passes: it is how the host stops.
+    """
+    from libp2p.host.basic_host import BasicHost
+
+    if getattr(BasicHost, "_swarm_node_hardened", False):
+        return
+    raw_handler = BasicHost._swarm_stream_handler
+
+    async def guarded(self: BasicHost, net_stream: Any) -> None:
+        try:
+            await raw_handler(self, net_stream)
+        except Exception as exc:
+            try:
+                peer = net_stream.muxed_conn.peer_id.to_base58()
+            except Exception:
+                peer = "?"
+            protocol = getattr(net_stream, "protocol_id", None) or "?"
+            log.warning("stream %s from %s raised %r; stream reset", protocol, peer, exc, exc_info=True)
+            blame = getattr(self, "_swarm_node_blame", None)
+            if blame is not None and peer != "?":
+                try:
+                    blame(peer, f"stream {protocol} raised {type(exc).__name__}: {str(exc)[:100]}")
+                except Exception:
+                    log.exception("blaming %s failed", peer)
+            with trio.move_on_after(1.0):
+                try:
+                    await net_stream.reset()
+                except Exception:
+                    pass
+
+    BasicHost._swarm_stream_handler = guarded  # type: ignore[method-assign]
+    BasicHost._swarm_node_hardened = True  # type: ignore[attr-defined]
+
+
+_MUXER_BLAME: dict[str, Blame] = {}
+"""This process's hosts' ``blame``, by local peer id: a muxer knows its connection's ids, not its host."""
+
+
+def harden_mplex() -> None:
+    """Guard py-libp2p 0.8.1's Mplex read loop, once per process.
+
+    A frame it cannot handle (a new-stream frame whose name is not UTF-8 raised ``UnicodeDecodeError``) escaped
+    ``Mplex.handle_incoming`` and ended the whole host. Any such error now closes that one connection, is logged and
+    is charged to its (Noise-authenticated) peer.
+    """
+    from libp2p.stream_muxer.mplex.exceptions import MplexUnavailable
+
+    if getattr(Mplex, "_swarm_node_hardened", False):
+        return
+    raw_handle = Mplex._handle_incoming_message
+
+    async def guarded(self: Mplex) -> None:
+        try:
+            await raw_handle(self)
+        except MplexUnavailable:
+            raise
+        except Exception as exc:
+            peer = self.peer_id.to_base58()
+            log.warning("mplex: a frame from %s raised %r; closing that connection", peer, exc)
+            try:
+                blame = _MUXER_BLAME.get(self.secured_conn.get_local_peer().to_base58())
+                if blame is not None:
+                    blame(peer, f"mplex frame raised {type(exc).__name__}")
+            except Exception:
+                log.exception("blaming %s failed", peer)
+            raise MplexUnavailable(f"a bad frame from {peer}: {exc!r}") from exc
+
+    Mplex._handle_incoming_message = guarded  # type: ignore[method-assign]
+    Mplex._swarm_node_hardened = True  # type: ignore[attr-defined]
+
+
+def build_host(
+    seed: bytes, listen: Sequence[str], *, blame: Blame | None = None
+) -> tuple[IHost, list[multiaddr.Multiaddr]]:
     """A host for this identity plus the listen addresses to pass to ``host.run(listen_addrs=...)``.
 
-    Port 0 in a listen address picks a free port; read the real one back with :func:`peer_addrs`.
+    Noise only (:data:`SECURITY`), :data:`MUXERS` in order. ``blame(peer id, reason)`` is told of every stream
+    handler that raised. Port 0 in a listen address picks a free port; read the real one back with
+    :func:`peer_addrs`.
     """
     harden_noise()
+    harden_stream_handlers()
+    harden_mplex()
+    make_mplex_full_duplex()  # relayed connections stall without it (node/net/duplex.py)
     listen_addrs = to_multiaddrs(listen)
+    key_pair = key_pair_from_seed(seed)
+    noise = NoiseTransport(key_pair, noise_privkey=create_x25519_key_pair().private_key)
     host = new_host(
-        key_pair=key_pair_from_seed(seed),
-        muxer_opt={MPLEX_PROTOCOL_ID: Mplex},
+        key_pair=key_pair,
+        sec_opt={NOISE_PROTOCOL_ID: noise},
+        muxer_opt=dict(MUXERS),
         connection_config=ConnectionConfig(max_connections_per_peer=1, dial_timeout=DIAL_TIMEOUT),
         listen_addrs=listen_addrs,
     )
+    host._swarm_node_blame = blame  # type: ignore[attr-defined]
+    if blame is not None:
+        _MUXER_BLAME[host.get_id().to_base58()] = blame
     return host, listen_addrs
 
 

@@ -23,7 +23,6 @@ import trio
 from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import GossipSub
-from libp2p.pubsub.pubsub import Pubsub
 from libp2p.tools.anyio_service import background_trio_service
 
 from protocol import Claim, Identity, Limits, Result, Verified, decode_and_verify, sign_message
@@ -35,17 +34,21 @@ from node.net.gossip import GossipGate, Topics
 from node.net.host import build_host, parse_peer_addr, peer_addrs
 from node.net.mdns import LanDiscovery
 from node.net.links import Links, NetSettings
-from node.net.peers import PeerBook
+from node.net.peers import Ban, PeerBook
+from node.net.pubsub import GuardedPubsub
+from node.net.relay import Relays, is_circuit
 from node.net.streams import serve
 
 __all__ = ["NodeService", "NetSettings"]
 
 log = logging.getLogger(__name__)
 
-GOSSIPSUB_PROTOCOLS = [TProtocol("/meshsub/1.1.0"), TProtocol("/meshsub/1.0.0")]
+GOSSIPSUB_PROTOCOLS = [TProtocol("/meshsub/1.2.0"), TProtocol("/meshsub/1.1.0"), TProtocol("/meshsub/1.0.0")]
+"""1.2.0 first (IDONTWANT: a peer that has a large message tells its mesh not to send it); older peers still mesh."""
 LIMITS = Limits()
 INBOX_CAPACITY = 20_000
 WRITE_BATCH = 1_000
+BAN_CHECK_INTERVAL = 10.0
 
 
 @contextlib.asynccontextmanager
@@ -71,7 +74,7 @@ class NodeService:
         self.swarm_id = swarm_id
         self.settings = settings or NetSettings.from_config(config)
         self.topics = Topics(swarm_id)
-        self.book = PeerBook(max_invalid=self.settings.max_invalid)
+        self.book = PeerBook(max_invalid=self.settings.max_invalid, ban_seconds=self.settings.ban_seconds)
         self._me = identity.peer_id
         self._inbox_send, self._inbox_recv = trio.open_memory_channel[Verified](INBOX_CAPACITY)
         self._listeners: list[trio.MemorySendChannel[Verified]] = []
@@ -82,14 +85,14 @@ class NodeService:
         self.gate = GossipGate(
             me=self._me,
             verify=self._verify,
-            admit=self.book.allow,
+            admit=lambda peer: not self.book.is_blacklisted(peer),  # its rate was charged before the signature
             have_result=self._have_result,
             on_result=self._enqueue,
             on_claim=self._store_claim,
             on_penalty=self._penalise,
             max_bytes=LIMITS.max_envelope,
         )
-        self.host, self._listen = build_host(identity.private_bytes, self.settings.listen)
+        self.host, self._listen = build_host(identity.private_bytes, self.settings.listen, blame=self._penalise)
         self.gossipsub = GossipSub(
             protocols=GOSSIPSUB_PROTOCOLS,
             degree=6,
@@ -99,13 +102,18 @@ class NodeService:
             heartbeat_interval=1,
             max_messages_per_topic_per_second=1e9,  # its limit drops our own results above 10/s; PeerBook limits instead
         )
-        self.pubsub = Pubsub(
+        self.pubsub = GuardedPubsub(
             self.host,
             self.gossipsub,
             msg_id_constructor=lambda msg: hashlib.sha256(msg.data).digest(),
+            admit=self.book.allow,
+            blame=self._penalise,
+            max_data=LIMITS.max_envelope,
         )
         self.dht: SwarmDHT | None = SwarmDHT(self.host) if self.settings.dht else None
         self.links = Links(self)
+        self.relays = Relays(self.host, limits=self.settings.relay_limits, named=self.settings.relays,  # NAT: relay.py
+                             upnp=self.settings.upnp, authors=lambda: list(self._heads))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -128,9 +136,8 @@ class NodeService:
     @contextlib.asynccontextmanager
     async def _running(self) -> AsyncIterator[None]:
         self._heads = self.ledger.seq_vector(self.swarm_id)
-        for row in self._ledger_peers():
-            if getattr(row, "invalid_count", 0) >= self.settings.max_invalid:
-                self.book.ban(row.peer_id)
+        for peer, reason, until in self._ledger_bans():
+            self.book.ban(peer, reason, until)
         async with self.host.run(listen_addrs=self._listen), background_trio_service(self.pubsub), \
                 background_trio_service(self.gossipsub):
             await self.pubsub.wait_until_ready()
@@ -147,7 +154,9 @@ class NodeService:
                         subscription = await self.pubsub.subscribe(topic)
                         nursery.start_soon(self._drain, subscription)
                     nursery.start_soon(self._writer)
+                    nursery.start_soon(self._expire_bans)
                     await self.links.start(nursery)
+                    await nursery.start(self.relays.run)
                     if self.settings.mdns:
                         nursery.start_soon(self._run_mdns)
                     try:
@@ -187,8 +196,8 @@ class NodeService:
     # ------------------------------------------------------------------ what the node shows the research loop
 
     def addrs(self) -> list[str]:
-        """This node's dialable addresses (``.../p2p/<peer id>``)."""
-        return peer_addrs(self.host)
+        """This node's dialable addresses (``.../p2p/<peer id>``): behind NAT (AutoNAT) only its relay circuits."""
+        return self.relays.advertised(peer_addrs(self.host))
 
     @property
     def peer_id(self) -> str:
@@ -232,6 +241,9 @@ class NodeService:
         text = self.ledger.get_commit(blob)
         if text is not None:
             return bytes(text)
+        if author:  # behind NAT the author may be reachable only through a relay
+            with trio.move_on_after(self.settings.request_timeout):
+                await self.relays.reach_author(author)
         for peer in self._peer_ids():
             text = await self._ask(peer, fetch.fetch_commit_from(
                 self.host, peer, blob, timeout=self.settings.request_timeout, max_response=LIMITS.max_request))
@@ -276,6 +288,8 @@ class NodeService:
 
     async def connect(self, addr: str) -> str:
         """Dial ``addr`` (must end in ``/p2p/<id>``); return the peer id. :class:`NetworkError` on failure."""
+        if is_circuit(addr):
+            return await self.relays.dial(addr)
         info = parse_peer_addr(addr)
         with trio.move_on_after(self.settings.request_timeout):
             try:
@@ -370,15 +384,40 @@ class NodeService:
             await subscription.get()
 
     def _penalise(self, peer: str, reason: str) -> None:
+        """Charge one invalid message to ``peer``: an id that Noise authenticated (see ``node.net.host``)."""
+        if self.book.is_blacklisted(peer):
+            return  # already banned: its messages are dropped before anything costs a write
         try:
             self.ledger.note_invalid(peer, reason[:200])
         except Exception:
             log.exception("could not record an invalid message from %s", peer)
-        if self.book.penalise(peer, reason):
-            peer_id = ID.from_base58(peer)
-            self.pubsub.add_to_blacklist(peer_id)
-            if self._nursery is not None:
-                self._nursery.start_soon(self.links.drop, peer_id)
+        ban = self.book.penalise(peer, reason)
+        if ban is not None:
+            self._apply_ban(ban)
+
+    def _apply_ban(self, ban: Ban) -> None:
+        try:
+            self.ledger.ban_peer(ban.peer, ban.reason, ban.until)
+        except Exception:
+            log.exception("could not record the ban of %s", ban.peer)
+        peer_id = ID.from_base58(ban.peer)
+        self.pubsub.add_to_blacklist(peer_id)
+        if self._nursery is not None:
+            self._nursery.start_soon(self.links.drop, peer_id)
+
+    def bans(self) -> list[Ban]:
+        """The bans in force now (peer, reason, until), soonest to expire first."""
+        return self.book.bans()
+
+    async def _expire_bans(self) -> None:
+        while True:
+            await trio.sleep(BAN_CHECK_INTERVAL)
+            for peer in self.book.expired():
+                self.pubsub.remove_from_blacklist(ID.from_base58(peer))
+                try:
+                    self.ledger.lift_ban(peer)
+                except Exception:
+                    log.exception("could not lift the ban of %s in the ledger", peer)
 
     async def _run_mdns(self) -> None:
         port = next((int(a.value_for_protocol("tcp")) for a in self.host.get_addrs()
@@ -404,9 +443,9 @@ class NodeService:
                 log.exception("could not look up data %s", data_hash.hex())
         return path
 
-    def _ledger_peers(self) -> list[Any]:
+    def _ledger_bans(self) -> list[tuple[str, str, float]]:
         try:
-            return list(self.ledger.peers())
+            return list(self.ledger.bans())
         except Exception:
-            log.exception("could not read known peers from the ledger")
+            log.exception("could not read the bans from the ledger")
             return []

@@ -109,11 +109,14 @@ def serve(
     blame: Callable[[str, str], None] = lambda peer, reason: None,
     per_peer: int = 4,
     busy: dict[str, int] | None = None,
+    read_timeout: float = 2.0,
 ) -> None:
-    """Register ``handler`` for ``protocol``; at most ``limit`` requests run at once, each under ``timeout``.
+    """Register ``handler`` for ``protocol``; at most ``limit`` handlers run at once, each under ``timeout``.
 
-    One peer holds at most ``per_peer`` of them (counted in ``busy``, which callers share across
-    protocols), so a slow or hostile peer cannot take every slot.
+    Per stream, the request must arrive whole within ``read_timeout`` (a request is a few KiB at most), and it is
+    read before a ``limit`` slot is taken: a peer that sends half a request and waits holds only its own streams.
+    One peer holds at most ``per_peer`` streams (counted in ``busy``, which callers share across protocols), so a
+    slow or hostile peer cannot take every slot.
 
     A peer that ``admit`` refuses (blacklisted, over its rate), a request over ``max_request`` bytes, a
     slow peer or a handler error resets the stream; nothing propagates into py-libp2p. An oversized
@@ -143,17 +146,21 @@ def serve(
 
     async def _answer(stream: INetStream, remote: str) -> bool:
         ok = False
-        with trio.move_on_after(timeout):
-            try:
+        try:
+            with trio.fail_after(min(timeout, read_timeout)):
+                data = await read_frame(stream, max_request)  # the peer's own time: no shared slot held
+            with trio.fail_after(timeout):
                 async with limit:
-                    data = await read_frame(stream, max_request)
                     answer = await handler(remote, data)
-                    await write_frame(stream, answer)
-                    ok = True
-            except Exception as exc:  # NodeError, ProtocolError, libp2p errors alike
-                log.info("%s from %s refused: %s", protocol, remote, exc)
-                if isinstance(exc, (FrameTooLarge, ProtocolError)):
-                    blame(remote, f"{protocol}: {type(exc).__name__}: {exc}")
+                await write_frame(stream, answer)
+                ok = True
+        except trio.TooSlowError:
+            log.info("%s from %s: too slow (request under %.1fs, answer under %.1fs)", protocol, remote,
+                     min(timeout, read_timeout), timeout)
+        except Exception as exc:  # NodeError, ProtocolError, libp2p errors alike
+            log.info("%s from %s refused: %s", protocol, remote, exc)
+            if isinstance(exc, (FrameTooLarge, ProtocolError)):
+                blame(remote, f"{protocol}: {type(exc).__name__}: {exc}")
         return ok
 
     host.set_stream_handler(TProtocol(protocol), on_stream)

@@ -2,7 +2,9 @@
 
 ``FakeOpenAI`` is a context manager; ``script`` is a list of behaviours served in order (the last one repeats):
 ``("good", text, description)``, ``("garbage",)``, ``("nonparsing",)``, ``("huge",)`` (a 2 MB reply),
-``("error500",)`` and ``("hang",)`` (no answer until the server closes). ``requests`` holds the decoded request bodies.
+``("error500",)`` (with ``retry-after-ms: 10``, which the openai client honours), ``("error401",)``, ``("error403",)``,
+``("error404",)`` (an unknown model) and ``("hang",)`` (no answer until the server closes). ``requests`` holds the
+decoded request bodies.
 """
 
 from __future__ import annotations
@@ -52,9 +54,12 @@ class FakeOpenAI:
                 if kind == "hang":
                     fake._closing.wait(30)
                     return
-                if kind == "error500":
-                    payload = json.dumps({"error": {"message": "boom", "type": "server_error"}}).encode()
-                    self._send(500, payload)
+                if kind.startswith("error"):
+                    code = int(kind[5:])
+                    message = {401: "Incorrect API key provided", 403: "not allowed",
+                               404: f"The model `{model}` does not exist"}.get(code, "boom")
+                    payload = json.dumps({"error": {"message": message, "type": "server_error"}}).encode()
+                    self._send(code, payload, retry_after_ms=10)
                     return
                 content = {
                     "good": lambda: good_reply(step[1], step[2]),
@@ -64,9 +69,11 @@ class FakeOpenAI:
                 }[kind]()
                 self._send(200, _completion(content, model))
 
-            def _send(self, code: int, payload: bytes) -> None:
+            def _send(self, code: int, payload: bytes, retry_after_ms: int | None = None) -> None:
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json")
+                if retry_after_ms is not None:
+                    self.send_header("retry-after-ms", str(retry_after_ms))
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 try:

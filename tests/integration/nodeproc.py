@@ -9,10 +9,19 @@ Prints ``{"event": "ready", "addrs": [...], "peer_id": ...}`` once listening, th
                                                      then {"event": "done", "cmd": "publish"}
     {"cmd": "claim", "blob": B, "seconds": 60}    -> {"event": "claimed"} once stored and gossiped
     {"cmd": "claim_result", "text": T, "metric": m, "budget_tokens": n, "description": D, "parent": C}
-                                                  -> files train.py text T as a commit (so peers can fetch it)
-                                                     and publishes a kept Result claiming ``metric`` for it:
+                                                  -> files train.py text T as a commit (so peers can fetch it;
+                                                     not with "serve": false) and publishes a kept Result claiming
+                                                     ``metric`` for it: {"event": "published", "seq": s, "id": HEX}
+    {"cmd": "attest", "id": HEX, "blob": B, "commit": C, "metric": m, "budget_tokens": n}
+                                                  -> publishes an attestation confirming result HEX:
                                                      {"event": "published", "seq": s, "id": HEX}
+    {"cmd": "claims", "blobs": [B...], "seconds": 60, "interval": 0.0}
+                                                  -> one claim per blob, {"event": "claimed", "n": n}
     {"cmd": "peers"}                              -> {"event": "peers", "peers": [...]}
+    {"cmd": "addrs"}                              -> {"event": "addrs", "addrs": [...], "reachability": R}
+                                                     (relay circuits included; R: AutoNAT's public/private/unknown)
+    {"cmd": "links"}                              -> {"event": "links", "links": {peer: "direct" | "relayed"}}
+    {"cmd": "heads"}                              -> {"event": "heads", "heads": {author hex: seq}} (the ledger's)
     {"cmd": "connect", "addr": A}                 -> {"event": "connected", "peer": id} or {"event": "error", ...}
     {"cmd": "sync"}                               -> {"event": "synced", "new": n}
     {"cmd": "blacklist"}                          -> {"event": "blacklist", "peers": [...]}
@@ -64,10 +73,10 @@ class NodeProc:
 
     def __init__(self, home: Path, swarm_id: bytes, *, peers: Sequence[str] = (), manifest: Path | None = None,
                  data: Path | None = None, listen: str = "/ip4/127.0.0.1/tcp/0", env: dict[str, str] | None = None,
-                 rogue: bool = False, commit: Path | None = None, wait: bool = True):
+                 rogue: bool = False, commit: Path | None = None, wait: bool = True, wrap: Sequence[str] = ()):
         home.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.home = home
-        argv = [sys.executable, "-m", "tests.integration.nodeproc", "--home", str(home), "--swarm", swarm_id.hex(),
+        argv = [*wrap, sys.executable, "-m", "tests.integration.nodeproc", "--home", str(home), "--swarm", swarm_id.hex(),
                 "--listen", listen]
         for peer in peers:
             argv += ["--peer", peer]
@@ -209,7 +218,8 @@ async def handle(svc: NodeService, cmd: dict[str, Any]) -> bool:
     elif name == "claim_result":
         text = cmd["text"].encode()
         blob = git_blob_hash(text)
-        svc.ledger.put_commit(blob, text, svc.identity.public_key, "")
+        if cmd.get("serve", True):
+            svc.ledger.put_commit(blob, text, svc.identity.public_key, "")
         commit = hashlib.sha1(text + str(time.time_ns()).encode()).hexdigest()
         claim = replace(synthetic_result(0), blob=blob, commit=commit, status="keep",
                         metric=float(cmd["metric"]), description=cmd.get("description", "claimed result"),
@@ -217,6 +227,20 @@ async def handle(svc: NodeService, cmd: dict[str, Any]) -> bool:
                         budget=BudgetRule(kind="tokens", amount=int(cmd["budget_tokens"])))
         verified = await svc.publish_result(claim)
         emit("published", seq=verified.message.seq, id=verified.message_id.hex())
+    elif name == "attest":
+        attestation = replace(synthetic_result(0), blob=cmd["blob"], commit=cmd["commit"], status="keep",
+                              metric=float(cmd["metric"]),
+                              reproduces=bytes.fromhex(cmd["id"]), description="verify: confirms",
+                              budget=BudgetRule(kind="tokens", amount=int(cmd["budget_tokens"])))
+        verified = await svc.publish_result(attestation)
+        emit("published", seq=verified.message.seq, id=verified.message_id.hex())
+    elif name == "claims":
+        now = time.time()
+        for blob in cmd["blobs"]:
+            await svc.publish_claim(Claim(swarm_id=svc.swarm_id, author=svc.identity.public_key, seq=0,
+                                          created_at=now, blob=blob, expires_at=now + float(cmd.get("seconds", 60))))
+            await trio.sleep(float(cmd.get("interval", 0.0)))
+        emit("claimed", n=len(cmd["blobs"]))
     elif name == "claim":
         now = time.time()
         await svc.publish_claim(Claim(swarm_id=svc.swarm_id, author=svc.identity.public_key, seq=0, created_at=now,
@@ -224,6 +248,12 @@ async def handle(svc: NodeService, cmd: dict[str, Any]) -> bool:
         emit("claimed")
     elif name == "peers":
         emit("peers", peers=svc.peers())
+    elif name == "addrs":
+        emit("addrs", addrs=svc.addrs(), reachability=svc.relays.reachability.status)
+    elif name == "links":
+        emit("links", links=svc.relays.links())
+    elif name == "heads":
+        emit("heads", heads={a.hex(): s for a, s in svc.ledger.seq_vector(svc.swarm_id).items()})
     elif name == "connect":
         try:
             emit("connected", peer=await svc.connect(cmd["addr"]))

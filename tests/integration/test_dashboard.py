@@ -12,7 +12,7 @@ from pathlib import Path
 
 from node.ledger import Ledger
 from protocol import swarm_id_of
-from tests.factories import ALICE, BOB, make_manifest, signed_result
+from tests.factories import ALICE, BOB, make_manifest, signed_result, write_identity
 from tests.waiting import wait_for
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -40,6 +40,7 @@ def test_dashboard_shows_stored_results_and_updates(tmp_path: Path) -> None:
 
     home = tmp_path / "home"
     home.mkdir()
+    write_identity(home, ALICE)  # ALICE's node: its own results are its best
     manifest = make_manifest(ALICE, name="dashboard-test")
     swarm = swarm_id_of(manifest)
     ledger = Ledger(home / "ledger.sqlite")

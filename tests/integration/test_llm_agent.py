@@ -49,25 +49,50 @@ def test_good_reply_is_used_and_prompt_is_bounded() -> None:
     assert len(user["content"]) < 20_000
 
 
-@pytest.mark.parametrize("failure", ["garbage", "nonparsing", "huge", "error500", "hang"])
-def test_bad_replies_retry_then_fall_back_to_mutate(failure: str) -> None:
+@pytest.mark.parametrize("failure", ["garbage", "nonparsing", "huge"])
+def test_unusable_replies_retry_then_fall_back_to_mutate(failure: str) -> None:
     with FakeOpenAI([(failure,)]) as server:
         agent, sleeps = _agent(server, timeout=0.4, retries=1)
         proposal = agent.propose(_context())
-        assert len(server.requests) == 2  # one try and one retry, then the fallback
+        assert len(server.requests) == 2  # one try and one retry of the agent's own, then the fallback
     assert proposal.agent == "mutate (llm fallback)"
     assert parse_change(proposal.description) is not None
     assert proposal.train_py != SIM_TRAIN_PY
     assert sleeps == [0.25]
-    assert agent.last_error
+    assert agent.last_error and not agent.disabled
 
 
-def test_error_then_good_reply_recovers_on_retry() -> None:
+@pytest.mark.parametrize("failure", ["error500", "hang"])
+def test_transport_errors_are_retried_by_the_client_not_by_the_agent(failure: str) -> None:
+    with FakeOpenAI([(failure,)]) as server:
+        agent, sleeps = _agent(server, timeout=0.4, retries=1)
+        proposal = agent.propose(_context())
+        assert len(server.requests) == 3  # the openai client's own 2 retries (honouring retry-after), nothing more
+    assert proposal.agent == "mutate (llm fallback)"
+    assert sleeps == []  # the agent itself did not back off and ask again
+    assert agent.last_error and not agent.disabled
+
+
+@pytest.mark.parametrize(("failure", "fix"), [("error401", "OPENAI_API_KEY"), ("error403", "OPENAI_API_KEY"),
+                                              ("error404", "--model")])
+def test_a_refusal_stops_asking_that_endpoint_and_says_how_to_fix_it(failure: str, fix: str) -> None:
+    with FakeOpenAI([(failure,)]) as server:
+        agent, sleeps = _agent(server, retries=2)
+        proposals = [agent.propose(_context()) for _ in range(3)]
+        assert len(server.requests) == 1  # asked once; three rounds later still once (it was 3 per round)
+    assert [p.agent for p in proposals] == ["mutate (llm fallback)"] * 3
+    assert sleeps == []
+    assert fix in agent.disabled and server.base_url in agent.disabled
+    assert str(failure[5:]) in agent.disabled
+
+
+def test_error_then_good_reply_recovers_through_the_clients_retry() -> None:
     with FakeOpenAI([("error500",), ("good", NEW_TEXT, "raise LR")]) as server:
         agent, sleeps = _agent(server, retries=2)
         proposal = agent.propose(_context())
+        assert len(server.requests) == 2
     assert proposal.agent == "llm" and proposal.train_py == NEW_TEXT
-    assert sleeps == [0.25]
+    assert sleeps == []
 
 
 def test_unchanged_file_is_refused() -> None:

@@ -29,7 +29,7 @@ function fillRows(tbody, rows, cells) {
 function renderBest(feed) {
   fillRows(document.querySelector("#best tbody"), feed.best, (r) => [
     [r.hw_class, "mono"], [fmtMetric(r.metric), "mono"], [short(r.author_id || r.author), "mono"],
-    [r.verified ? `yes (${r.attestations})` : `no (${r.attestations})`, r.verified ? "keep" : "muted"],
+    [`${r.verified ? "yes" : "no"}: ${r.eligible || "?"} (${r.attestations} attest.)`, r.verified ? "keep" : "muted"],
     [r.description, "desc"],
   ]);
 }

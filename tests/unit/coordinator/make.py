@@ -30,3 +30,25 @@ def seen(r: Result) -> SeenResult:
 
 def claim(*, author: bytes = PEER, blob: str = "a" * 40, expires_at: float = 100.0) -> Claim:
     return Claim(swarm_id=b"\0" * 32, author=author, seq=0, created_at=0.0, blob=blob, expires_at=expires_at)
+
+
+def knob_mutations(text: str) -> set[str]:
+    """Every one- and two-knob mutation of ``text`` (what a claim squatter claims to stall the mutate agent)."""
+    from coordinator.knobs import read_knobs, rewrite, step_knob
+
+    def steps(source: str, skip: str = "") -> list[tuple[str, str]]:
+        out = []
+        for knob in read_knobs(source):
+            if knob.name == skip:
+                continue
+            for way in ("up", "down", "flip", "next"):
+                value = step_knob(knob, way)  # type: ignore[arg-type]
+                if value is not None:
+                    out.append((knob.name, rewrite(source, knob, value)))
+        return out
+
+    texts: set[str] = set()
+    for name, one in steps(text):
+        texts.add(one)
+        texts.update(two for _, two in steps(one, skip=name))
+    return texts

@@ -13,7 +13,7 @@ from coordinator.simulate import SIM_TRAIN_PY, MemoryWorkspace, SimRun, objectiv
 from coordinator.workspace import blob_hash
 from protocol import BudgetRule, Result
 
-from tests.unit.coordinator.make import LIAR, ME, PEER, PEER2, claim, result, seen
+from tests.unit.coordinator.make import LIAR, ME, PEER, PEER2, claim, knob_mutations, result, seen
 
 LR = SIM_TRAIN_PY.replace("LEARNING_RATE = 4e-3", "LEARNING_RATE = 6e-3")
 WIDE = SIM_TRAIN_PY.replace("N_EMBD = 128 ", "N_EMBD = 256 ")
@@ -206,12 +206,24 @@ def test_unfetchable_claim_is_skipped_and_not_fetched_every_step() -> None:
     assert asked.count(blob_hash(WIDE)) == 1
 
 
-def test_without_a_sandbox_only_verified_peer_code_is_run() -> None:
-    h = Harness(Policy(baseline_repeats=2, only_verified_peer_code=True))
-    r = h.make(Script(BAD, OOM))
+def test_without_a_sandbox_fresh_attesters_never_get_peer_code_run() -> None:
+    h = Harness(Policy(baseline_repeats=2, only_verified_peer_code=True, verify_share=1.0))
+    r = h.make(Script(BAD, OOM, BAD, OOM))
     r.step(), r.step()
     claim_r = h.peer_keep(WIDE, true_value(WIDE) or 0.0)
     assert r.step().action == "explore"  # unverified: not run here
+    for i, who in enumerate((PEER2, LIAR)):  # two identities nobody here ever reproduced
+        h.results.append(seen(result(author=who, blob=blob_hash(WIDE), metric=claim_r.result.metric,
+                                     reproduces=claim_r.result_id, created_at=h.now + i)))
+    assert r.step().action == "explore"
+
+
+def test_without_a_sandbox_the_users_trusted_peers_code_is_run() -> None:
+    h = Harness(Policy(baseline_repeats=2, only_verified_peer_code=True, trusted_authors=frozenset({PEER2, LIAR})))
+    r = h.make(Script(BAD, OOM))
+    r.step(), r.step()
+    claim_r = h.peer_keep(WIDE, true_value(WIDE) or 0.0)
+    assert r.step().action == "explore"  # its author is not on the user's list, nor verified by those who are
     for i, who in enumerate((PEER2, LIAR)):
         h.results.append(seen(result(author=who, blob=blob_hash(WIDE), metric=claim_r.result.metric,
                                      reproduces=claim_r.result_id, created_at=h.now + i)))
@@ -250,3 +262,16 @@ def test_trials_are_own_and_trusted_peers_results_and_live_claims_with_their_tex
     assert not any(text == OOM for text, _ in scored)
     assert (BAD, "discard") in scored                                          # our own re-run of the lie counts
     assert not any(s.train_py == BAD and s.metric == 1.5 for s in watcher.seen[-1].scored)
+
+
+def test_claim_squatting_by_a_fresh_key_does_not_stop_exploration() -> None:
+    h = Harness()
+    texts = knob_mutations(SIM_TRAIN_PY)
+    assert len(texts) > 200
+    squatter = bytes([0x66]) * 32
+    h.claims.extend(claim(author=squatter, blob=blob_hash(t), expires_at=h.now + 86_000) for t in texts)
+    r = h.make()
+    r.step(), r.step()
+    outs = [r.step() for _ in range(3)]
+    assert [o.action for o in outs] == ["explore"] * 3
+    assert not any(o.description.startswith("baseline run") for o in outs)

@@ -20,3 +20,13 @@ def test_invalid_counts_only_grow_and_lower_trust() -> None:
     assert book.sync_invalid({PEER: 1}) == []  # a lower count from node/ changes nothing
     book.sync_invalid({PEER: 3})
     assert not book.trusted(PEER)
+
+
+def test_unfulfilled_claims_lower_trust_while_they_are_owed() -> None:
+    book = TrustBook()
+    [change] = book.sync_unfulfilled({PEER: 2})
+    assert change.event == "unfulfilled" and change.score == -3.0 and not book.trusted(PEER)
+    book.confirm(PEER)
+    assert book.get(PEER).unfulfilled == 2 and book.get(PEER).confirmed == 1
+    assert [c.score for c in book.sync_unfulfilled({})] == [1.0]  # its newer claims were followed by results
+    assert book.sync_unfulfilled({}) == []

@@ -119,3 +119,17 @@ def test_budget_forms_and_booleans_from_env(node_home: Path) -> None:
     env = {"SWARM_NODE_HOME": str(node_home), "SWARM_NODE_BUDGET": "", "SWARM_NODE_REQUIRE_SANDBOX": "0"}
     config = load_config(env=env)
     assert config.budget is None and config.require_sandbox is False
+
+
+def test_trusted_peers_are_peer_ids_whose_keys_the_node_knows(node_home: Path) -> None:
+    from node.config import public_key_of_peer_id
+    from protocol import Identity
+
+    peer = Identity.generate()
+    config = load_config(env={"SWARM_NODE_HOME": str(node_home), "SWARM_NODE_TRUSTED_PEERS": f" {peer.peer_id} "})
+    assert config.trusted_peers == (peer.peer_id,)
+    assert public_key_of_peer_id(peer.peer_id) == peer.public_key
+    assert public_key_of_peer_id("QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG") is None  # not an Ed25519 key
+    assert public_key_of_peer_id(peer.peer_id + "0") is None
+    with pytest.raises(ConfigError, match="trusted_peers .*not an Ed25519 peer id"):
+        load_config(env={"SWARM_NODE_HOME": str(node_home)}, overrides={"trusted_peers": ("12D3KooWnope",)})

@@ -9,19 +9,21 @@ import pytest
 from click.testing import CliRunner
 
 from node.cli.main import _register_commands, cli
-from node.feed.views import STATE_CURRENT, build_feed, pick_swarm
+from node.feed.views import STATE_AGENT, STATE_CURRENT, Viewer, build_feed, pick_swarm
 from node.ledger import Ledger
-from protocol import git_blob_hash, swarm_id_of
-from tests.factories import ALICE, BOB, CAROL, make_manifest, signed_result
+from protocol import Identity, git_blob_hash, swarm_id_of
+from tests.factories import ALICE, BOB, CAROL, make_manifest, signed_result, write_identity
 
 _register_commands()
 
 
 @pytest.fixture()
 def home(tmp_path: Path) -> Path:
-    """A node home whose ledger holds one swarm: two kept results, a discard, and attestations of the best."""
+    """BOB's node home: its ledger holds one swarm: two kept results of ALICE's, a discard, and attestations of
+    ALICE's best by BOB (this node: it re-ran it) and CAROL."""
     home = tmp_path / "home"
     home.mkdir()
+    write_identity(home, BOB)
     manifest = make_manifest(ALICE, name="shakespeare-cpu")
     swarm = swarm_id_of(manifest)
     best_text = b"LR = 6e-3\n"
@@ -38,19 +40,55 @@ def home(tmp_path: Path) -> Path:
     return home
 
 
-def test_build_feed_best_is_verified_by_two_independent_attestations(home: Path) -> None:
+def test_build_feed_best_is_what_this_node_reproduced(home: Path) -> None:
     with Ledger(home / "ledger.sqlite", readonly=True) as ledger:
         swarm = pick_swarm(ledger)
         assert swarm is not None
-        feed = build_feed(ledger, swarm)
+        feed = build_feed(ledger, swarm, viewer=Viewer(me=BOB.public_key))
+        stranger = build_feed(ledger, swarm, viewer=Viewer(me=Identity.generate().public_key))
+        trusting = build_feed(ledger, swarm, viewer=Viewer(me=b"", trusted=frozenset({CAROL.public_key})))
     assert feed["swarm"]["name"] == "shakespeare-cpu" and feed["swarm"]["budget"] == "60s"
     assert feed["count"] == 5
     [best] = feed["best"]
     assert best["metric"] == pytest.approx(2.40) and best["verified"] and best["confirmed"] == 2
+    assert best["eligible"] == "re-run here"
+    assert stranger["best"] == []  # two confirmations by identities it never reproduced are not enough
+    [trusted] = trusting["best"]  # one confirmation by a peer its user trusts is as good as a re-run here
+    assert trusted["metric"] == pytest.approx(2.40) and trusted["verified"]
+    assert trusted["eligible"] == "confirmed by 1 trusted peer(s)"
     assert [p["metric"] for p in feed["series"]] == pytest.approx([2.50, 2.40])
     assert {(c["commit"][:1], c["parent"][:1]) for c in feed["lineage"]} == {("a", ""), ("b", "a")}
-    assert feed["current"] is None and feed["peers"] == []
+    assert feed["current"] is None and feed["peers"] == [] and feed["agent"] is None
     json.dumps(feed, allow_nan=False)
+
+
+def test_a_never_served_fake_best_with_two_fresh_attesters_is_not_best(home: Path) -> None:
+    rogue, sybil1, sybil2 = Identity.generate(), Identity.generate(), Identity.generate()
+    with Ledger(home / "ledger.sqlite") as ledger:
+        swarm = pick_swarm(ledger)
+        assert swarm is not None
+        fake = signed_result(rogue, 1, swarm, metric=0.0001, commit="f" * 40, blob="e" * 40, description="miracle")
+        votes = [signed_result(who, 1, swarm, metric=0.0001, blob="e" * 40, reproduces=fake.message_id)
+                 for who in (sybil1, sybil2)]
+        assert ledger.add_results([fake, *votes]) == [True] * 3
+    with Ledger(home / "ledger.sqlite", readonly=True) as ledger:
+        feed = build_feed(ledger, swarm, viewer=Viewer(me=BOB.public_key))
+    [best] = feed["best"]
+    assert best["metric"] == pytest.approx(2.40) and best["author"] == ALICE.public_key.hex()
+    out = CliRunner().invoke(cli, ["best", "--home", str(home)])
+    assert out.exit_code == 0 and "LR = 6e-3" in out.output and "0.0001" not in out.output, out.output
+
+
+def test_feed_and_status_say_once_that_the_agent_stopped(home: Path) -> None:
+    note = "llm agent stopped: http://x/v1 answered 401; set OPENAI_API_KEY"
+    with Ledger(home / "ledger.sqlite") as ledger:
+        ledger.set_state(STATE_AGENT, {"agent": "llm", "note": note})
+    with Ledger(home / "ledger.sqlite", readonly=True) as ledger:
+        assert build_feed(ledger, pick_swarm(ledger) or b"")["agent"] == note
+    out = CliRunner().invoke(cli, ["status", "--home", str(home)])
+    assert out.exit_code == 0 and note in out.output, out.output
+    out = CliRunner().invoke(cli, ["feed", "--home", str(home)])
+    assert out.exit_code == 0 and "OPENAI_API_KEY" in out.output, out.output
 
 
 def test_feed_reports_the_running_experiment(home: Path) -> None:
@@ -72,7 +110,7 @@ def test_feed_json_prints_one_object_per_result(home: Path) -> None:
 def test_feed_table_renders(home: Path) -> None:
     out = CliRunner().invoke(cli, ["feed", "--home", str(home)])
     assert out.exit_code == 0, out.output
-    assert "shakespeare-cpu" in out.output and "2.4000" in out.output and "yes (2)" in out.output
+    assert "shakespeare-cpu" in out.output and "2.4000" in out.output and "re-run here" in out.output
 
 
 def test_best_writes_the_best_train_py(home: Path, tmp_path: Path) -> None:
@@ -101,3 +139,49 @@ def test_status_without_a_running_node(home: Path) -> None:
 def test_commands_explain_a_missing_ledger(tmp_path: Path) -> None:
     out = CliRunner().invoke(cli, ["feed", "--home", str(tmp_path / "nowhere")])
     assert out.exit_code != 0 and "swarm-node join" in out.output
+
+
+def test_status_lists_bans_with_reason_and_expiry(home: Path) -> None:
+    import time
+
+    with Ledger(home / "ledger.sqlite") as ledger:
+        ledger.ban_peer("12D3KooWRogue", "3 invalid messages, the last: oversized message", time.time() + 3600)
+        ledger.ban_peer("12D3KooWOld", "expired long ago", time.time() - 1)
+    out = CliRunner().invoke(cli, ["status", "--home", str(home)])
+    assert out.exit_code == 0, out.output
+    assert "banned    12D3KooWRogue until" in out.output and "oversized message" in out.output
+    assert "12D3KooWOld" not in out.output
+    report = json.loads(CliRunner().invoke(cli, ["status", "--home", str(home), "--json"]).output)
+    assert [b["peer"] for b in report["bans"]] == ["12D3KooWRogue"]
+    with Ledger(home / "ledger.sqlite") as ledger:
+        ledger.lift_ban("12D3KooWRogue")
+        assert ledger.bans() == [] and not ledger.is_blacklisted("12D3KooWRogue")
+
+
+def test_a_result_far_better_than_this_nodes_own_is_best_only_once_rerun_here(home: Path) -> None:
+    dave = Identity.generate()
+    with Ledger(home / "ledger.sqlite") as ledger:
+        swarm = pick_swarm(ledger)
+        assert swarm is not None
+        carol_claim = signed_result(CAROL, 2, swarm, metric=2.45, commit="c" * 40, blob="c" * 40)
+        bob_rerun = signed_result(BOB, 3, swarm, metric=2.45, blob="c" * 40, reproduces=carol_claim.message_id)
+        far = signed_result(dave, 1, swarm, metric=1.0, commit="d" * 40, blob=git_blob_hash(b"far"))
+        near = signed_result(dave, 2, swarm, metric=2.35, commit="e" * 40, blob=git_blob_hash(b"near"))
+        votes = [signed_result(who, 10 + claim.message.seq, swarm, metric=claim.message.metric,
+                               blob=claim.message.blob, reproduces=claim.message_id)
+                 for claim in (far, near) for who in (ALICE, CAROL)]
+        assert all(ledger.add_results([carol_claim, bob_rerun, far, near, *votes]))
+        for text in (b"far", b"near"):
+            ledger.put_commit(git_blob_hash(text), text, dave.public_key, "")
+    with Ledger(home / "ledger.sqlite", readonly=True) as ledger:
+        [best] = build_feed(ledger, swarm, viewer=Viewer(me=BOB.public_key))["best"]
+    # ALICE and CAROL are peers BOB reproduced: their two confirmations verify DAVE's claims; the 1.0 is far better
+    # than anything BOB measured (2.405), so it waits for BOB's own re-run; the 2.35 is shown
+    assert best["metric"] == pytest.approx(2.35) and best["verified"]
+    assert best["eligible"] == "confirmed by 2 trusted peer(s)"
+    with Ledger(home / "ledger.sqlite") as ledger:
+        ledger.add_results([signed_result(BOB, 4, swarm, metric=1.0, blob=far.message.blob,
+                                          reproduces=far.message_id)])
+    with Ledger(home / "ledger.sqlite", readonly=True) as ledger:
+        [best] = build_feed(ledger, swarm, viewer=Viewer(me=BOB.public_key))["best"]
+    assert best["metric"] == pytest.approx(1.0) and best["eligible"] == "re-run here"

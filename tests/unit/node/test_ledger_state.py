@@ -126,3 +126,28 @@ def test_a_failed_write_rolls_back_and_the_ledger_stays_usable(ledger: Ledger) -
     assert ledger.get_state("half") is None
     ledger.set_state("after", True)
     assert ledger.get_state("after") is True
+
+
+def test_claims_are_bounded_per_author_and_in_lifetime(ledger: Ledger) -> None:
+    from node.ledger import MAX_CLAIM_SECONDS, MAX_CLAIMS_PER_AUTHOR
+
+    assert MAX_CLAIMS_PER_AUTHOR == 2
+    assert ledger.put_claim(claim(ALICE, "f" * 40, T0 + MAX_CLAIM_SECONDS + 1)) is False  # lasts too long
+    for i in range(300):  # a squatter: only its newest claims are kept
+        ledger.put_claim(claim(ALICE, f"{i:040x}", T0 + 100 + i))
+    assert ledger.put_claim(claim(BOB, "b" * 40, T0 + 200)) is True
+    live = ledger.active_claims(SWARM, now=T0 + 10)
+    assert sorted(c.blob for c in live if c.author == ALICE.public_key) == [f"{298:040x}", f"{299:040x}"]
+    assert [c.blob for c in live if c.author == BOB.public_key] == ["b" * 40]
+    assert ledger.put_claim(claim(ALICE, "e" * 40, T0 + 50)) is False  # older than both it keeps: not stored
+    recent = ledger.recent_claims(SWARM)  # expired ones too: whether they were followed by a result
+    assert len(recent) == 3 and {c.blob for c in recent} >= {"b" * 40}
+
+
+def test_claims_of_many_fresh_keys_are_bounded_per_swarm(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    import node.ledger.peers as claims_table
+
+    monkeypatch.setattr(claims_table, "MAX_CLAIMS_PER_SWARM", 5)
+    for i in range(12):
+        ledger.put_claim(claim(Identity.from_private_bytes(bytes([i + 1]) * 32), f"{i:040x}", T0 + 100 + i))
+    assert sorted(c.blob for c in ledger.recent_claims(SWARM)) == [f"{i:040x}" for i in range(7, 12)]

@@ -91,3 +91,14 @@ def test_own_messages_pass_unchecked() -> None:
     h = Harness()
     assert h.gate.results_validator(ID.from_base58(ME), msg(b"anything")) is True
     assert h.results == []
+
+
+def test_a_claim_lasting_longer_than_the_node_allows_is_dropped_not_forwarded() -> None:
+    from node.ledger import MAX_CLAIM_SECONDS
+
+    h = Harness()
+    now = time.time()
+    long = sign_message(AUTHOR, Claim(swarm_id=SWARM, author=AUTHOR.public_key, seq=0, created_at=now,
+                                      blob=git_blob_hash(b"y"), expires_at=now + MAX_CLAIM_SECONDS + 60))
+    assert h.gate.claims_validator(RELAY, msg(long)) is False
+    assert h.claims == [] and h.penalties == []  # valid under the protocol's limits: dropped, nobody blamed

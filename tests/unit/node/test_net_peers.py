@@ -31,10 +31,11 @@ def test_rate_limit_is_per_peer() -> None:
 
 def test_blacklisted_after_max_invalid_and_then_never_admitted() -> None:
     book = PeerBook(max_invalid=3)
-    assert book.penalise("rogue", "bad signature") is False
-    assert book.penalise("rogue", "garbage") is False
-    assert book.penalise("rogue", "oversized") is True      # the third puts it on the list
-    assert book.penalise("rogue", "again") is False          # reported once only
+    assert book.penalise("rogue", "bad signature") is None
+    assert book.penalise("rogue", "garbage") is None
+    ban = book.penalise("rogue", "oversized")               # the third puts it on the list
+    assert ban is not None and "oversized" in ban.reason
+    assert book.penalise("rogue", "again") is None           # reported once only
     assert book.is_blacklisted("rogue") and book.invalid_count("rogue") == 4
     assert book.allow("rogue") is False
     assert book.allow("honest") is True
@@ -43,5 +44,21 @@ def test_blacklisted_after_max_invalid_and_then_never_admitted() -> None:
 
 def test_ban_blocks_at_once() -> None:
     book = PeerBook()
-    book.ban("known-bad")
+    book.ban("known-bad", "from the ledger")
     assert book.allow("known-bad") is False
+
+
+def test_a_ban_says_why_and_expires() -> None:
+    clock, wall = Clock(), Clock()
+    book = PeerBook(max_invalid=2, ban_seconds=60.0, clock=clock, wall=wall)
+    book.penalise("rogue", "garbage")
+    ban = book.penalise("rogue", "oversized message (2097152 bytes)")
+    assert ban is not None and ban.until == wall.now + 60.0
+    assert "2 invalid messages" in ban.reason and "oversized" in ban.reason
+    assert [b.peer for b in book.bans()] == ["rogue"] and not book.allow("rogue")
+    wall.now += 59.0
+    assert book.is_blacklisted("rogue") and book.expired() == []
+    wall.now += 2.0
+    assert book.expired() == ["rogue"]
+    assert not book.is_blacklisted("rogue") and book.allow("rogue") and book.invalid_count("rogue") == 0
+    assert book.bans() == []
