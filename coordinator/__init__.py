@@ -19,7 +19,11 @@ Files:
 - ``trust.py``: ``TrustBook``: per-peer score from confirmed / refuted claims, invalid messages, unfulfilled claims.
 - ``workspace.py``: ``Workspace`` (the swarm's git repository), ``merge3``, ``blob_hash``, ``commit_message``.
 - ``knobs.py``: UPPER_CASE knobs of train.py: read (ast), step (log / powers of two / flips / choices), rewrite one line.
-- ``agents/``: ``Agent`` interface, ``MutateAgent`` (bandit over knob steps), ``LLMAgent`` (openai client, fallback).
+- ``agents/``: ``Agent`` interface, ``MutateAgent`` (bandit over knob steps), ``LLMAgent`` (openai client, fallback),
+  ``TPEAgent`` (agents/tpe.py: Optuna TPE over the knobs) and ``HybridAgent`` (agents/hybrid.py: LLM code + TPE knobs).
+- ``space.py``: ``Param``, ``infer_space``: the knobs' types and ranges from values, comments and program.md ``tune``.
+- ``branch.py``: ``branch_key`` (a train.py with knob values blanked: one study per branch), ``trial_texts``.
+- ``study.py``: ``Study``: an in-memory Optuna study of one branch from plain records; ``study_notes`` for the LLM.
 - ``simulate.py``: ``SimSwarm``: many Researchers on a synthetic objective in simulated time (bench and tests).
 - ``errors.py``: ``CoordinatorError`` and its tree.
 """

@@ -11,7 +11,7 @@ from typing import Literal, Protocol, Sequence, Mapping
 
 __all__ = [
     "ResultLike", "ClaimLike", "SeenResult", "SwarmView", "HistoryItem", "ProposalContext", "Proposal",
-    "TrustChange", "Outcome", "Policy", "Action", "ActionKind",
+    "TrustChange", "Outcome", "Policy", "Action", "ActionKind", "ScoredText",
 ]
 
 ActionKind = Literal["baseline", "explore", "adopt", "stack"]
@@ -82,6 +82,16 @@ class HistoryItem:
 
 
 @dataclass(frozen=True)
+class ScoredText:
+    """A comparable result whose train.py is known here (a trial of the study), or a live claim (``pending``)."""
+
+    train_py: str
+    metric: float                      # 0.0 for a crash or a pending claim
+    status: str                        # keep / discard / crash / pending
+    mine: bool = False
+
+
+@dataclass(frozen=True)
 class ProposalContext:
     """Everything an agent may read to propose the next train.py."""
 
@@ -93,6 +103,7 @@ class ProposalContext:
     swarm_latest: Sequence[HistoryItem] = ()
     taken: frozenset[str] = frozenset()  # blobs already scored or claimed: propose something else
     history: Sequence[HistoryItem] = ()  # a longer window (own and swarm, oldest first) for agents that learn
+    scored: Sequence[ScoredText] = ()    # texts of comparable results and live claims (agents with ``uses_trials``)
 
 
 @dataclass(frozen=True)

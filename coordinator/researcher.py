@@ -22,8 +22,9 @@ from coordinator.noise import NoiseEvidence, NoiseModel
 from coordinator.peers import (adopt_candidates, claimed_blobs, parent_blobs, scored_blobs, stack_pairs,
                               unfulfilled_claims, verified_ids, vouched_peers)
 from coordinator.plan import Tally, plan_next
-from coordinator.records import (Action, HistoryItem, Outcome, Policy, ProposalContext, SeenResult, SwarmView,
-                                 TrustChange)
+from coordinator.records import (Action, HistoryItem, Outcome, Policy, ProposalContext, ScoredText, SeenResult,
+                                 SwarmView, TrustChange)
+from coordinator.branch import trial_texts
 from coordinator.trust import TrustBook
 from coordinator.workspace import Workspace, blob_hash, commit_message, merge3
 
@@ -36,6 +37,7 @@ STACK_PREFIX = "stack: "
 ADOPT_PREFIX = "adopt "
 BASELINE_PREFIX = "baseline run"
 FETCH_RETRY_STEPS = 5
+TRIAL_FETCHES = 24  # texts of peers' results fetched per step for agents that learn from trials
 
 
 class RunLike(Protocol):
@@ -71,7 +73,8 @@ class Researcher:
                  announce_claim: Callable[[str, float], None] | None = None, program: str = "",
                  policy: Policy = Policy(), trust: TrustBook | None = None, rng: random.Random | None = None,
                  clock: Callable[[], float] = time.time,
-                 merge: Callable[[str, str, str], str | None] = merge3) -> None:
+                 merge: Callable[[str, str, str], str | None] = merge3,
+                 offer_text: Callable[[str, str, str], None] | None = None) -> None:
         self.workspace = workspace
         self.agent = agent
         self.runner = runner
@@ -88,6 +91,7 @@ class Researcher:
         self.rng = rng or random.Random()
         self.clock = clock
         self.merge = merge
+        self.offer_text = offer_text  # (blob, train.py, parent) before its claim: peers can fetch what is in flight
         self._texts: dict[str, str] = {}
         self._missing: dict[str, int] = {}  # blob -> step count before which a failed fetch is not retried
         self._steps = 0
@@ -199,7 +203,22 @@ class Researcher:
             own_recent=[i for i in items if i.mine][-n:],
             swarm_best=sorted(best.values(), key=lambda i: i.metric)[:n],
             swarm_latest=[i for i in items if not i.mine][-n:],
-            taken=frozenset(self._taken(view)), history=items[-200:])
+            taken=frozenset(self._taken(view)), history=items[-200:], scored=self._scored(rel, view))
+
+    def _scored(self, rel: list[Any], view: SwarmView) -> list[ScoredText]:
+        """Trials for agents that learn from texts (``uses_trials``): known texts, and a few fetches per step."""
+        if not getattr(self.agent, "uses_trials", False):
+            return []
+        fetches = [TRIAL_FETCHES]
+
+        def text_of(blob: str) -> str | None:
+            if blob in self._texts or fetches[0] <= 0:
+                return self._texts.get(blob)
+            fetches[0] -= 1
+            return self._text(blob)
+        pending = sorted(claimed_blobs(view.claims, me=self.author, now=self.clock(), trust=self.trust))
+        trusted = [r for r in rel if r.author == self.author or self.trust.trusted(r.author)]  # a liar's are no trials
+        return trial_texts(trusted, pending, text_of, self.author)
 
     def _baseline_action(self) -> Action:
         n = self.noise.baseline_runs() + 1
@@ -295,6 +314,8 @@ class Researcher:
 
     def _execute(self, action: Action, changes: list[TrustChange]) -> Outcome:
         blob = self._remember(action.train_py)
+        if action.kind != "baseline" and self.offer_text is not None:
+            self.offer_text(blob, action.train_py, self.head)
         if action.kind != "baseline" and self.announce_claim is not None:
             self.announce_claim(blob, self.clock() + self.policy.claim_ttl)
         self.workspace.write_candidate(action.train_py)

@@ -14,7 +14,9 @@ import heapq
 import math
 import random
 from dataclasses import dataclass, field
+from typing import Callable
 
+from coordinator.agents.base import Agent
 from coordinator.agents.mutate import MutateAgent
 from coordinator.knobs import read_knobs
 from coordinator.records import Outcome, Policy, SeenResult, SwarmView
@@ -168,7 +170,7 @@ class SimSwarm:
 
     def __init__(self, n: int, *, seed: int, share: bool = True, run_time: float = 75.0, noise: float = 0.005,
                  policy: Policy = Policy(), budget: BudgetRule = BudgetRule("seconds", 60),
-                 liars: int = 0) -> None:
+                 liars: int = 0, agent: Callable[[random.Random], Agent] = MutateAgent) -> None:
         self.share = share
         self.run_time = run_time
         self.noise = noise
@@ -183,11 +185,11 @@ class SimSwarm:
         for i in range(n):
             node = _Node(key=hashlib.sha256(f"node-{seed}-{i}".encode()).digest())
             node.researcher = Researcher(
-                workspace=MemoryWorkspace(SIM_TRAIN_PY), agent=MutateAgent(random.Random(rng.random())),  # type: ignore[arg-type]
+                workspace=MemoryWorkspace(SIM_TRAIN_PY), agent=agent(random.Random(rng.random())),  # type: ignore[arg-type]
                 runner=self._runner(node), hw_class="cpu:2t", budget=budget, author=node.key,
                 swarm_view=self._view(node), fetch_blob=self.texts.get, publish=self._publish(node),
                 announce_claim=self._claim(node), policy=policy, rng=random.Random(rng.random()),
-                clock=lambda node=node: node.time)
+                clock=lambda node=node: node.time, offer_text=self._offer)
             self.nodes.append(node)
 
     def _runner(self, node: _Node):  # type: ignore[no-untyped-def]
@@ -203,6 +205,9 @@ class SimSwarm:
             claims = [c for c in self.claims if self.share and c.created_at <= node.time]
             return SwarmView(results=seen, claims=claims)
         return view
+
+    def _offer(self, blob: str, text: str, parent: str) -> None:
+        self.texts[blob] = text  # what a claimer serves on the commit stream: the text in flight
 
     def _claim(self, node: _Node):  # type: ignore[no-untyped-def]
         def claim(blob: str, expires_at: float) -> None:

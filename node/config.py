@@ -47,7 +47,7 @@ __all__ = ["NodeConfig", "load_config", "default_home", "ENV_PREFIX", "AGENTS", 
 log = logging.getLogger(__name__)
 
 ENV_PREFIX = "SWARM_NODE_"
-AGENTS = ("mutate", "llm")
+AGENTS = ("mutate", "tpe", "llm", "hybrid")
 MAX_ADDRS = 32
 MAX_CONFIG_BYTES = 64 * 1024
 _ENV_ALIASES = {"bootstrap": "SWARM_NODE_PEERS"}

@@ -42,10 +42,21 @@ def trusted_keys(config: Any) -> frozenset[bytes]:
 
 
 def make_agent(config: Any, rng: random.Random) -> Agent:
-    """The agent the config names: ``mutate`` (no model), or ``llm`` (OpenAI-compatible, falls back to mutate)."""
-    if config.agent == "llm":
+    """The agent the config names: ``mutate`` (no model), ``tpe`` (Optuna over the knobs), ``llm`` (OpenAI-compatible,
+    falls back to mutate) or ``hybrid`` (llm code changes, tpe tunes each branch's knobs; falls back to tpe)."""
+    if config.agent == "tpe":
+        from coordinator.agents.tpe import TPEAgent
+
+        return TPEAgent(rng)
+    if config.agent in ("llm", "hybrid"):
         from coordinator.agents.llm import LLMAgent
 
+        if config.agent == "hybrid":
+            from coordinator.agents.hybrid import HybridAgent
+            from coordinator.agents.tpe import TPEAgent
+
+            tpe = TPEAgent(rng)
+            return HybridAgent(LLMAgent.from_env(model=config.model, fallback=tpe), tpe)
         return LLMAgent.from_env(model=config.model, fallback=MutateAgent(rng))
     return MutateAgent(rng)
 
@@ -127,6 +138,11 @@ class ResearchLoop:
         except UnicodeDecodeError:
             return None
 
+    def _offer(self, blob: str, text: str, parent: str) -> None:
+        """The text in flight, stored so the commit stream serves it: peers' study counts it as a pending trial."""
+        if not self._stopped:
+            self.ledger.put_commit(blob, text.encode("utf-8"), self.service.identity.public_key, parent)
+
     def _claim(self, blob: str, expires_at: float) -> None:
         if self._stopped:
             return
@@ -161,6 +177,7 @@ class ResearchLoop:
             workspace=self.workspace, agent=self.agent, runner=self._run, hw_class=self.hardware.hw_class,
             budget=budget_rule(self.swarm.budget), author=self.service.identity.public_key,
             swarm_view=self._view, fetch_blob=self._fetch, publish=self._publish, announce_claim=self._claim,
+            offer_text=self._offer,
             program=self.swarm.manifest.program, policy=self.policy, rng=self.rng,
         )
 

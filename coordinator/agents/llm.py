@@ -47,6 +47,7 @@ class LLMAgent:
     """Asks a chat model for a whole new train.py; falls back to ``fallback`` (see the module docstring)."""
 
     name = "llm"
+    uses_trials = True  # the loop hands over trials: the prompt says what the study of this train.py learned
 
     def __init__(self, client_factory: Callable[[], Any], model: str, fallback: Agent | None = None, *,
                  retries: int = 2, backoff: float = 1.0, max_tokens: int = 16_000, temperature: float = 0.7,

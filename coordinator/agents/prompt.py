@@ -21,6 +21,7 @@ MAX_FILE_BYTES = 64 * 1024
 MAX_PROGRAM_CHARS = 12_000
 MAX_ITEMS = 10
 MAX_LINE_CHARS = 200
+MAX_STUDY_CHARS = 2_000
 
 SYSTEM_PROMPT = """You are a careful ML researcher editing train.py to lower val_bpb (lower is better).
 Propose exactly ONE change per reply. Reply in exactly this format and nothing else:
@@ -49,6 +50,16 @@ def _lines(items: Sequence[HistoryItem]) -> str:
     return "\n".join(out)
 
 
+def _study_section(context: ProposalContext) -> str:
+    """What the swarm's study of this train.py has learned (only when the loop handed over trials)."""
+    if not context.scored:
+        return ""
+    from coordinator.study import study_notes  # Optuna is imported only by agents that learn from trials
+
+    notes = study_notes(context.train_py, context.scored, program=context.program, limit=MAX_STUDY_CHARS)
+    return f"# What the swarm's study of this train.py has learned\n\n{notes}\n\n" if notes else ""
+
+
 def build_messages(context: ProposalContext) -> list[dict[str, str]]:
     """The chat messages for one proposal: system format + program, best train.py, own and swarm results."""
     program = context.program[:MAX_PROGRAM_CHARS]
@@ -59,6 +70,7 @@ def build_messages(context: ProposalContext) -> list[dict[str, str]]:
         f"# Your recent results (oldest first)\n\n{_lines(context.own_recent)}\n\n"
         f"# The swarm's best results\n\n{_lines(context.swarm_best)}\n\n"
         f"# The swarm's latest results\n\n{_lines(context.swarm_latest)}\n\n"
+        f"{_study_section(context)}"
         "Propose one change now, in the format given."
     )
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]

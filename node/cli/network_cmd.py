@@ -45,6 +45,7 @@ Examples:
   swarm-node join 3f2a...e9 --peer /ip4/10.0.0.7/tcp/4001/p2p/12D3KooW...
   swarm-node join --listen /ip4/127.0.0.1/tcp/0 --no-mdns --watch
   swarm-node join --agent llm --model qwen2.5-coder:7b    # with OPENAI_BASE_URL=http://localhost:11434/v1
+  swarm-node join --agent tpe                       # Optuna TPE over the knobs, every node's results as trials
   swarm-node join --budget 2M-tokens --max-experiments 10  # the built-in program under a token budget
 """
 
@@ -66,9 +67,11 @@ def _config(home: Path | None, **flags: Any) -> NodeConfig:
 @click.option("--listen", "listen", multiple=True, metavar="MULTIADDR",
               help="Listen address (repeatable; default /ip4/0.0.0.0/tcp/4001, port 0 picks a free one).")
 @click.option("--watch", is_flag=True, help="Observe only: print results as they arrive, never train.")
-@click.option("--agent", type=click.Choice(["mutate", "llm"]), default=None,
-              help="Who proposes edits: mutate (no model, the default) or llm (OPENAI_BASE_URL/OPENAI_API_KEY).")
-@click.option("--model", default=None, help="The LLM's model name for --agent llm (default gpt-4o-mini).")
+@click.option("--agent", type=click.Choice(["mutate", "tpe", "llm", "hybrid"]), default=None,
+              help="Who proposes edits: mutate (no model, the default), tpe (Optuna's TPE over the knobs, with "
+                   "everyone's results as trials), llm (OPENAI_BASE_URL/OPENAI_API_KEY) or hybrid (llm code changes, "
+                   "tpe tunes their knobs).")
+@click.option("--model", default=None, help="The LLM's model name for --agent llm or hybrid (default gpt-4o-mini).")
 @click.option("--budget", default=None, metavar="BUDGET",
               help="With no swarm given: the built-in program under this budget ('60s' default, '2M-tokens').")
 @click.option("--max-experiments", type=click.IntRange(min=1), default=None,

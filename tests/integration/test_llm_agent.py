@@ -101,3 +101,38 @@ def test_unchanged_file_is_refused() -> None:
         proposal = agent.propose(_context())
     assert proposal.agent == "mutate (llm fallback)"
     assert "unchanged" in agent.last_error
+
+
+def test_prompt_carries_the_study_and_a_code_change_starts_a_new_branch() -> None:
+    from coordinator.agents.hybrid import HybridAgent
+    from coordinator.agents.tpe import TPEAgent
+    from coordinator.branch import apply_values, branch_key
+    from coordinator.records import ScoredText
+
+    trials = []
+    for i, (lr, emb) in enumerate([(1e-3, 64), (2e-3, 128), (4e-3, 128), (8e-3, 256), (1.2e-2, 256), (2e-2, 512),
+                                   (6e-3, 256), (3e-3, 64)]):
+        text = apply_values(SIM_TRAIN_PY, {"LEARNING_RATE": lr, "N_EMBD": emb})
+        trials.append(ScoredText(text, 2.30 - 0.01 * i if emb == 256 else 2.40 + i / 100, "discard"))
+    trials.append(ScoredText(apply_values(SIM_TRAIN_PY, {"N_EMBD": 512, "N_LAYER": 8}), 0.0, "crash"))
+    code_change = SIM_TRAIN_PY.replace("    pass\n", "    print('a new training loop')\n")
+    with FakeOpenAI([("good", code_change, "a new training loop")]) as server:
+        env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "sk-test"}
+        tpe = TPEAgent(random.Random(2))
+        hybrid = HybridAgent(LLMAgent.from_env("fake-model", tpe, env=env, retries=0), tpe, tune_rounds=1)
+        context = ProposalContext(program=PROGRAM, train_py=SIM_TRAIN_PY, best_metric=2.3, scored=trials)
+        tuned = hybrid.propose(context)                  # TPE first, on the baseline's branch
+        coded = hybrid.propose(context)                  # then the LLM, told what the study learned
+        (request,) = server.requests
+    user = request["messages"][1]["content"]
+    assert tuned.agent == "tpe" and branch_key(tuned.train_py) == branch_key(SIM_TRAIN_PY)
+    assert "What the swarm's study of this train.py has learned" in user and "9 trials" in user
+    assert "2.2400  N_EMBD=256 LEARNING_RATE=6e-3" in user.split("Best configurations:")[1].splitlines()[1]
+    assert "Knobs that matter most (importance): " in user and "N_EMBD" in user.split("importance")[1]
+    assert "Crashed:\n- N_LAYER=8 N_EMBD=512" in user
+    assert coded.agent == "llm" and branch_key(coded.train_py) != branch_key(SIM_TRAIN_PY)   # a new branch
+    after = ProposalContext(program=PROGRAM, train_py=coded.train_py, best_metric=2.3,
+                            scored=trials + [ScoredText(coded.train_py, 2.25, "keep")])
+    retuned = hybrid.propose(after)                      # TPE tunes the new code's knobs on its own study
+    assert retuned.agent == "tpe" and branch_key(retuned.train_py) == branch_key(coded.train_py)
+    assert tpe.last_study is not None and tpe.last_study.trials == 1

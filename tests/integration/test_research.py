@@ -218,3 +218,17 @@ def test_two_nodes_never_both_run_the_same_train_py(tmp_path: Path) -> None:
     # The other may only re-run it to verify the first one's claim (an attestation), never as its own idea.
     assert all(r.reproduces in {o.message_id for o in runs if not o.reproduces} for r in runs if r.reproduces)
     assert asked >= 2  # the other node was offered it too, and moved on
+
+
+def test_tpe_agent_proposes_whole_configurations_in_a_real_node(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    swarm = seed_swarm(tmp_path, home)
+    node = Cli("join", swarm.hex(), "--home", str(home), "--agent", "tpe", "--max-experiments", "4", *LOCAL)
+    node.line_with("done: 4 experiment(s)", timeout=400)
+    code, err = node.finish()
+    assert code == 0 and "agent tpe" in err + "\n".join(node.out), err[-3000:]
+    with Ledger(home / "ledger.sqlite", readonly=True) as ledger:
+        rows = ledger.results(swarm)
+        explored = rows[-1]
+        assert explored.description.startswith("tpe: ") and explored.blob != rows[0].blob
+        assert ledger.get_commit(explored.blob) is not None     # the text in flight was servable to peers

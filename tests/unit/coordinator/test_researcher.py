@@ -231,6 +231,39 @@ def test_without_a_sandbox_the_users_trusted_peers_code_is_run() -> None:
     assert out.action == "adopt" and out.reproduces == claim_r.result_id
 
 
+class Watcher:
+    """An agent that learns from trials: records what the loop hands it, proposes nothing."""
+
+    name = "watcher"
+    uses_trials = True
+
+    def __init__(self) -> None:
+        self.seen: list[ProposalContext] = []
+
+    def propose(self, context: ProposalContext) -> Proposal:
+        self.seen.append(context)
+        raise AgentError("watching")
+
+
+def test_trials_are_own_and_trusted_peers_results_and_live_claims_with_their_texts() -> None:
+    h = Harness()
+    watcher = Watcher()
+    r = h.make(agent=watcher)
+    r.step(), r.step()
+    h.peer_keep(BAD, 1.5, author=LIAR)
+    assert r.step().action == "adopt" and not r.trust.trusted(LIAR)            # the lie is refuted
+    h.peer_keep(OOM, 1.0, author=LIAR)                                         # and its next claim is no trial
+    h.peer_keep(WIDE, 2.3, author=PEER)
+    h.texts[blob_hash(DEEP)] = DEEP                                            # a peer's claim in flight, servable
+    h.claims.append(claim(author=PEER2, blob=blob_hash(DEEP), expires_at=h.now + 100))
+    r.step()
+    scored = {(s.train_py, s.status) for s in watcher.seen[-1].scored}
+    assert (WIDE, "keep") in scored and (DEEP, "pending") in scored and (SIM_TRAIN_PY, "keep") in scored
+    assert not any(text == OOM for text, _ in scored)
+    assert (BAD, "discard") in scored                                          # our own re-run of the lie counts
+    assert not any(s.train_py == BAD and s.metric == 1.5 for s in watcher.seen[-1].scored)
+
+
 def test_claim_squatting_by_a_fresh_key_does_not_stop_exploration() -> None:
     h = Harness()
     texts = knob_mutations(SIM_TRAIN_PY)

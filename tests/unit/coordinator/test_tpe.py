@@ -1,0 +1,138 @@
+"""The ``tpe`` agent: whole configurations from TPE over everyone's trials, pending claims as constant liars."""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+
+from coordinator.agents.tpe import PREFIX, TPEAgent
+from coordinator.branch import apply_values, branch_key, knob_values
+from coordinator.records import ProposalContext, ScoredText
+from coordinator.simulate import SIM_TRAIN_PY, SimSwarm, objective, true_value
+from coordinator.space import Param
+from coordinator.workspace import blob_hash
+
+def peer_trials(n: int, seed: int) -> list[ScoredText]:
+    """A peer's ``n`` finished trials: random configurations around the baseline, scored by the simulator."""
+    rng = random.Random(seed)
+    base = knob_values(SIM_TRAIN_PY)
+    out = []
+    for i in range(n):
+        values = {"LEARNING_RATE": rng.choice([1e-3, 2e-3, 4e-3, 8e-3, 1.2e-2, 2e-2]),
+                  "N_EMBD": rng.choice([64, 128, 256]), "ACTIVATION": rng.choice(["gelu", "relu2", "swiglu"]),
+                  "N_LAYER": rng.choice([1, 2, 4]), "BATCH_SIZE": base["BATCH_SIZE"]}
+        text = apply_values(SIM_TRAIN_PY, values)
+        run = objective(text, i)
+        out.append(ScoredText(text, run.val_bpb or 0.0, "discard" if run.val_bpb else "crash", mine=False))
+    return out
+
+
+def context(scored: list[ScoredText], taken: frozenset[str] = frozenset()) -> ProposalContext:
+    return ProposalContext(program="", train_py=SIM_TRAIN_PY, best_metric=2.29, scored=scored, taken=taken)
+
+
+def changed(text: str) -> list[str]:
+    return [k for k, v in knob_values(text).items() if v != knob_values(SIM_TRAIN_PY)[k]]
+
+
+def test_proposes_whole_configurations_of_the_same_branch() -> None:
+    whole = TPEAgent(random.Random(1), subset=(0, 0), local=False).propose(context([]))
+    assert len(changed(whole.train_py)) >= 6, changed(whole.train_py)    # every tuned knob sampled at once
+    proposal = TPEAgent(random.Random(1)).propose(context([]))
+    assert 1 <= len(changed(proposal.train_py)) <= 2                      # default: 1-2 knobs near the incumbent
+    assert proposal.description.startswith(PREFIX) and proposal.agent == "tpe"
+    assert branch_key(proposal.train_py) == branch_key(SIM_TRAIN_PY)      # knobs only: the same study branch
+    again = TPEAgent(random.Random(1)).propose(context([]))
+    assert again.train_py == proposal.train_py                            # deterministic for a given rng
+
+
+def test_improves_on_the_simulator_from_its_own_trials() -> None:
+    swarm = SimSwarm(1, seed=0, agent=TPEAgent)
+    swarm.run_until(target=0.0, max_time=40 * swarm.run_time)
+    base = true_value(SIM_TRAIN_PY)
+    assert base is not None and swarm.best_true and swarm.best_true[-1][1] < base - 0.1, swarm.best_true
+    assert any(o.agent == "tpe" and o.kept for o in swarm.nodes[0].outcomes)
+
+
+def distance(a: str, b: str, space: dict[str, Param]) -> float:
+    """Distance of two configurations in the study's unit cube (log axes for log knobs, 1 per differing choice)."""
+    total = 0.0
+    va, vb = knob_values(a), knob_values(b)
+    for name, p in space.items():
+        x, y = p.internal(va[name]), p.internal(vb[name])
+        if p.kind == "choice":
+            total += x != y
+            continue
+        lo, hi = p.low, p.high
+        if p.log:
+            x, y, lo, hi = (math.log(float(v)) for v in (x, y, lo, hi))  # type: ignore[arg-type]
+        total += abs(float(x) - float(y)) / (hi - lo)  # type: ignore[arg-type]
+    return total
+
+
+def test_a_node_that_only_watches_a_peer_proposes_near_the_peers_best() -> None:
+    trials = peer_trials(40, seed=3)
+    best = min((t for t in trials if t.status != "crash"), key=lambda t: t.metric).train_py
+    agent = TPEAgent(random.Random(5))
+    watched = [agent.propose(context(trials)).train_py for _ in range(6)]      # the peer's results as its trials
+    blind = [TPEAgent(random.Random(s)).propose(context([])).train_py for s in range(6)]
+    assert agent.last_study is not None
+    space = agent.last_study.space
+    near, far = (statistics.median(distance(t, best, space) for t in group) for group in (watched, blind))
+    assert near < far / 2, (near, far)
+    value = statistics.median(true_value(t) or 9.0 for t in watched)
+    assert value < statistics.median(true_value(t) or 9.0 for t in blind)
+
+
+def test_two_nodes_asking_at_once_with_each_others_claims_get_different_configurations() -> None:
+    trials = peer_trials(20, seed=4)
+    first = TPEAgent(random.Random(9)).propose(context(trials))
+    # the same node state and seed, without the claim, would propose the very same configuration...
+    assert TPEAgent(random.Random(9)).propose(context(trials)).train_py == first.train_py
+    # ...but the loop hands over the first's claim: a pending trial (its text served by the claimer) that TPE's liar
+    # counts as bad, and a taken blob that is never proposed; the second node samples elsewhere
+    pending = ScoredText(first.train_py, 0.0, "pending")
+    agent = TPEAgent(random.Random(9))
+    second = agent.propose(context(trials + [pending], taken=frozenset({blob_hash(first.train_py)})))
+    assert second.train_py != first.train_py
+    assert agent.last_study is not None and agent.last_study.pending == 1   # the claim
+
+
+def test_the_loop_hands_a_peers_live_claim_over_as_a_pending_trial() -> None:
+    agents: list[TPEAgent] = []
+
+    def make(rng: random.Random) -> TPEAgent:
+        agents.append(TPEAgent(rng))
+        return agents[-1]
+
+    swarm = SimSwarm(2, seed=1, agent=make)
+    a, b = (node.researcher for node in swarm.nodes)
+    assert a is not None and b is not None
+    for _ in range(3):                                    # both calibrate (baseline runs claim nothing)
+        a.step()
+        b.step()
+    announce = a.announce_claim
+    assert announce is not None
+    served: list[bool] = []
+
+    def claim(blob: str, expires_at: float) -> None:      # the text is servable by the time the claim goes out
+        served.append(swarm.texts.get(blob) is not None)
+        announce(blob, expires_at)
+
+    a.announce_claim = claim
+    first = a.step()                                      # claims its configuration, then runs it (75 s)
+    assert served == [True]
+    second = b.step()                                     # asks while a's run is in flight: sees only the claim
+    assert agents[1].last_study is not None and agents[1].last_study.pending >= 1
+    assert first.action == second.action == "explore" and first.blob != second.blob
+
+
+def test_hostile_peer_texts_are_no_trials() -> None:
+    deep = "X = " + "(" * 5000 + "1" + ")" * 5000 + "\n"
+    junk = [ScoredText(deep, 2.0, "keep"), ScoredText("def broken(:\n", 2.0, "keep"),
+            ScoredText(SIM_TRAIN_PY.replace("LEARNING_RATE = 4e-3", "LEARNING_RATE = 1e308"), -5.0, "keep")]
+    agent = TPEAgent(random.Random(3))
+    proposal = agent.propose(context(junk))
+    assert branch_key(deep) is None and agent.last_study is not None and agent.last_study.trials == 1
+    assert branch_key(proposal.train_py) == branch_key(SIM_TRAIN_PY)
