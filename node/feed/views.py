@@ -10,8 +10,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from coordinator.peers import verification
 from coordinator.records import SeenResult
+from node.feed.standing import (best_per_cohort, cohort_label, cohort_noise, cohort_of, compute_shares,
+                                running_best)
 from node.ledger import Ledger, ResultRow
 from protocol import Manifest, ProtocolError, decode_and_verify
 
@@ -22,7 +23,7 @@ __all__ = [
 
 STATE_CURRENT = "current"  # {"action", "description", "fraction", "eta_seconds", "started_at"} or None
 STATE_PEERS = "peers"  # list of connected peer ids, refreshed by the node
-STATE_NOISE = "noise"  # {"margin", "std", "runs", "hw_class"} from the research loop
+STATE_NOISE = "noise"  # {"margin", "std", "paired_std", "paired_margin", "runs", "hw_class", "best"} (research loop)
 STATE_SWARM = "active_swarm"  # hex id of the swarm the node is working on
 
 LATEST = 50
@@ -84,27 +85,32 @@ def result_dict(row: ResultRow) -> dict[str, Any]:
         "wall_seconds": row.wall_seconds,
         "description": row.description,
         "created_at": row.created_at,
+        "action": row.action,
+        "run_index": row.run_index,
+        "cpu_seconds": row.cpu_seconds,
+        "clock": row.clock,
+        "cohort": cohort_of(row),
     }
 
 
 def _best_per_class(rows: Sequence[ResultRow], seen: Sequence[SeenResult]) -> list[dict[str, Any]]:
-    best: dict[str, ResultRow] = {}
-    for row in rows:
-        if row.status != "keep" or row.reproduces:
-            continue
-        current = best.get(row.hw_class)
-        if current is None or row.metric < current.metric:
-            best[row.hw_class] = row
-    out = []
-    for hw_class in sorted(best):
-        row = best[hw_class]
-        check = verification(row.message_id, seen)
-        item = result_dict(row)
-        item["verified"] = check.verified
-        item["attestations"] = len(check.confirmed_by) + len(check.refuted_by)
-        item["confirmed"] = len(check.confirmed_by)
-        out.append(item)
-    return out
+    """Best per cohort (hardware class + clock) by the mean of a train.py's runs (see ``node.feed.standing``)."""
+    return best_per_cohort(rows, seen)
+
+
+def _plot(rows: Sequence[ResultRow], best: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """What the dashboard draws: every result as a point, per cohort the running best (a step line of means) and
+    its noise (the keep margin around it)."""
+    cohorts = sorted({cohort_of(r) for r in rows})
+    noise = {c: cohort_noise(rows, c) for c in cohorts}
+    return {
+        "points": [{"t": r.created_at, "metric": r.metric, "status": r.status, "attestation": bool(r.reproduces),
+                    "action": r.action, "author": r.author.hex()[:8], "cohort": cohort_of(r),
+                    "run_index": r.run_index, "description": r.description[:120]} for r in rows],
+        "running_best": running_best(rows),
+        "noise": noise,
+        "labels": {c: cohort_label(c) for c in cohorts},
+    }
 
 
 def build_feed(ledger: Ledger, swarm_id: bytes, *, latest: int = LATEST) -> dict[str, Any]:
@@ -112,14 +118,17 @@ def build_feed(ledger: Ledger, swarm_id: bytes, *, latest: int = LATEST) -> dict
     rows = ledger.results(swarm_id)
     seen = [SeenResult(r.message_id, r) for r in rows]
     info = swarm_info(ledger, swarm_id)
-    kept = [r for r in rows if r.status == "keep" and not r.reproduces]
+    kept = [r for r in rows if r.status == "keep" and not r.reproduces and r.action != "rerun"]
+    best = _best_per_class(rows, seen)
     newest = sorted(rows, key=lambda r: r.created_at, reverse=True)[:latest]
     current = ledger.get_state(STATE_CURRENT)
     peers = ledger.get_state(STATE_PEERS, [])
     return {
         "swarm": {"swarm_id": swarm_id.hex(), "name": info.name, "budget": info.budget, "metric": info.metric},
         "count": len(rows),
-        "best": _best_per_class(rows, seen),
+        "best": best,
+        "plot": _plot(rows, best),
+        "compute": compute_shares(rows),
         "latest": [result_dict(r) for r in newest],
         "series": [
             {"t": r.created_at, "metric": r.metric, "hw_class": r.hw_class, "author": r.author.hex()}
