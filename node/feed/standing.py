@@ -40,10 +40,10 @@ def cohort_of(row: Any) -> str:
 def cohort_label(cohort: str) -> str:
     hw_class, _, clock = cohort.rpartition(" ")
     if clock == "cpu":
-        return f"{hw_class}, CPU-seconds budget"
+        return f"{hw_class}, CPU-seconds"
     if hw_class.startswith("cpu:"):
-        return f"{hw_class}, wall-clock budget (old: contention bends it; compared only with its own kind)"
-    return f"{hw_class}, wall-clock budget"
+        return f"{hw_class}, wall clock (old)"  # contention bends it; it competes only with its own kind
+    return f"{hw_class}, wall clock"
 
 
 @dataclass(frozen=True)

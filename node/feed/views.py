@@ -137,7 +137,8 @@ def build_feed(ledger: Ledger, swarm_id: bytes, *, latest: int = LATEST) -> dict
         "lineage": [
             {"commit": r.commit, "parent": r.parent, "author": r.author.hex(), "metric": r.metric,
              "description": r.description}
-            for r in sorted(kept, key=lambda r: r.created_at)[-LINEAGE:]
+            for r in sorted({r.commit: r for r in sorted(kept, key=lambda r: -r.created_at)}.values(),
+                            key=lambda r: r.created_at)[-LINEAGE:]  # one entry per commit, its first result
         ],
         "current": current if isinstance(current, dict) else None,
         "peers": [p for p in peers if isinstance(p, str)] if isinstance(peers, list) else [],

@@ -14,7 +14,8 @@ function svgEl(tag, attrs, text) {
 
 function niceTime(t, span) {
   const d = new Date(t * 1000);
-  const hm = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const hm = d.toLocaleTimeString([], span < 900 ? { hour: "2-digit", minute: "2-digit", second: "2-digit" }
+    : { hour: "2-digit", minute: "2-digit" });
   return span > 2 * 86400 ? `${d.toLocaleDateString()} ${hm}` : hm;
 }
 
@@ -56,14 +57,18 @@ function renderPlot(feed) {
   const lines = plot.running_best || {};
   const means = Object.values(lines).flat().map((s) => s.mean);
   const values = finite.map((p) => p.metric).concat(means);
-  let t0 = points[0].t, t1 = Math.max(points[points.length - 1].t, Date.now() / 1000);
+  // the axis ends at the last result, or at "now" while a run is in flight
+  let t0 = points[0].t, t1 = feed.current ? Math.max(points[points.length - 1].t, Date.now() / 1000)
+    : points[points.length - 1].t;
   if (t1 - t0 < 60) t1 = t0 + 60;
+  const tpad = (t1 - t0) * 0.02;
+  t0 -= tpad; t1 += tpad;
   let m0 = values.length ? Math.min(...values) : 0, m1 = values.length ? Math.max(...values) : 1;
   const pad = Math.max((m1 - m0) * 0.08, 0.005);
   m0 -= pad; m1 += pad;
   const floorY = H - B + 14;
   const x = (t) => L + ((t - t0) / (t1 - t0)) * (W - L - R);
-  const y = (m) => T + ((m1 - m) / (m1 - m0)) * (H - T - B);
+  const y = (m) => Math.max(T, Math.min(H - B, T + ((m1 - m) / (m1 - m0)) * (H - T - B)));  // clipped to the plot
   // axes: val_bpb on the left, wall-clock time below
   for (let i = 0; i <= 4; i++) {
     const m = m0 + ((m1 - m0) * i) / 4;

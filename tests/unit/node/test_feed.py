@@ -50,7 +50,7 @@ def test_build_feed_best_is_verified_by_two_independent_attestations(home: Path)
     [best] = feed["best"]  # the baseline has one run only: a single run is never "best"
     assert best["metric"] == pytest.approx((2.40 + 2.405 + 2.398) / 3) and best["runs"] == 3  # the mean of its runs
     assert best["verified"] and best["confirmed"] == 2 and best["cohort"] == "cpu:2t wall"
-    assert "old" in best["label"]  # a wall-clock CPU result is labelled
+    assert best["label"] == "cpu:2t, wall clock (old)"  # a wall-clock CPU result is labelled
     assert [p["metric"] for p in feed["series"]] == pytest.approx([2.50, 2.40])
     assert {(c["commit"][:1], c["parent"][:1]) for c in feed["lineage"]} == {("a", ""), ("b", "a")}
     assert feed["current"] is None and feed["peers"] == []
