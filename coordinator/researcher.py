@@ -24,13 +24,14 @@ import time
 from typing import Any, Callable, Protocol
 
 from coordinator.agents.base import Agent
-from coordinator.decide import Decision, competes, decide_runs
+from coordinator.decide import Decision, decide_runs
 from coordinator.noise import NoiseEvidence, NoiseModel
 from coordinator.peers import (adopt_candidates, claimed_blobs, parent_blobs, scored_blobs, stack_pairs,
                               verified_ids)
 from coordinator.plan import Tally, plan_next
 from coordinator.records import (Action, HistoryItem, Outcome, Policy, ProposalContext, RunRecord, SeenResult,
                                  SwarmView, TrustChange)
+from coordinator.runbook import RunBook
 from coordinator.trust import TrustBook
 from coordinator.workspace import Workspace, blob_hash, commit_message, merge3
 
@@ -97,7 +98,6 @@ class Researcher:
         self.clock = clock
         self.merge = merge
         self.budget_clock = budget_clock  # "cpu" | "wall": what this node's seconds budget counts
-        self._next_index: dict[str, int] = {}  # blob -> the run index its next run takes (the seed)
         self._texts: dict[str, str] = {}
         self._missing: dict[str, int] = {}  # blob -> step count before which a failed fetch is not retried
         self._steps = 0
@@ -114,8 +114,10 @@ class Researcher:
         self._load_head()
         self.noise = NoiseModel(baseline_blob=self.baseline_blob, sigmas=self.policy.margin_sigmas,
                                 floor=self.policy.margin_floor, owner=self.author)
-        view = self._same_clock(view)
-        self._observe(view)
+        self.book = RunBook(noise=self.noise, hw_class=self.hw_class, budget_kind=self.budget_kind,
+                            clock=self.budget_clock, author=self.author)
+        view = self.book.same_clock(view)
+        self.book.observe(view)
         mine = sorted((s for s in view.results if s.result.author == self.author and self._competes(s.result)),
                       key=lambda s: s.result.created_at)
         experiments = adopts = stacks = 0
@@ -144,33 +146,10 @@ class Researcher:
                      experiments, self.noise.baseline_runs())
 
     def _competes(self, r: object) -> bool:
-        return competes(r, hw_class=self.hw_class, budget_kind=self.budget_kind, clock=self.budget_clock)
-
-    def _same_clock(self, view: SwarmView) -> SwarmView:
-        """The view without results of another clock (under a seconds budget they measure something else)."""
-        if self.budget_kind == "tokens":
-            return view
-        results = [s for s in view.results if getattr(s.result, "clock", "wall") == self.budget_clock]
-        return SwarmView(results=results, claims=view.claims, invalid=view.invalid)
-
-    def _observe(self, view: SwarmView) -> None:
-        """Every competing run in the view into the noise model (by result id) and the run-index counters."""
-        for s in view.results:
-            r = s.result
-            if not self._competes(r) or self.noise.has(s.result_id):
-                continue
-            k = int(getattr(r, "run_index", 0))
-            if k >= self._next_index.get(r.blob, 0):
-                self._next_index[r.blob] = k + 1
-            if r.status == "crash":
-                continue
-            if r.author == self.author:
-                self.noise.discard(("pending", r.blob, k))
-            self.noise.add(r.blob, r.metric, k, author=r.author, key=s.result_id)
+        return self.book.competes(r)
 
     def _head_mean(self) -> float | None:
-        runs = self.noise.runs_of(self.head_blob)
-        return sum(runs) / len(runs) if runs else None
+        return self.book.mean_of(self.head_blob)
 
     def _load_head(self) -> None:
         self.head = self.workspace.head()
@@ -206,7 +185,7 @@ class Researcher:
     # ---------------------------------------------------------------- planning
     def _runnable(self, view: SwarmView) -> SwarmView:
         """Without a sandbox (``only_verified_peer_code``), peers' claims count only once they are verified."""
-        view = self._same_clock(view)
+        view = self.book.same_clock(view)
         if not self.policy.only_verified_peer_code:
             return view
         ok = verified_ids(view.results, self.policy.confirm_tolerance)
@@ -307,7 +286,7 @@ class Researcher:
         """Plan, run, decide, commit or reset, publish; return the Outcome (also given to ``publish``)."""
         self._steps += 1
         view = self._runnable(self.swarm_view())
-        self._observe(view)
+        self.book.observe(view)
         mean = self._head_mean()
         if mean is not None:
             self.best = mean  # the mean of every competing run of HEAD (peers' re-runs of it included)
@@ -326,20 +305,9 @@ class Researcher:
 
     def _run(self, text: str, blob: str, action: str) -> tuple[RunLike, RunRecord]:
         """One run with the blob's next run index as its seed (the swarm's k-th seed for its k-th run)."""
-        k = self._next_index.get(blob, 0)
-        self._next_index[blob] = k + 1
+        k = self.book.take_index(blob)
         run = self.runner(text, k)
-        ok = run.status == "ok" and run.val_bpb is not None
-        clock = getattr(run, "clock", self.budget_clock)
-        record = RunRecord(
-            action=action, run_index=k, status="ok" if ok else "crash",
-            metric=float(run.val_bpb) if ok and run.val_bpb is not None else 0.0, steps=int(run.steps),
-            tokens=int(run.tokens), wall_seconds=float(run.wall_seconds),
-            cpu_seconds=float(getattr(run, "cpu_seconds", 0.0) or 0.0), peak_memory_mb=float(run.peak_memory_mb),
-            clock=clock if clock in ("cpu", "wall") else self.budget_clock)
-        if ok:
-            self.noise.add(blob, record.metric, k, author=self.author, key=("pending", blob, k))
-        return run, record
+        return run, self.book.record(run, blob, k, action)
 
     def _reference(self, action: Action) -> tuple[str, dict[int, float]]:
         """The blob a candidate must beat and its runs by index: HEAD, or for a stack the better merged parent."""

@@ -103,7 +103,7 @@ def test_a_lie_is_refuted_and_ignored_after_and_an_honest_gain_is_attested_and_a
         node.line_with("adopt", 200)
         second_lie = liar.ask("claim_result", "published", text=lie_text + "# again\n", metric=0.5,
                               budget_tokens=TOKENS, description="another miracle")["id"]
-        node.line_with("done: 6 experiment(s)", 300)
+        node.line_with("done: 6 experiment(s)", 480)
         code, err = node.finish()
         assert code == 0 and "stopped" in err, err[-3000:]
     finally:
@@ -184,7 +184,7 @@ def test_two_peers_improvements_are_stacked_and_the_merge_is_tested(tmp_path: Pa
         NodeProc.stop_all(peers)
     with Ledger(home / "ledger.sqlite", readonly=True) as ledger:
         mine = [r for r in ledger.results(swarm) if r.author.hex() == ledger_author(home)]
-        [stack] = [r for r in mine if r.description.startswith("stack: ")]
+        [stack] = [r for r in mine if r.action == "stack"]  # its re-run, if any, is action "rerun"
         merged = ledger.get_commit(stack.blob)
     assert merged is not None
     assert b"LEARNING_RATE = 1e-3" in merged and b"WARMUP_STEPS = 1" in merged  # both peers' changes, merged
