@@ -1,8 +1,9 @@
 """The runs a node's decisions rest on: which results compete here, the noise model they feed, the next run index.
 
 Paired seeds: the k-th run of a blob on this class (and clock) uses seed k, k = one more than the highest run index
-held for that blob; ``take_index`` hands it out. ``observe`` feeds every competing run of a ``SwarmView`` into the
-``NoiseModel`` by result id (idempotent); a run of this step is held under a pending key until its own Result comes
+held for that blob by anyone; ``take_index`` hands it out. ``observe`` feeds this node's own competing runs of a
+``SwarmView`` into the ``NoiseModel`` by result id (idempotent; peers' runs only move the run index: a liar's number
+must not widen the margin or shift the best); a run of this step is held under a pending key until its own Result comes
 back through the view. Results of another clock (a wall-clock result beside CPU-seconds ones, e.g. every version-1
 result) do not compete under a seconds budget: ``same_clock`` leaves them out of the view.
 """
@@ -48,10 +49,9 @@ class RunBook:
             k = int(getattr(r, "run_index", 0))
             if k >= self._next_index.get(r.blob, 0):
                 self._next_index[r.blob] = k + 1
-            if r.status == "crash":
-                continue
-            if r.author == self.author:
-                self.noise.discard(("pending", r.blob, k))
+            if r.status == "crash" or r.author != self.author:
+                continue  # peers' numbers are hints: a liar's run must not move this node's noise or its best
+            self.noise.discard(("pending", r.blob, k))
             self.noise.add(r.blob, r.metric, k, author=r.author, key=s.result_id)
 
     def mean_of(self, blob: str) -> float | None:
