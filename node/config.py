@@ -62,6 +62,8 @@ class NodeConfig:
     listen: tuple[str, ...] = ("/ip4/0.0.0.0/tcp/4001",)
     bootstrap: tuple[str, ...] = ()
     mdns: bool = True
+    relays: tuple[str, ...] = ()      # --relay: circuit relays to reserve a slot on (behind NAT)
+    upnp: bool = True                 # --no-upnp: never ask the LAN's router to forward the port
     agent: str = "mutate"
     model: str = "gpt-4o-mini"
     budget: str | None = None
@@ -213,9 +215,9 @@ def _coerce(key: str, value: object, source: str, from_text: bool) -> Any:
         return _as_path(key, value, source)
     if key == "listen":
         return _as_listen(key, value, source, from_text)
-    if key == "bootstrap":
+    if key in ("bootstrap", "relays"):
         return _as_bootstrap(key, value, source, from_text)
-    if key in ("mdns", "watch", "require_sandbox"):
+    if key in ("mdns", "watch", "require_sandbox", "upnp"):
         return _as_bool(key, value, source, from_text)
     if key in ("verify_share", "trust_threshold"):
         return _as_float(key, value, source, from_text)

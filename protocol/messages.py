@@ -36,8 +36,8 @@ ACTIONS = ("baseline", "explore", "adopt", "stack", "verify", "rerun", "unknown"
 """What a result's run was for: the ``Result.action`` field (version 2; version-1 results get it derived once)."""
 CLOCKS = ("cpu", "wall")
 """What a seconds budget counted: CPU-seconds of the sandboxed tree, or wall-clock seconds (all version-1 results)."""
-HW_CLASS_PATTERN = r"[a-z][a-z0-9]{0,15}:[A-Za-z0-9][A-Za-z0-9._+-]{0,63}"
-"""``cpu:2t``, ``cuda:H100-80GB``, ``mps:M4``: a backend, a colon, a model/size token."""
+HW_CLASS_PATTERN = r"[a-z][a-z0-9]{0,15}:[A-Za-z0-9][A-Za-z0-9._+:-]{0,63}"
+"""``cpu:AMD-EPYC-7B13:1t``, ``cuda:H100-80GB``, ``mps:M4``: a backend, a colon, model/size tokens (old: ``cpu:2t``)."""
 
 
 @dataclass(frozen=True)

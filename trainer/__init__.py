@@ -10,6 +10,10 @@ Imports nothing of the rest of the project. Files:
 - ``default_train.py``: the seed train.py (a text asset); ``baseline.py``: :func:`default_train_py`.
 - ``gate.py``: :func:`check_train_py`, the lint before a run.
 - ``runner.py``: :func:`run_experiment` -> :class:`RunSummary`, with :class:`Progress` reports.
+- ``limits.py``: what a budget means per clock (CPU-seconds on CPU, device wall time on CUDA/MPS, token ceilings).
+- ``pacing.py``: :class:`Progress`, the budget's stop and progress from the batch server's counts.
+- ``batches.py``: the batch server (batches through a pipe into the sandbox, steps and tokens counted outside it).
+- ``cpuclock.py``: the CPU clock of a sandboxed tree read from outside (its cgroup, else ``/proc``), memory cgroups.
 - ``hardware.py``: :func:`hardware_fingerprint` -> :class:`Hardware`.
 - ``sandbox.py`` (:func:`sandbox_available`, ``run_sandboxed``), ``seccomp.py``, ``rlimits.py``, ``sandbox_io.py``:
   bubblewrap + seccomp + rlimits + the supervision of one sandboxed process tree.

@@ -9,14 +9,19 @@ import re
 import subprocess
 from dataclasses import dataclass
 
-__all__ = ["Hardware", "hardware_fingerprint", "cpu_threads"]
+__all__ = ["Hardware", "hardware_fingerprint", "cpu_threads", "normalise_cpu_model", "MAX_MODEL_CHARS"]
+
+MAX_MODEL_CHARS = 40
+_CPU_NOISE = re.compile(r"\((?:R|TM|C)\)|@.*$|\b\d+-Core\b|\bCPU\b|\bProcessor\b|\bwith\b.*$|\bw/.*$", re.IGNORECASE)
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Hardware:
-    """``hw_class`` is what time-budget results compare within (``cpu:2t``, ``cuda:H100-80GB``, ``mps:M4``)."""
+    """``hw_class`` is what time-budget results compare within (``cpu:AMD-EPYC-7B13:1t``, ``cuda:H100-80GB``,
+    ``mps:M4``). On CPU it names the normalised CPU model and the threads one experiment trains on (the budget is
+    CPU-seconds of those threads, so both decide what a second buys); older nodes published ``cpu:<cores>t``."""
 
     hw_class: str
     fingerprint: str
@@ -55,6 +60,15 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
+def normalise_cpu_model(name: str) -> str:
+    """``AMD EPYC 7B13 64-Core Processor`` -> ``AMD-EPYC-7B13``; ``Intel(R) Core(TM) i7-8650U CPU @ 1.90GHz`` ->
+    ``Intel-Core-i7-8650U``: marks, clock speed, core counts and filler words dropped, words joined by ``-``."""
+    text = _CPU_NOISE.sub(" ", name or "")
+    words = re.findall(r"[A-Za-z0-9.+]+", text)
+    model = "-".join(w.strip(".+") or w for w in words if w.strip(".+"))[:MAX_MODEL_CHARS].strip("-.+")
+    return model or "unknown"
+
+
 def _system_memory_gb() -> float:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
@@ -77,9 +91,14 @@ def _short_gpu(name: str, memory_gb: float) -> str:
     return f"{first}-{size}" if size else first
 
 
-def hardware_fingerprint(device: str = "auto") -> Hardware:
-    """Describe the device experiments run on here (``device`` as the harness would pick it when ``"auto"``)."""
+def hardware_fingerprint(device: str = "auto", train_threads: int | None = None) -> Hardware:
+    """Describe the device experiments run on here (``device`` as the harness would pick it when ``"auto"``).
+
+    ``train_threads``: the threads one CPU experiment trains on (default: the runner's, one).
+    """
     import torch
+
+    from trainer.limits import CPU_CLOCK_THREADS
 
     threads = cpu_threads()
     if device == "auto":
@@ -102,7 +121,7 @@ def hardware_fingerprint(device: str = "auto") -> Hardware:
         hw_class = f"mps:{chip}"
     else:
         name, count, memory = _cpu_name(), 1, _system_memory_gb()
-        hw_class = f"cpu:{threads}t"
+        hw_class = f"cpu:{normalise_cpu_model(name)}:{train_threads or CPU_CLOCK_THREADS}t"
     fingerprint = (f"{device}|{name}|count={count}|mem={memory:.1f}GB|threads={threads}|torch={torch.__version__}"
                    f"|{platform.system()}-{platform.machine()}")
     return Hardware(hw_class=hw_class, fingerprint=fingerprint, device=device, name=name, count=count,

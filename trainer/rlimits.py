@@ -10,8 +10,10 @@ Three layers bound the processes (and threads: the kernel counts tasks) of a run
 - a **watchdog** in :mod:`trainer.sandbox` that counts the process tree with psutil and kills it (last resort: a fast
   fork bomb can outrun sampling).
 
-The other rlimits (CPU seconds, address space, file size, open files, no core dumps) are set in the child between
-fork and exec of bubblewrap; bwrap starts under them and passes them on.
+The other rlimits (CPU seconds, address space, file size, open files, no core dumps) are set by a small launcher at
+the head of the sandbox's own command line (:meth:`RlimitPlan.launcher`): it joins the run's cgroups, lowers the
+limits and execs bubblewrap, which starts under them and passes them on. No ``preexec_fn``: the runner starts sandboxes
+from worker threads, where CPython documents ``preexec_fn`` as unsafe.
 """
 
 from __future__ import annotations
@@ -26,11 +28,11 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import psutil
 
-__all__ = ["PidsCgroup", "RlimitPlan", "nproc_launcher", "task_limit", "user_task_count"]
+__all__ = ["PidsCgroup", "RlimitPlan", "nproc_launcher", "task_limit", "user_task_count", "LIMITS_LAUNCHER"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,20 @@ _counter = itertools.count()
 _LAUNCHER = (
     "import os,resource,sys;n=int(sys.argv[1]);"
     "resource.setrlimit(resource.RLIMIT_NPROC,(n,n));os.execvp(sys.argv[2],sys.argv[2:])"
+)
+
+
+# The head of the sandbox's command line: join the cgroups (argv[1] = how many procs files follow), set the rlimits
+# (then how many "resource:soft:hard" triples follow), then become the real command (bubblewrap).
+LIMITS_LAUNCHER = (
+    "import os,resource as r,sys\n"
+    "a=sys.argv;i=2;n=int(a[1])\n"
+    "for p in a[i:i+n]:\n"
+    " f=os.open(p,os.O_WRONLY);os.write(f,str(os.getpid()).encode());os.close(f)\n"
+    "i+=n;m=int(a[i]);i+=1\n"
+    "for t in a[i:i+m]:\n"
+    " k,s,h=(int(x) for x in t.split(':'));r.setrlimit(k,(s,h))\n"
+    "i+=m;os.execvp(a[i],a[i:])\n"
 )
 
 
@@ -74,24 +90,26 @@ class RlimitPlan:
             out.append((resource.RLIMIT_NPROC, self.nproc))
         return out
 
-    def preexec(self, cgroup_procs_fd: int | None) -> Callable[[], None]:
-        """The function the child runs between fork and exec: join the cgroup, then lower the limits."""
-        pairs = self.pairs()
+    def applied(self) -> list[tuple[int, int, int]]:
+        """``(resource, soft, hard)`` as they will be set: never above this process's own hard limits."""
+        out: list[tuple[int, int, int]] = []
+        for res, value in self.pairs():
+            _soft, hard = resource.getrlimit(res)
+            limit = value if hard == resource.RLIM_INFINITY else min(value, hard)
+            if res == resource.RLIMIT_CPU:
+                # SIGXCPU at the soft limit, SIGKILL one second later
+                hard_cpu = limit + 1 if hard == resource.RLIM_INFINITY else min(limit + 1, hard)
+                out.append((res, limit, hard_cpu))
+            else:
+                out.append((res, limit, limit))
+        return out
 
-        def apply() -> None:
-            if cgroup_procs_fd is not None:
-                os.write(cgroup_procs_fd, str(os.getpid()).encode())
-            for res, value in pairs:
-                _soft, hard = resource.getrlimit(res)
-                limit = value if hard == resource.RLIM_INFINITY else min(value, hard)
-                if res == resource.RLIMIT_CPU:
-                    # SIGXCPU at the soft limit, SIGKILL one second later
-                    hard_cpu = limit + 1 if hard == resource.RLIM_INFINITY else min(limit + 1, hard)
-                    resource.setrlimit(res, (limit, hard_cpu))
-                else:
-                    resource.setrlimit(res, (limit, limit))
-
-        return apply
+    def launcher(self, argv: Sequence[str], join: Sequence[Path] = ()) -> list[str]:
+        """``argv`` prefixed by the launcher that joins the cgroups ``join`` (their ``cgroup.procs`` files) and sets
+        these limits before it execs ``argv`` (the same process: everything it starts is born inside)."""
+        triples = [f"{res}:{soft}:{hard}" for res, soft, hard in self.applied()]
+        return [sys.executable, "-I", "-S", "-c", LIMITS_LAUNCHER, str(len(join)), *(str(p) for p in join),
+                str(len(triples)), *triples, *argv]
 
 
 def nproc_launcher(argv: Sequence[str], max_tasks: int) -> list[str]:

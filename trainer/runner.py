@@ -11,9 +11,13 @@ The training sandbox sees: the Python environment, ``locked/``, ``work/`` and th
 sandbox sees: the Python environment, ``locked/``, ``work/`` (read-only) and the VAL slice folder; it is started while
 training runs (half-way through the budget) so that its torch import overlaps training, and it waits for the go file.
 
-The time budget counts from the launch of the training sandbox (start-up is inside it); the training process is killed
-at budget + :func:`wall_margin` (a run that overstays is a ``timeout``). A crash is data (``status="crash"``, with the
-log tail and a reason), never an exception.
+What a budget means (:mod:`trainer.limits`): on CPU a time budget is work, CPU-seconds of the training sandbox's
+process tree read outside it (:mod:`trainer.cpuclock`); on CUDA/MPS it is device wall time; a token budget counts
+the tokens served by the batch server (:mod:`trainer.batches`, outside the sandbox: the training split is not bound
+inside) and has a compute ceiling. The budget counts from the launch of the training sandbox (start-up is inside it);
+the tree is killed past the limit plus a stated grace (a run that overstays is a ``timeout``). Steps and tokens are
+the batch server's counts, never what train.py prints. A crash is data (``status="crash"``, with the log tail and a
+reason), never an exception.
 """
 
 from __future__ import annotations
@@ -32,16 +36,21 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Literal
 
+from trainer.batches import BatchServer
 from trainer.budget import Budget
+from trainer.cpuclock import TreeClock
 from trainer.data import DataSet
 from trainer.errors import GateError
 from trainer.gate import check_train_py
 from trainer.hardware import cpu_threads
+from trainer.limits import CPU_CLOCK_THREADS, Clock, TrainLimits, clock_for, train_limits
+from trainer.pacing import Progress, cgroup_memory_limit, resolve_device, served_progress
 from trainer.locked import EVALUATOR_PATH, HARNESS_PATH
 
 from trainer.sandbox import SandboxResult, SandboxSpec, run_sandboxed
 
-__all__ = ["Progress", "RunSummary", "run_experiment", "wall_margin", "EVAL_CONTEXT", "EVAL_BATCH"]
+__all__ = ["Progress", "RunSummary", "run_experiment", "wall_margin", "resolve_device", "EVAL_CONTEXT",
+           "EVAL_BATCH"]
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +60,7 @@ EVAL_BATCH = 32
 EVAL_PROBES = 4
 EVAL_MAX_SECONDS = 120.0
 LOG_TAIL_CHARS = 4000
-TOKENS_PER_SECOND_FLOOR = 1000.0  # the hard kill of a token-budget run assumes at least this throughput
-
-
-@dataclass(frozen=True)
-class Progress:
-    """A progress report from the harness inside the sandbox (about once a second)."""
-
-    step: int
-    tokens: int
-    elapsed: float
-    budget_fraction: float
+GPU_MEMORY_FRACTION = 0.9  # of the device's memory, set for train.py on CUDA (host RAM: the memory cgroup)
 
 
 @dataclass(frozen=True)
@@ -82,6 +81,14 @@ class RunSummary:
     # build up to the first batch), train, export, after_export (model handed over until scored), eval_compute (the
     # evaluator's own time, inside after_export). Empty when the run crashed.
     phases: tuple[tuple[str, float], ...] = ()
+    # What the budget counted and what the training sandbox used, all measured outside train.py's process:
+    clock: Clock = "wall"  # "cpu": CPU-seconds of the training tree (CPU devices); "wall": device wall time
+    cpu_seconds: float = 0.0  # CPU-seconds the training sandbox's process tree used (start-up and export included)
+    threads: int = 1  # CPU threads train.py trained on
+    compute_limit: float = 0.0  # where data stopped: CPU-seconds (clock cpu) or seconds (clock wall); for a token
+    #                             budget this is its compute ceiling
+    seed: int = 0  # the harness seed of this run (the k-th run of a train.py in a swarm uses seed k)
+    startup_cpu_seconds: float = 0.0  # clock cpu: CPU-seconds before the first batch (not charged to the budget)
 
 
 def wall_margin(budget: Budget) -> float:
@@ -89,12 +96,6 @@ def wall_margin(budget: Budget) -> float:
     if budget.kind == "seconds":
         return 15.0 + 0.1 * budget.amount
     return 60.0
-
-
-def _train_wall_limit(budget: Budget) -> float:
-    if budget.kind == "seconds":
-        return budget.amount + wall_margin(budget)
-    return budget.amount / TOKENS_PER_SECOND_FLOOR + wall_margin(budget)
 
 
 def _python_paths() -> tuple[Path, ...]:
@@ -199,13 +200,26 @@ def _crash_reason(output: str, returncode: int | None) -> str:
 def run_experiment(train_py: str, dataset: DataSet, budget: Budget, *, work_root: Path, seed: int = 0,
                    require_sandbox: bool = True, progress: Callable[[Progress], None] | None = None,
                    device: str = "auto", threads: int | None = None, cache_dir: Path | None = None,
-                   keep: bool = False) -> RunSummary:
-    """Run one experiment and score it. Raises only ``SandboxUnavailable`` (when required and missing)."""
+                   keep: bool = False, clock: Clock | None = None,
+                   compute_ceiling: float | None = None) -> RunSummary:
+    """Run one experiment and score it. Raises only ``SandboxUnavailable`` (when required and missing).
+
+    ``clock``: what a time budget counts (default: ``cpu`` on a CPU device, ``wall`` on CUDA/MPS); ``threads``:
+    default :data:`~trainer.limits.CPU_CLOCK_THREADS` on the cpu clock, every core on the wall clock;
+    ``compute_ceiling``: a token budget's ceiling in CPU-seconds (cpu clock) or seconds (wall clock), default
+    :func:`~trainer.limits.train_limits`'s. ``seed``: the harness seed (data order and initialisation).
+    """
     started = time.monotonic()
+    device = resolve_device(device)
+    clock = clock if clock is not None else clock_for(device)
+    threads = threads or (CPU_CLOCK_THREADS if clock == "cpu" else cpu_threads())
+    limits = train_limits(budget, clock=clock, threads=threads, wall_margin=wall_margin(budget),
+                          compute_ceiling=compute_ceiling)
     try:
         source = check_train_py(train_py)
     except GateError as exc:
-        return RunSummary("crash", None, 0, 0, 0.0, 0.0, 0.0, "", False, f"gate: {exc}")
+        return RunSummary("crash", None, 0, 0, 0.0, 0.0, 0.0, "", False, f"gate: {exc}", clock=clock,
+                          threads=threads, compute_limit=limits.compute_limit, seed=seed)
     work_root = Path(work_root)
     data_dir = dataset.prepare(cache_dir if cache_dir is not None else work_root / "cache")
     run_dir = work_root / f"exp-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}"
@@ -214,20 +228,21 @@ def run_experiment(train_py: str, dataset: DataSet, budget: Budget, *, work_root
         folder.mkdir(parents=True)
     try:
         return _run(source, data_dir, budget, locked, work, evald, seed=seed, require_sandbox=require_sandbox,
-                    progress=progress, device=device, threads=threads or cpu_threads(), started=started)
+                    progress=progress, device=device, limits=limits, started=started)
     finally:
         if not keep:
             shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, evald: Path, *, seed: int,
-         require_sandbox: bool, progress: Callable[[Progress], None] | None, device: str, threads: int,
+         require_sandbox: bool, progress: Callable[[Progress], None] | None, device: str, limits: TrainLimits,
          started: float) -> RunSummary:
     shutil.copyfile(HARNESS_PATH, locked / "swarm_harness.py")
     shutil.copyfile(EVALUATOR_PATH, locked / "evaluate.py")
     (work / "train.py").write_text(source, encoding="utf-8")
     go_path = evald / "go.json"
-    train_wall = _train_wall_limit(budget)
+    threads = limits.threads
+    train_wall = limits.wall_timeout
     eval_cfg = {"device": device, "eval_context": EVAL_CONTEXT,
                 "eval_batch": EVAL_BATCH, "probes": EVAL_PROBES, "max_seconds": EVAL_MAX_SECONDS,
                 "val_path": str(data_dir / "val" / "val.bin"), "go_path": str(go_path),
@@ -270,38 +285,55 @@ def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, 
             _write_atomic(go_path, {"model": str(model[0]), "format": model[1],
                                     "device": picked if picked in ("cpu", "cuda", "mps") else "cpu"})
 
-    lines = _Lines(progress, on_progress=start_evaluator, on_submitted=send_go)
+    lines = _Lines(None, on_submitted=send_go)  # progress comes from the batch server, never from train.py
+    tree_clock = TreeClock(startup_cap=limits.startup_cap)
+    launch: dict[str, float] = {}
+    served, spent = served_progress(budget, limits, tree_clock, launch, progress, start_evaluator)
+    server = BatchServer(data_dir / "train" / "train.bin", seed, spent, on_batch=served)
+    request_fd, reply_fd = server.child_fds()
     train_cfg = {"budget_kind": budget.kind, "budget_amount": budget.amount, "budget": str(budget), "seed": seed,
                  "device": device, "threads": threads, "eval_context": EVAL_CONTEXT, "eval_batch": EVAL_BATCH,
-                 "train_path": str(data_dir / "train" / "train.bin"), "work_dir": str(work), "progress_every": 1.0}
+                 "clock": limits.clock, "compute_limit": limits.compute_limit, "batch_request_fd": request_fd,
+                 "batch_reply_fd": reply_fd, "gpu_memory_fraction": GPU_MEMORY_FRACTION,
+                 "work_dir": str(work), "progress_every": 1.0}
     (locked / "eval.json").write_text(json.dumps(eval_cfg))
-    train_spec = SandboxSpec(
-        workdir=work, ro_paths=python_paths + (locked, data_dir / "train"), dev_paths=_dev_paths(device),
+    train_spec = SandboxSpec(  # the training split is NOT bound: batches come through the server's pipes
+        workdir=work, ro_paths=python_paths + (locked,), dev_paths=_dev_paths(device),
         env=_env(locked, work, locked / "harness.json", threads), wall_timeout=train_wall,
-        cpu_seconds=int(train_wall * max(threads, 1) * 2 + 60), memory_bytes=memory)
+        cpu_seconds=limits.rlimit_cpu, memory_bytes=memory, pass_fds=(request_fd, reply_fd),
+        cpu_clock=tree_clock, cpu_kill_at=limits.kill_at, memory_cgroup_bytes=cgroup_memory_limit())
     train_cfg["launched_at"] = time.time()
     (locked / "harness.json").write_text(json.dumps(train_cfg))
-    launched = time.monotonic()
+    launched = launch["at"] = time.monotonic()
+    server.start()
     try:
         result: SandboxResult = run_sandboxed([sys.executable, "-u", str(work / "train.py")], train_spec,
                                               on_line=lines, require_sandbox=require_sandbox)
     except BaseException:
+        server.close()
         _write_atomic(go_path, {"abort": True})
         raise
+    count = server.close()
     submitted = lines.last.get("submitted", {})
-    last_progress = lines.last.get("progress", {})
-    steps = int(_number(submitted, "steps", _number(last_progress, "step", 0)))
-    tokens = int(_number(submitted, "tokens", _number(last_progress, "tokens", 0)))
+    steps, tokens = count.steps, count.tokens
     train_seconds = _number(submitted, "train_seconds", 0.0)
     model = _model_file(work)
     base = dict(steps=steps, tokens=tokens, train_seconds=train_seconds, peak_memory_mb=result.peak_rss_mb,
-                log_tail=_log_tail(result.output_tail), sandboxed=result.sandboxed)
+                log_tail=_log_tail(result.output_tail), sandboxed=result.sandboxed, clock=limits.clock,
+                cpu_seconds=round(result.cpu_seconds, 3), threads=threads, compute_limit=limits.compute_limit,
+                seed=seed, startup_cpu_seconds=round(tree_clock.startup if limits.clock == "cpu" else 0.0, 3))
     status: Status | None = None
     reason = ""
-    if result.timed_out:
+    if result.killed_for_cpu:
+        grace = (limits.kill_at or limits.compute_limit) - limits.compute_limit
+        status, reason = "timeout", (f"killed at {tree_clock.budget_used():.1f} CPU-seconds after start-up: the "
+                                     f"limit is {limits.compute_limit:.1f} (budget {budget}) + {grace:.1f} grace")
+    elif result.timed_out:
         status, reason = "timeout", f"killed after {train_wall:.0f} s (budget {budget} + margin)"
     elif result.returncode != 0:
         status, reason = "crash", _crash_reason(result.output_tail, result.returncode)
+    elif count.refused:
+        status, reason = "crash", count.refused
     elif model is None or not submitted:
         status, reason = "crash", "train.py never handed its model to submit_model()"
     if status is not None:

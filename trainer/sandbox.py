@@ -6,7 +6,8 @@ environment that runs this code (venv + base interpreter, read-only), ``spec.ro_
 read-write (and its cwd), a fresh ``/proc``, a minimal ``/dev`` (+ ``spec.dev_paths``), a small tmpfs ``/tmp``.
 Nothing else: not ``$HOME``, not the node's key or ledger. All namespaces are unshared (no network, no host unix or
 abstract sockets, own pid tree), capabilities dropped, no nested user namespaces, environment cleared, and the
-seccomp filter of :mod:`trainer.seccomp` loaded. Bounds on processes and the rlimits: :mod:`trainer.rlimits`.
+seccomp filter of :mod:`trainer.seccomp` loaded. Bounds on processes and the rlimits: :mod:`trainer.rlimits`; the
+CPU clock of the tree (read outside it, kill past ``cpu_kill_at``) and the memory cgroup: :mod:`trainer.cpuclock`.
 
 Where bubblewrap cannot start, :func:`run_sandboxed` raises :class:`SandboxUnavailable`, or with
 ``require_sandbox=False`` runs the command with rlimits, its own process group and the timeout only (``sandboxed=False``).
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+from trainer.cpuclock import CgroupDir, TreeClock, memory_cgroup
 from trainer.errors import SandboxUnavailable
 from trainer.rlimits import PidsCgroup, RlimitPlan, nproc_launcher, task_limit, user_task_count
 from trainer.sandbox_io import Supervisor
@@ -63,6 +65,10 @@ class SandboxSpec:
     max_processes: int = 64  # bound on the processes inside (+ 2 threads per CPU: the kernel counts tasks)
     output_bytes: int = 1 << 20  # how much of stdout+stderr is kept (the tail); the rest is drained and dropped
     stdin: bytes | None = None
+    pass_fds: tuple[int, ...] = ()  # fds handed to the command at the same numbers (the batch pipes)
+    cpu_clock: TreeClock | None = None  # the tree's CPU clock (a fresh one when None); shared with the batch server
+    cpu_kill_at: float | None = None  # SIGKILL the tree once it has used this many CPU-seconds
+    memory_cgroup_bytes: int | None = None  # cap RAM of the whole tree with a memory cgroup, where one can be made
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,10 @@ class SandboxResult:
     output_truncated: bool
     peak_rss_mb: float
     sandboxed: bool
+    cpu_seconds: float = 0.0  # CPU-seconds of the whole tree, read outside it
+    killed_for_cpu: bool = False  # killed for passing cpu_kill_at
+    cpu_clock: str = ""  # where cpu_seconds came from ("cgroup v1", "cgroup v2", "/proc tree")
+    memory_cgroup: bool = False  # the tree ran under a memory cgroup
 
 
 def find_bwrap() -> str | None:
@@ -195,7 +205,14 @@ def run_sandboxed(argv: Sequence[str], spec: SandboxSpec, *, on_line: Callable[[
     spec.workdir.mkdir(parents=True, exist_ok=True)
     tasks = task_limit(spec.max_processes)
     cgroup = PidsCgroup.create(tasks + 2)  # + the outer bwrap and bwrap's reaper
-    procs_fd = cgroup.open_procs() if cgroup is not None else None
+    clock = spec.cpu_clock if spec.cpu_clock is not None else TreeClock()
+    join: list[Path] = [cgroup.path / "cgroup.procs"] if cgroup is not None else []
+    join += list(clock.open())
+    memory: CgroupDir | None = None
+    if spec.memory_cgroup_bytes is not None:
+        memory = memory_cgroup(spec.memory_cgroup_bytes)
+        if memory is not None:
+            join.append(memory.procs)
     fds: list[int] = []
     try:
         if ok:
@@ -208,28 +225,31 @@ def run_sandboxed(argv: Sequence[str], spec: SandboxSpec, *, on_line: Callable[[
                                  data_fds=data_fds)
             plan = _plan(spec, nproc=None)
             env: Mapping[str, str] = {}
-            pass_fds: tuple[int, ...] = tuple(fds)
+            pass_fds: tuple[int, ...] = (*fds, *spec.pass_fds)
         else:
             log.warning("running WITHOUT the sandbox (%s)", reason)
             command = list(argv)
             plan = _plan(spec, nproc=None if cgroup is not None else user_task_count() + tasks)
             env = spec.env
-            pass_fds = ()
-        supervisor = Supervisor(command, cwd=spec.workdir, env=dict(env), pass_fds=pass_fds,
-                                preexec=plan.preexec(procs_fd), stdin=spec.stdin, on_line=on_line,
-                                output_bytes=spec.output_bytes, max_processes=spec.max_processes + 2,
-                                cgroup=cgroup)
+            pass_fds = tuple(spec.pass_fds)
+        supervisor = Supervisor(plan.launcher(command, join), cwd=spec.workdir, env=dict(env), pass_fds=pass_fds,
+                                stdin=spec.stdin, on_line=on_line, output_bytes=spec.output_bytes,
+                                max_processes=spec.max_processes + 2, cgroup=cgroup, clock=clock,
+                                cpu_kill_at=spec.cpu_kill_at)
         outcome = supervisor.run(spec.wall_timeout)
     finally:
         for fd in fds:
             os.close(fd)
-        if procs_fd is not None:
-            os.close(procs_fd)
         if cgroup is not None:
             cgroup.remove()
+        clock.close()
+        if memory is not None:
+            memory.remove()
     return SandboxResult(returncode=outcome.returncode, timed_out=outcome.timed_out,
                          wall_seconds=outcome.wall_seconds, output_tail=outcome.output_tail,
-                         output_truncated=outcome.output_truncated, peak_rss_mb=outcome.peak_rss_mb, sandboxed=ok)
+                         output_truncated=outcome.output_truncated, peak_rss_mb=outcome.peak_rss_mb, sandboxed=ok,
+                         cpu_seconds=outcome.cpu_seconds, killed_for_cpu=outcome.killed_for_cpu,
+                         cpu_clock=clock.source, memory_cgroup=memory is not None)
 
 
 def _plan(spec: SandboxSpec, *, nproc: int | None) -> RlimitPlan:

@@ -7,8 +7,14 @@
   ``on_line``;
 - samples the tree (the cgroup's members every 100 ms, else a psutil scan every 500 ms): summed RSS for the peak, and
   the process count: more than allowed and the tree is killed, with a ``[sandbox] killed: ...`` line in the tail;
+- feeds each sample to the run's :class:`~trainer.cpuclock.TreeClock` (CPU-seconds of the whole tree, read from
+  outside it); past ``cpu_kill_at`` CPU-seconds charged to the budget (:meth:`~trainer.cpuclock.TreeClock.budget_used`)
+  the tree is killed (``killed_for_cpu``);
 - at the deadline, or when the tree holds more processes than allowed, SIGKILLs the group, the descendants it can
   see and the cgroup, and reaps the child (``wait4``, whose ``ru_maxrss`` also feeds the peak).
+
+The command is started with no ``preexec_fn`` (unsafe from threads): limits and cgroups are set by the launcher at
+the head of its command line (:meth:`trainer.rlimits.RlimitPlan.launcher`).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from typing import Callable, Mapping, Sequence
 
 import psutil
 
+from trainer.cpuclock import TreeClock
 from trainer.rlimits import PidsCgroup
 
 __all__ = ["Outcome", "Supervisor", "OutputTail", "LineSplitter", "MAX_LINE"]
@@ -47,6 +54,8 @@ class Outcome:
     output_tail: str
     output_truncated: bool
     peak_rss_mb: float
+    cpu_seconds: float = 0.0  # CPU-seconds of the whole tree (its clock; at least the reaped child's rusage)
+    killed_for_cpu: bool = False  # killed past cpu_kill_at
 
 
 class OutputTail:
@@ -112,13 +121,16 @@ class Supervisor:
     """One command, started by :meth:`run` and watched until it ends or is killed."""
 
     def __init__(self, argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], pass_fds: Sequence[int],
-                 preexec: Callable[[], None], stdin: bytes | None, on_line: Callable[[str], None] | None,
-                 output_bytes: int, max_processes: int, cgroup: PidsCgroup | None) -> None:
+                 stdin: bytes | None, on_line: Callable[[str], None] | None,
+                 output_bytes: int, max_processes: int, cgroup: PidsCgroup | None,
+                 clock: TreeClock | None = None, cpu_kill_at: float | None = None) -> None:
         self._argv = list(argv)
         self._cwd = cwd
         self._env = dict(env)
         self._pass_fds = tuple(pass_fds)
-        self._preexec = preexec
+        self._clock = clock if clock is not None else TreeClock(use_cgroup=False)
+        self._cpu_kill_at = cpu_kill_at
+        self._killed_for_cpu = False
         self._stdin = stdin
         self._tail = OutputTail(output_bytes)
         self._lines = LineSplitter(on_line) if on_line is not None else None
@@ -132,7 +144,7 @@ class Supervisor:
     def run(self, wall_timeout: float) -> Outcome:
         start = time.monotonic()
         proc = subprocess.Popen(
-            self._argv, cwd=self._cwd, env=self._env, pass_fds=self._pass_fds, preexec_fn=self._preexec,
+            self._argv, cwd=self._cwd, env=self._env, pass_fds=self._pass_fds,
             start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             stdin=subprocess.PIPE if self._stdin is not None else subprocess.DEVNULL,
         )
@@ -152,7 +164,8 @@ class Supervisor:
         returncode = None if killed or self._status is None else _exit_code(self._status)
         peak_mb = max(self._peak_rss, self._maxrss_kb * 1024) / 2**20
         return Outcome(returncode=returncode, timed_out=timed_out, wall_seconds=wall, output_tail=self._tail.text(),
-                       output_truncated=self._tail.truncated, peak_rss_mb=peak_mb)
+                       output_truncated=self._tail.truncated, peak_rss_mb=peak_mb, cpu_seconds=self._clock.used(),
+                       killed_for_cpu=self._killed_for_cpu)
 
     def _loop(self, proc: subprocess.Popen[bytes], deadline: float) -> tuple[bool, bool]:
         """Drain and watch until the child is reaped and its pipes are closed; (killed, timed_out)."""
@@ -178,6 +191,13 @@ class Supervisor:
                             log.warning("sandbox: process tree over %d processes, killing it", self._max_processes)
                             self._tail.feed(b"\n[sandbox] killed: more than %d processes\n" % self._max_processes)
                             killed, killed_at = True, now
+                            self._kill(proc)
+                        used = self._clock.budget_used()
+                        if self._cpu_kill_at is not None and used > self._cpu_kill_at and not killed:
+                            log.info("sandbox: tree used %.1f CPU-s, over %.1f: killing it", used, self._cpu_kill_at)
+                            self._tail.feed(b"\n[sandbox] killed: %.1f CPU-seconds used, the limit is %.1f\n"
+                                            % (used, self._cpu_kill_at))
+                            killed, killed_at, self._killed_for_cpu = True, now, True
                             self._kill(proc)
                     if now >= deadline and not killed:
                         killed, timed_out, killed_at = True, True, now
@@ -256,6 +276,7 @@ class Supervisor:
         proc.returncode = _exit_code(status)
         if usage is not None:
             self._maxrss_kb = max(self._maxrss_kb, usage.ru_maxrss)
+            self._clock.finished(usage.ru_utime + usage.ru_stime)
         return True
 
     def _reap(self, proc: subprocess.Popen[bytes], timeout: float) -> None:
@@ -279,6 +300,7 @@ class Supervisor:
                 pids = [proc.pid, *(c.pid for c in psutil.Process(proc.pid).children(recursive=True))]
             except psutil.Error:
                 return 0
+        self._clock.sample(pids)
         rss = 0
         for pid in pids:
             try:
@@ -306,6 +328,11 @@ class Supervisor:
                 pass
         if self._cgroup is not None:
             self._cgroup.kill_all(timeout=1.0)
+        for pid in self._clock.pids():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
 
 
 def _exit_code(status: int) -> int:

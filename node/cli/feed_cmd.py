@@ -193,6 +193,10 @@ def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
         click.echo(f"peer id   {running.get('peer_id', '?')}")
         for addr in running.get("addrs", []):
             click.echo(f"listening {addr}")
+        if running.get("reachability"):
+            click.echo(f"reachable {running['reachability']} (AutoNAT; private: joined through a relay)")
+        if running.get("join_string"):
+            click.echo(f"join      {running['join_string']}")
     for s in swarms:
         click.echo(f"swarm     {s['swarm_id'][:16]}  {s['name']}  budget {s['budget']}  {s['results']} results")
         for b in s["best"]:

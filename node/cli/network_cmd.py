@@ -79,19 +79,23 @@ def _config(home: Path | None, **flags: Any) -> NodeConfig:
 @click.option("--max-experiments", type=click.IntRange(min=1), default=None,
               help="Leave after this many experiments (default: run until Ctrl-C).")
 @click.option("--no-mdns", is_flag=True, help="Do not announce or look for peers on the LAN.")
+@click.option("--relay", "relays", multiple=True, metavar="MULTIADDR",
+              help="Behind NAT: reserve a slot on this circuit relay (repeatable; default: public peers).")
+@click.option("--no-upnp", is_flag=True, help="Do not ask the LAN's router (UPnP) to forward the listen port.")
 @click.option("--no-sandbox", is_flag=True,
               help="Run peers' unverified code even where bubblewrap cannot start (unsafe; only with peers you trust).")
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), help=HOME_HELP)
 @click.pass_context
 def join(ctx: click.Context, join_string: str | None, peers: tuple[str, ...], listen: tuple[str, ...], watch: bool,
          agent: str | None, model: str | None, budget: str | None, max_experiments: int | None, no_mdns: bool,
-         no_sandbox: bool, home: Path | None) -> None:
+         relays: tuple[str, ...], no_upnp: bool, no_sandbox: bool, home: Path | None) -> None:
     """Join a swarm (a join string or swarm id; none: the built-in swarm), research in it until Ctrl-C."""
     verbose = (ctx.parent.params.get("verbose", 0) if ctx.parent else 0) or 0
     try:
         target = parse_join(join_string) if join_string else None
         flags = dict(listen=listen or None, mdns=False if no_mdns else None, watch=watch or None, agent=agent,
-                     model=model, budget=budget, require_sandbox=False if no_sandbox else None)
+                     model=model, budget=budget, require_sandbox=False if no_sandbox else None,
+                     relays=relays or None, upnp=False if no_upnp else None)
         config = _config(home, **flags)
         config = _config(home, **flags,
                          bootstrap=tuple(config.bootstrap) + tuple(peers) + (target.peers if target else ()))
@@ -157,6 +161,7 @@ async def _serve(config: NodeConfig, identity: Identity, ledger: Ledger, swarm_i
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_obtain_swarm, svc, config)
                 nursery.start_soon(_publish_peers, svc, ledger)
+                nursery.start_soon(_refresh_node_file, svc, config, swarm_id)
                 if not config.watch:
                     nursery.start_soon(_research, svc, ledger, config, max_experiments, done)
                 async for verified in results:
@@ -168,11 +173,25 @@ async def _serve(config: NodeConfig, identity: Identity, ledger: Ledger, swarm_i
             ledger.set_state(STATE_CURRENT, None)
 
 
-def write_node_file(config: NodeConfig, peer_id: str, addrs: list[str], swarm_id: bytes) -> None:
+def write_node_file(config: NodeConfig, peer_id: str, addrs: list[str], swarm_id: bytes,
+                    reachability: str = "unknown") -> None:
     """``node.json`` in the home: what ``swarm-node status`` shows about the running node."""
     info = {"pid": os.getpid(), "peer_id": peer_id, "addrs": addrs, "swarm_id": swarm_id.hex(),
-            "started_at": time.time(), "watch": config.watch}
+            "started_at": time.time(), "watch": config.watch, "reachability": reachability,
+            "join_string": format_join(swarm_id, addrs)}
     config.node_json_path.write_text(json.dumps(info, indent=1))
+
+
+async def _refresh_node_file(svc: NodeService, config: NodeConfig, swarm_id: bytes) -> None:
+    """Keep node.json's addresses and reachability current: behind NAT they change once a relay slot is held."""
+    shown: tuple[list[str], str] = ([], "")
+    while True:
+        await trio.sleep(2.0)
+        addrs = dialable_addrs([a.rsplit("/p2p/", 1)[0] for a in svc.addrs()], svc.peer_id)
+        now = (addrs, svc.relays.reachability.status)
+        if now != shown:
+            write_node_file(config, svc.peer_id, addrs, swarm_id, svc.relays.reachability.status)
+            shown = now
 
 
 async def _publish_peers(svc: NodeService, ledger: Ledger) -> None:

@@ -33,7 +33,10 @@ Examples:
               help="The train.py to run (default: the built-in seed train.py).")
 @click.option("--data", "data_path", type=click.Path(exists=True, path_type=Path),
               help="A UTF-8 text file or a folder of .txt files (default: the embedded Shakespeare).")
-@click.option("--budget", default="60s", show_default=True, help="Seconds ('60s') or training tokens ('2M-tokens').")
+@click.option("--budget", default="60s", show_default=True,
+              help="Seconds ('60s') or training tokens ('2M-tokens'). On CPU, seconds are CPU-seconds of the one "
+                   "training thread from the first batch (contention does not shorten a run); on CUDA/MPS, the "
+                   "device's wall time. A token budget counts the tokens served and has a compute ceiling.")
 @click.option("--seed", default=0, show_default=True, type=int, help="The harness seed.")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda", "mps"]),
               help="Where to train (auto: CUDA, then MPS, then CPU).")
@@ -107,6 +110,9 @@ def _print_summary(summary: RunSummary) -> None:
     click.echo(f"steps:           {summary.steps}")
     click.echo(f"tokens:          {summary.tokens}")
     click.echo(f"train_seconds:   {summary.train_seconds:.1f}")
+    click.echo(f"clock:           {summary.clock} (budget limit {summary.compute_limit:.1f} "
+               f"{'CPU-seconds' if summary.clock == 'cpu' else 'seconds'})")
+    click.echo(f"cpu_seconds:     {summary.cpu_seconds:.1f} (start-up {summary.startup_cpu_seconds:.1f})")
     click.echo(f"wall_seconds:    {summary.wall_seconds:.1f}")
     click.echo(f"peak_memory_mb:  {summary.peak_memory_mb:.0f}")
     click.echo(f"sandboxed:       {summary.sandboxed}")

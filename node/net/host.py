@@ -20,6 +20,7 @@ from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 from libp2p.stream_muxer.mplex.mplex import MPLEX_PROTOCOL_ID, Mplex
 
 from node.errors import NetworkError
+from node.net.duplex import make_mplex_full_duplex
 
 __all__ = ["build_host", "key_pair_from_seed", "peer_addrs", "parse_peer_addr", "to_multiaddrs"]
 
@@ -89,6 +90,7 @@ def build_host(seed: bytes, listen: Sequence[str]) -> tuple[IHost, list[multiadd
     Port 0 in a listen address picks a free port; read the real one back with :func:`peer_addrs`.
     """
     harden_noise()
+    make_mplex_full_duplex()  # relayed connections stall without it (node/net/duplex.py)
     listen_addrs = to_multiaddrs(listen)
     host = new_host(
         key_pair=key_pair_from_seed(seed),

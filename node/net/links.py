@@ -20,6 +20,7 @@ from node.errors import NetworkError
 from node.net import sync
 from node.net.errors import BadPayload, StreamFailed
 from node.net.host import parse_peer_addr
+from node.net.relay import RelayLimits
 
 if TYPE_CHECKING:
     from node.net.service import NodeService
@@ -44,6 +45,9 @@ class NetSettings:
     known_peers: int = 16             # remembered peers redialled at start
     dht: bool = True                  # run the Kademlia DHT (manifest record, swarm providers)
     announce_interval: float = 60.0   # re-put the manifest, re-provide, look for providers this often
+    relays: tuple[str, ...] = ()      # --relay: relays to reserve a slot on (NAT traversal, relay.py)
+    relay_limits: RelayLimits = RelayLimits()  # what this node grants others as a relay
+    upnp: bool = True                 # map the listen port on a UPnP router (--no-upnp)
 
     @classmethod
     def from_config(cls, config: Any) -> NetSettings:
@@ -54,6 +58,8 @@ class NetSettings:
             bootstrap=tuple(getattr(config, "bootstrap", ())),
             mdns=bool(getattr(config, "mdns", True)),
             sync_interval=interval,
+            relays=tuple(getattr(config, "relays", ())),
+            upnp=bool(getattr(config, "upnp", True)),
         )
 
 

@@ -36,6 +36,7 @@ from node.net.host import build_host, parse_peer_addr, peer_addrs
 from node.net.mdns import LanDiscovery
 from node.net.links import Links, NetSettings
 from node.net.peers import PeerBook
+from node.net.relay import Relays, is_circuit
 from node.net.streams import serve
 
 __all__ = ["NodeService", "NetSettings"]
@@ -106,6 +107,8 @@ class NodeService:
         )
         self.dht: SwarmDHT | None = SwarmDHT(self.host) if self.settings.dht else None
         self.links = Links(self)
+        self.relays = Relays(self.host, limits=self.settings.relay_limits, named=self.settings.relays,  # NAT: relay.py
+                             upnp=self.settings.upnp, authors=lambda: list(self._heads))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -148,6 +151,7 @@ class NodeService:
                         nursery.start_soon(self._drain, subscription)
                     nursery.start_soon(self._writer)
                     await self.links.start(nursery)
+                    await nursery.start(self.relays.run)
                     if self.settings.mdns:
                         nursery.start_soon(self._run_mdns)
                     try:
@@ -187,8 +191,8 @@ class NodeService:
     # ------------------------------------------------------------------ what the node shows the research loop
 
     def addrs(self) -> list[str]:
-        """This node's dialable addresses (``.../p2p/<peer id>``)."""
-        return peer_addrs(self.host)
+        """This node's dialable addresses (``.../p2p/<peer id>``): behind NAT (AutoNAT) only its relay circuits."""
+        return self.relays.advertised(peer_addrs(self.host))
 
     @property
     def peer_id(self) -> str:
@@ -232,6 +236,9 @@ class NodeService:
         text = self.ledger.get_commit(blob)
         if text is not None:
             return bytes(text)
+        if author:  # behind NAT the author may be reachable only through a relay
+            with trio.move_on_after(self.settings.request_timeout):
+                await self.relays.reach_author(author)
         for peer in self._peer_ids():
             text = await self._ask(peer, fetch.fetch_commit_from(
                 self.host, peer, blob, timeout=self.settings.request_timeout, max_response=LIMITS.max_request))
@@ -276,6 +283,8 @@ class NodeService:
 
     async def connect(self, addr: str) -> str:
         """Dial ``addr`` (must end in ``/p2p/<id>``); return the peer id. :class:`NetworkError` on failure."""
+        if is_circuit(addr):
+            return await self.relays.dial(addr)
         info = parse_peer_addr(addr)
         with trio.move_on_after(self.settings.request_timeout):
             try:

@@ -13,6 +13,10 @@ Prints ``{"event": "ready", "addrs": [...], "peer_id": ...}`` once listening, th
                                                      and publishes a kept Result claiming ``metric`` for it:
                                                      {"event": "published", "seq": s, "id": HEX}
     {"cmd": "peers"}                              -> {"event": "peers", "peers": [...]}
+    {"cmd": "addrs"}                              -> {"event": "addrs", "addrs": [...], "reachability": R}
+                                                     (relay circuits included; R: AutoNAT's public/private/unknown)
+    {"cmd": "links"}                              -> {"event": "links", "links": {peer: "direct" | "relayed"}}
+    {"cmd": "heads"}                              -> {"event": "heads", "heads": {author hex: seq}} (the ledger's)
     {"cmd": "connect", "addr": A}                 -> {"event": "connected", "peer": id} or {"event": "error", ...}
     {"cmd": "sync"}                               -> {"event": "synced", "new": n}
     {"cmd": "blacklist"}                          -> {"event": "blacklist", "peers": [...]}
@@ -64,10 +68,10 @@ class NodeProc:
 
     def __init__(self, home: Path, swarm_id: bytes, *, peers: Sequence[str] = (), manifest: Path | None = None,
                  data: Path | None = None, listen: str = "/ip4/127.0.0.1/tcp/0", env: dict[str, str] | None = None,
-                 rogue: bool = False, commit: Path | None = None, wait: bool = True):
+                 rogue: bool = False, commit: Path | None = None, wait: bool = True, wrap: Sequence[str] = ()):
         home.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.home = home
-        argv = [sys.executable, "-m", "tests.integration.nodeproc", "--home", str(home), "--swarm", swarm_id.hex(),
+        argv = [*wrap, sys.executable, "-m", "tests.integration.nodeproc", "--home", str(home), "--swarm", swarm_id.hex(),
                 "--listen", listen]
         for peer in peers:
             argv += ["--peer", peer]
@@ -224,6 +228,12 @@ async def handle(svc: NodeService, cmd: dict[str, Any]) -> bool:
         emit("claimed")
     elif name == "peers":
         emit("peers", peers=svc.peers())
+    elif name == "addrs":
+        emit("addrs", addrs=svc.addrs(), reachability=svc.relays.reachability.status)
+    elif name == "links":
+        emit("links", links=svc.relays.links())
+    elif name == "heads":
+        emit("heads", heads={a.hex(): s for a, s in svc.ledger.seq_vector(svc.swarm_id).items()})
     elif name == "connect":
         try:
             emit("connected", peer=await svc.connect(cmd["addr"]))

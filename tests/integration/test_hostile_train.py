@@ -1,7 +1,7 @@
 """Hostile train.py files through run_experiment: each is recorded as crash or timeout, and the machine is unharmed.
 
-The kill margin past the budget is shortened for these tests (``runner.wall_margin``), so that a timeout costs
-seconds, not the production margin; everything else is the real runner, the real sandbox and the real data split.
+The kill margin past the budget is shortened for these tests (``runner.wall_margin``), and the CPU start-up allowance
+(``limits.STARTUP_CPU_CAP``), so that a timeout costs seconds, not the production margins; everything else is the real runner, the real sandbox and the real data split.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from typing import Iterator
 import psutil
 import pytest
 
+import trainer.limits as limits
 import trainer.runner as runner
 from trainer import Budget, DataSet, RunSummary, builtin_dataset, run_experiment, sandbox_available
+from trainer.limits import Clock, cpu_grace
 
 AVAILABLE, WHY = sandbox_available()
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not AVAILABLE, reason=f"sandbox unavailable here: {WHY}")]
@@ -38,13 +40,15 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[DataSet, Path]:
 @pytest.fixture(autouse=True)
 def short_margin(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(runner, "wall_margin", lambda budget: MARGIN)
+    monkeypatch.setattr(limits, "STARTUP_CPU_CAP", 1.0)  # none of these needs a real start-up allowance
     yield
 
 
-def run(tmp_path: Path, data: tuple[DataSet, Path], source: str, budget: str = "1s") -> RunSummary:
+def run(tmp_path: Path, data: tuple[DataSet, Path], source: str, budget: str = "1s",
+        clock: Clock | None = None) -> RunSummary:
     dataset, cache = data
     summary = run_experiment(source, dataset, Budget.parse(budget), work_root=tmp_path / "runs", cache_dir=cache,
-                             require_sandbox=True)
+                             require_sandbox=True, clock=clock)
     assert summary.sandboxed
     assert summary.status in ("crash", "timeout"), summary
     assert summary.val_bpb is None
@@ -134,7 +138,7 @@ raise SystemExit(3)
     denied = [line for line in summary.log_tail.splitlines() if line.startswith("denied:")]
     assert any(line.endswith("/swarm_harness.py") for line in denied), summary.log_tail
     assert any(line.endswith("/harness.json") for line in denied)
-    assert sum("/train/" in line for line in denied) == len(train_files) > 0
+    assert train_files and "/train/" not in summary.log_tail  # the training split is not even visible inside
     assert not any(line.startswith("WROTE") and ("/train/" in line or "harness" in line)
                    for line in summary.log_tail.splitlines())
 
@@ -197,10 +201,19 @@ def test_memory_hog_dies_on_the_address_space_limit(tmp_path: Path, data: tuple[
 
 
 def test_endless_loop_is_a_timeout_on_time(tmp_path: Path, data: tuple[DataSet, Path]) -> None:
-    started = time.monotonic()
     summary = run(tmp_path, data, "while True:\n    pass\n")
+    assert summary.status == "timeout" and summary.clock == "cpu"
+    charged = summary.cpu_seconds - summary.startup_cpu_seconds
+    assert charged <= 1.0 + cpu_grace(1.0) + 1.0  # the budget, the stated grace, one sampling period
+    if "CPU-seconds" in summary.reason:  # else the machine was too busy to give it that much before the wall net
+        assert charged >= 1.0 + cpu_grace(1.0)
+
+
+def test_endless_loop_on_the_wall_clock_is_a_timeout_on_time(tmp_path: Path, data: tuple[DataSet, Path]) -> None:
+    started = time.monotonic()
+    summary = run(tmp_path, data, "while True:\n    pass\n", clock="wall")
     elapsed = time.monotonic() - started
-    assert summary.status == "timeout"
+    assert summary.status == "timeout" and summary.clock == "wall"
     assert 1 + MARGIN <= elapsed < 1 + MARGIN + 3
 
 

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 import trainer.sandbox as sandbox
+import trainer.sandbox_io as sandbox_io
+from trainer.cpuclock import TreeClock
 from trainer.errors import SandboxUnavailable
-from trainer.sandbox import SandboxSpec, run_sandboxed, sandbox_available
+from trainer.sandbox import SandboxResult, SandboxSpec, run_sandboxed, sandbox_available
 
 AVAILABLE, WHY = sandbox_available()
 needs_bwrap = pytest.mark.skipif(not AVAILABLE, reason=f"sandbox unavailable here: {WHY}")
@@ -100,3 +105,37 @@ def test_fallback_without_bubblewrap(tmp_path: Path, monkeypatch) -> None:
     slow = run_sandboxed(py("import time; time.sleep(30)"), SandboxSpec(workdir=tmp_path / "w", wall_timeout=0.5),
                          require_sandbox=False)
     assert slow.timed_out and slow.returncode is None and slow.wall_seconds < 2.0
+
+
+@needs_bwrap
+def test_limits_are_set_from_a_worker_thread_without_preexec_fn(tmp_path: Path, monkeypatch) -> None:
+    seen: list[object] = []
+    real_popen = subprocess.Popen
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(kwargs.get("preexec_fn"))
+        return real_popen(*args, **kwargs)
+
+    monkeypatch.setattr(sandbox_io.subprocess, "Popen", spy)
+    spec = SandboxSpec(workdir=tmp_path / "w", cpu_seconds=7, memory_bytes=3 << 30, wall_timeout=30)
+    box: dict[str, SandboxResult] = {}
+    worker = threading.Thread(target=lambda: box.update(r=run_sandboxed(["/bin/cat", "/proc/self/limits"], spec)))
+    worker.start()
+    worker.join(timeout=60)
+    assert seen and all(fn is None for fn in seen)
+    limits = box["r"].output_tail
+    assert re.search(r"Max cpu time\s+7\s+8\s+seconds", limits), limits
+    assert re.search(rf"Max address space\s+{3 << 30}\s+{3 << 30}", limits)
+    assert re.search(r"Max core file size\s+0\s+0", limits)
+
+
+@pytest.mark.parametrize("use_cgroup", [True, False])
+def test_cpu_of_the_whole_tree_is_counted_outside_and_enforced(tmp_path: Path, use_cgroup: bool) -> None:
+    code = "import os\nos.fork()\nwhile True:\n    pass\n"  # two spinning processes
+    clock = TreeClock(use_cgroup=use_cgroup)
+    spec = SandboxSpec(workdir=tmp_path / "w", wall_timeout=60, cpu_kill_at=1.5, cpu_clock=clock)
+    result = run_sandboxed(py(code), spec, require_sandbox=AVAILABLE)
+    assert result.killed_for_cpu and result.returncode is None and not result.timed_out
+    assert 1.5 <= result.cpu_seconds <= 1.5 + 1.2, result.cpu_seconds  # + one sampling period of two processes
+    assert "[sandbox] killed: " in result.output_tail and "CPU-seconds" in result.output_tail
+    assert result.cpu_clock == clock.source

@@ -13,10 +13,14 @@ standard library and torch. It reads its settings from the read-only JSON file n
 - ``budget_fraction()``: the share of the budget spent, 0..1 (for schedules), ``elapsed()``: seconds since launch
 - ``submit_model(model)``: hands the trained model back (exported to a graph of tensor ops for the evaluator)
 
-The time budget counts from the launch of the process (``launched_at``, set by the runner just before it starts the
-sandbox), so interpreter start-up, imports and model building are inside the budget. A token budget counts the tokens
-served by ``train_batches`` (batch_size * context per batch); a batch that would exceed it is not served.
-The harness prints machine-readable lines starting with ``@@swarm `` for the runner (progress, the final report).
+The batches come through a pipe from the runner's batch server (outside the sandbox: the training split is not even
+visible in here), which counts steps and tokens and alone decides when the budget is spent. ``CLOCK`` says what a
+time budget counts: ``"cpu"`` (CPU-seconds of the sandboxed process tree, ``BUDGET_AMOUNT x THREADS`` of them,
+read outside this process, from the first batch asked for: start-up before it is not charged, up to a cap) or
+``"wall"`` (wall seconds on a CUDA/MPS device, from the launch of the sandbox: start-up is inside the budget). A token budget counts the tokens
+served (batch_size * context per batch); a batch that would exceed it is not served. ``budget_fraction()`` reads this
+process's own clock only to pace schedules: rewriting it changes nothing outside.
+The harness prints machine-readable lines starting with ``@@swarm `` for the runner (nothing in them is trusted).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import json
 import math
 import os
 import random
+import struct
 import sys
 import time
 from typing import Any, Iterator
@@ -32,7 +37,7 @@ from typing import Any, Iterator
 import torch
 
 __all__ = [
-    "BUDGET", "BUDGET_KIND", "BUDGET_AMOUNT", "DEVICE", "SEED", "VOCAB_SIZE", "EVAL_CONTEXT",
+    "BUDGET", "BUDGET_KIND", "BUDGET_AMOUNT", "DEVICE", "SEED", "VOCAB_SIZE", "EVAL_CONTEXT", "CLOCK", "THREADS",
     "train_batches", "budget_fraction", "elapsed", "submit_model",
 ]
 
@@ -47,6 +52,11 @@ VOCAB_SIZE: int = 256
 EVAL_CONTEXT: int = int(_CONFIG["eval_context"])
 _EVAL_BATCH: int = int(_CONFIG["eval_batch"])
 _PROGRESS_EVERY: float = float(_CONFIG.get("progress_every", 1.0))
+CLOCK: str = str(_CONFIG.get("clock", "wall"))
+THREADS: int = max(1, int(_CONFIG.get("threads", 1)))
+_COMPUTE_LIMIT: float = float(_CONFIG.get("compute_limit", BUDGET_AMOUNT))
+_REQUEST_FD: int = int(_CONFIG["batch_request_fd"])
+_REPLY_FD: int = int(_CONFIG["batch_reply_fd"])
 
 
 def _pick_device(wanted: str) -> str:
@@ -62,12 +72,14 @@ def _pick_device(wanted: str) -> str:
 
 DEVICE: str = _pick_device(_CONFIG.get("device", "auto"))
 if DEVICE == "cpu":
-    torch.set_num_threads(max(1, int(_CONFIG.get("threads", 1))))
+    torch.set_num_threads(THREADS)
+elif DEVICE == "cuda":  # a bound for an honest train.py's mistakes; the node's memory cgroup bounds host RAM
+    torch.cuda.set_per_process_memory_fraction(float(_CONFIG.get("gpu_memory_fraction", 0.9)))
 random.seed(SEED)
 torch.manual_seed(SEED)
 
 _state: dict[str, Any] = {"steps": 0, "tokens": 0, "first_batch_at": None, "last_batch_at": None,
-                          "exhausted": False, "submitted": False}
+                          "exhausted": False, "submitted": False, "cpu_at_first_batch": None}
 _imported_at = time.time()
 
 
@@ -83,38 +95,53 @@ def elapsed() -> float:
 
 def budget_fraction() -> float:
     """Share of the budget spent so far, clipped to 0..1 (time or tokens, whichever the budget counts)."""
-    if BUDGET_KIND == "seconds":
+    if BUDGET_KIND == "seconds" and CLOCK == "cpu":  # this process's CPU-seconds since the first batch
+        start = _state["cpu_at_first_batch"]
+        spent = 0.0 if start is None else (time.process_time() - start) / _COMPUTE_LIMIT
+    elif BUDGET_KIND == "seconds":
         spent = elapsed() / BUDGET_AMOUNT
     else:
         spent = _state["tokens"] / BUDGET_AMOUNT
     return min(max(spent, 0.0), 1.0)
 
 
-def _load_train() -> torch.Tensor:
-    with open(_CONFIG["train_path"], "rb") as handle:
-        raw = bytearray(handle.read())
-    return torch.frombuffer(raw, dtype=torch.uint8)
+def _read_exact(n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = os.read(_REPLY_FD, n - len(buf))
+        if not chunk:
+            raise RuntimeError("the runner's batch server closed the pipe")
+        buf += chunk
+    return bytes(buf)
+
+
+def _next_batch(batch_size: int, context: int) -> torch.Tensor | None:
+    """One (batch_size, context + 1) uint8 batch from the batch server, or None when the budget is spent."""
+    if _state["cpu_at_first_batch"] is None:  # on the cpu clock the budget starts with the first batch asked for
+        _state["cpu_at_first_batch"] = time.process_time()
+    os.write(_REQUEST_FD, struct.pack("<II", batch_size, context))
+    status = _read_exact(1)
+    if status == b"\x00":
+        return None
+    if status != b"\x01":
+        raise ValueError(f"train_batches({batch_size}, {context}) refused by the runner: context must be shorter "
+                         "than the training split and one batch at most 64 MiB")
+    raw = bytearray(_read_exact(batch_size * (context + 1)))
+    return torch.frombuffer(raw, dtype=torch.uint8).view(batch_size, context + 1)
 
 
 def train_batches(batch_size: int, context: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Random (x, y) windows of the training split until the budget is spent; x, y: int64 [batch_size, context]."""
     if batch_size < 1 or context < 1:
         raise ValueError("batch_size and context must be positive")
-    data = _load_train()
-    if data.numel() <= context + 1:
-        raise ValueError(f"context {context} is longer than the training split")
     per_batch = batch_size * context
-    generator = torch.Generator().manual_seed(SEED)
-    offsets = torch.arange(context + 1)
     last_progress = 0.0
     while True:
+        rows = _next_batch(batch_size, context)
+        if rows is None:
+            break
         now = time.time()
-        if BUDGET_KIND == "seconds" and now - _LAUNCHED_AT >= BUDGET_AMOUNT:
-            break
-        if BUDGET_KIND == "tokens" and _state["tokens"] + per_batch > BUDGET_AMOUNT:
-            break
-        starts = torch.randint(0, data.numel() - context - 1, (batch_size, 1), generator=generator)
-        chunk = data[starts + offsets].long()
+        chunk = rows.long()
         x, y = chunk[:, :-1], chunk[:, 1:]
         if DEVICE != "cpu":
             x, y = x.to(DEVICE, non_blocking=True), y.to(DEVICE, non_blocking=True)

@@ -1,0 +1,193 @@
+"""Budgets that contention cannot bend and train.py cannot stretch: real runs, the real sandbox, real CPU hogs.
+
+- On CPU a time budget is CPU-seconds of the training tree after its start-up, read outside train.py: the same
+  train.py trains the same steps alone and beside CPU hogs (asserted on steps and CPU-seconds, never on wall time).
+- Hostile train.py files get no more than the budget plus the stated grace (``cpu_grace``) of CPU, plus the
+  supervisor's sampling slack (:data:`SLACK`), whatever they do to the harness in their own process.
+- Paired seeds: a token-budget run is a pure function of (train.py, seed) on CPU.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+import trainer.limits as limits
+import trainer.runner as runner
+from trainer import Budget, DataSet, RunSummary, builtin_dataset, default_train_py, run_experiment, sandbox_available
+from trainer.limits import cpu_grace
+
+AVAILABLE, WHY = sandbox_available()
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not AVAILABLE, reason=f"sandbox unavailable here: {WHY}")]
+
+SLACK = 1.0  # CPU-seconds: the supervisor samples the tree's clock every 0.1 s (0.5 s without a cgroup)
+BUDGET = "3s"  # CPU-seconds of one thread after start-up
+STARTUP_CAP = 4.0  # the start-up allowance in these tests (the tiny train.py starts in 2.5-4 CPU-s here), for speed
+TINY = {"N_LAYER": "1", "N_EMBD": "32", "N_HEAD": "2", "WARMUP_STEPS": "5", "LOG_EVERY": "1000"}
+
+
+def tiny_train_py() -> str:
+    source = default_train_py()
+    for name, value in TINY.items():
+        source, count = re.subn(rf"^{name} = \S+", f"{name} = {value}", source, flags=re.MULTILINE)
+        assert count == 1, name
+    return source
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[DataSet, Path]:
+    cache = tmp_path_factory.mktemp("cache")
+    dataset = builtin_dataset()
+    dataset.prepare(cache)
+    return dataset, cache
+
+
+@pytest.fixture(autouse=True)
+def small_startup_cap(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(limits, "STARTUP_CPU_CAP", STARTUP_CAP)
+    yield
+
+
+@pytest.fixture()
+def hogs() -> Iterator[None]:
+    """Two busy loops (this machine's cores and more), for as long as the test runs."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        yield
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def run(tmp_path: Path, data: tuple[DataSet, Path], source: str, budget: str = BUDGET, seed: int = 0,
+        **kw: object) -> RunSummary:
+    dataset, cache = data
+    return run_experiment(source, dataset, Budget.parse(budget), work_root=tmp_path / "runs", cache_dir=cache,
+                          require_sandbox=True, seed=seed, **kw)  # type: ignore[arg-type]
+
+
+def assert_held(summary: RunSummary) -> None:
+    """Stopped at the budget, or recorded as crash/timeout; never more than budget + grace (+ sampling) of CPU."""
+    assert summary.clock == "cpu" and summary.sandboxed
+    limit, charged = summary.compute_limit, summary.cpu_seconds - summary.startup_cpu_seconds
+    assert 0 <= summary.startup_cpu_seconds <= STARTUP_CAP
+    assert charged <= limit + cpu_grace(limit) + SLACK, summary
+    assert summary.cpu_seconds <= STARTUP_CAP + limit + cpu_grace(limit) + SLACK  # in all, whatever it did
+    if summary.status == "ok":
+        assert charged >= limit
+    else:
+        assert summary.status in ("crash", "timeout") and summary.val_bpb is None
+
+
+def test_cpu_hogs_beside_a_run_do_not_change_its_steps(tmp_path: Path, data: tuple[DataSet, Path],
+                                                       request: pytest.FixtureRequest) -> None:
+    source = tiny_train_py()
+    alone = run(tmp_path, data, source)
+    request.getfixturevalue("hogs")
+    beside = run(tmp_path, data, source)
+    for summary in (alone, beside):
+        assert summary.status == "ok", summary.reason + summary.log_tail
+        assert_held(summary)
+    assert abs(beside.steps - alone.steps) <= 0.05 * alone.steps, (alone.steps, beside.steps)
+    charged = [s.cpu_seconds - s.startup_cpu_seconds for s in (alone, beside)]
+    assert abs(charged[1] - charged[0]) <= 0.05 * charged[0]
+
+
+REWRITES_THE_HARNESS = """
+import time, swarm_harness
+swarm_harness._LAUNCHED_AT = time.time() + 1e6          # its clock ...
+swarm_harness._state["tokens"] = -10**12                 # ... and its counters
+swarm_harness._COMPUTE_LIMIT = 1e12
+swarm_harness.budget_fraction = lambda: 0.0
+swarm_harness.BUDGET_AMOUNT = 10**9
+"""
+
+OWN_LOOP = """
+import torch
+model = torch.nn.Linear(256, 256)
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+x = torch.randn(64, 256)
+while True:  # never asks the harness for a batch
+    loss = model(x).square().mean(); opt.zero_grad(); loss.backward(); opt.step()
+"""
+
+THREAD_AFTER_SUBMIT = """
+import threading, torch
+from swarm_harness import submit_model, train_batches
+model = torch.nn.Sequential(torch.nn.Embedding(256, 16), torch.nn.Linear(16, 256))
+for x, y in train_batches(4, 32):
+    pass
+submit_model(model)
+def more():
+    while True:
+        model(torch.randint(0, 256, (64, 128))).sum().backward()
+threading.Thread(target=more).start()
+"""
+
+CATCHES_SIGNALS = """
+import signal
+for sig in (signal.SIGXCPU, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    signal.signal(sig, signal.SIG_IGN)
+while True:
+    pass
+"""
+
+FORKED_CHILD = """
+import os, torch
+pid = os.fork()
+model = torch.nn.Linear(256, 256)
+x = torch.randn(64, 256)
+while True:  # parent and child both keep training
+    model(x).sum().backward()
+"""
+
+READS_THE_SPLIT = """
+import glob, os, torch
+found = glob.glob(CACHE + "/**/train.bin", recursive=True) + glob.glob("/tmp/**/train.bin", recursive=True)
+print("train.bin visible:", found)
+data = torch.randint(0, 256, (1 << 16,)) if not found else torch.frombuffer(open(found[0], "rb").read(), dtype=torch.uint8)
+model = torch.nn.Sequential(torch.nn.Embedding(256, 32), torch.nn.Linear(32, 256))
+while True:  # trains for as long as anything lets it
+    model(data[:4096].long().view(32, 128)).sum().backward()
+"""
+
+
+@pytest.mark.parametrize("name", ["rewrites_the_harness", "own_loop", "thread_after_submit", "catches_signals",
+                                  "forked_child"])
+def test_hostile_train_py_gets_no_more_than_the_budget(tmp_path: Path, data: tuple[DataSet, Path],
+                                                       name: str) -> None:
+    source = {"rewrites_the_harness": REWRITES_THE_HARNESS + tiny_train_py(), "own_loop": OWN_LOOP,
+              "thread_after_submit": THREAD_AFTER_SUBMIT, "catches_signals": CATCHES_SIGNALS,
+              "forked_child": FORKED_CHILD}[name]
+    summary = run(tmp_path, data, source)
+    assert_held(summary)
+    if name == "rewrites_the_harness":  # it fooled only itself: data stopped at the budget, counted outside
+        assert summary.status == "ok" and summary.steps > 0 and summary.tokens == summary.steps * 8 * 128
+    else:  # killed by the CPU limit; on a machine too busy to give it that much CPU, by the wall-clock safety net
+        assert summary.status == "timeout", summary
+
+
+def test_token_budget_cannot_be_stretched(tmp_path: Path, data: tuple[DataSet, Path],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runner, "wall_margin", lambda budget: 600.0)  # only the compute ceiling can stop it
+    source = f"CACHE = {str(data[1])!r}\n" + READS_THE_SPLIT
+    summary = run(tmp_path, data, source, budget="2M-tokens", compute_ceiling=3.0)
+    assert "train.bin visible: []" in summary.log_tail  # the split is served, never bound inside
+    assert summary.compute_limit == 3.0 and summary.status == "timeout"
+    assert_held(summary)
+
+
+def test_paired_seeds_under_a_token_budget(tmp_path: Path, data: tuple[DataSet, Path]) -> None:
+    source = tiny_train_py()
+    first, again, other = (run(tmp_path, data, source, budget="16384-tokens", seed=s) for s in (1, 1, 2))
+    for summary in (first, again, other):
+        assert summary.status == "ok", summary.reason + summary.log_tail
+        assert summary.steps == 16 and summary.tokens == 16384 and summary.seed in (1, 2)
+    assert first.val_bpb == again.val_bpb
+    assert first.val_bpb != other.val_bpb
