@@ -55,8 +55,9 @@ def load_noise(path: Path) -> tuple[dict[str, tuple[float, float]], str]:
     """(level -> (own noise, seed noise) in bpb, where they came from).
 
     From ``bench/noise.py``'s JSON: the largest ``std`` under a wall-clock budget is today's own noise; the largest
-    ``paired_std`` under a CPU budget, divided by sqrt 2, is the new own noise (keys whose path names ``pct``,
-    ``percent`` or ``rel`` are fractions of the mean). The seeds' shared effect stays MEASURED.md's 0.0065. A
+    ``paired_std`` under a CPU budget, divided by sqrt 2, is the new own noise (both of val_bpb, e.g.
+    ``clocks.wall.loads.2.val_bpb.std`` and ``clocks.cpu.paired_std``; ``*_pct`` keys are percent of the mean; a
+    paired std of 0, an untrained quick run, is not used). The seeds' shared effect stays MEASURED.md's 0.0065. A
     missing or unreadable file falls back to MEASURED.md's figures."""
     try:
         numbers = _numbers(json.loads(path.read_text()))
@@ -67,8 +68,8 @@ def load_noise(path: Path) -> tuple[dict[str, tuple[float, float]], str]:
         relative = any(w in part for part in p for w in ("pct", "percent", "rel"))
         return v / 100 * MEAN if "pct" in "".join(p) or "percent" in "".join(p) else (v * MEAN if relative else v)
 
-    wall = [bpb(p, v) for p, v in numbers if p[-1].startswith("std") and any("wall" in x for x in p)]
-    paired = [bpb(p, v) for p, v in numbers if "paired" in p[-1] and any("cpu" in x for x in p)]
+    wall = [bpb(p, v) for p, v in numbers if p[-1] in ("std", "std_pct") and "val_bpb" in p and "wall" in p]
+    paired = [bpb(p, v) for p, v in numbers if p[-1] in ("paired_std", "paired_std_pct") and "cpu" in p and v > 0]
     levels, seed = dict(MEASURED), MEASURED["new"][1]
     notes = []
     if wall:
