@@ -1,15 +1,20 @@
 """Swarm simulator: time for 1, 4, 8 and 16 nodes to reach a target val_bpb, sharing results or working independently.
 
     .venv/bin/python bench/swarm_sim.py [--seeds 7] [--target 2.175] [--nodes 1,4,8,16] [--max-experiments 400]
-                                        [--agents mutate,tpe]
+                                        [--agents mutate,tpe] [--noise-file bench/results/noise.json]
 
 Each agent gets its own table (``tpe`` with sharing is the swarm as one optimiser: every node's results are trials of
 every node's study, claims in flight are its pending trials), then one line per node count puts them side by side.
 
+The noise is measured, not chosen: at today's noise (a 60 s wall-clock budget on a shared machine) and at the new one
+(CPU-seconds budgets, paired seeds), both from ``bench/noise.py``'s figures file (``--noise-file``, read when
+present: see ``load_noise``), else from the figures in ../shared/MEASURED.md (and it says so). Each level is a run's
+own noise (what paired runs do not cancel) plus what a seed does to every train.py alike (what they cancel).
+
 Runs the REAL coordinator (Researcher, MutateAgent, noise-aware decide, dedupe, claims, adopt/verify, stacking, trust)
 with training replaced by a synthetic objective of train.py's knobs (``coordinator.simulate``: quadratic bowls in log
 space around hidden optima, choice effects, "out of memory" crashes, Gaussian run-to-run noise of 0.005 bpb, i.e. a
-margin of ~0.01), 75 simulated seconds per experiment, and an in-memory gossip that delivers each outcome to the other
+margin of ~0.01 before this file took its noise from measurements), 75 simulated seconds per experiment, and an in-memory gossip that delivers each outcome to the other
 nodes when it finishes. "Reached" = the noise-free value of some node's kept HEAD is <= target (a lucky score does
 not count). Sharing nodes are compared with the same number of nodes that never see each other (the best of N
 independent searches). Medians over seeds; a run that does not reach the target counts as the cap (marked ``>``), which
@@ -19,6 +24,8 @@ only understates the speedups.
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import statistics
 import sys
 import time
@@ -31,6 +38,11 @@ from coordinator.agents.mutate import MutateAgent  # noqa: E402
 from coordinator.simulate import SIM_TRAIN_PY, SimSwarm, true_value  # noqa: E402
 
 RUN_TIME = 75.0
+NOISE_FILE = Path(__file__).resolve().parent / "results" / "noise.json"
+MEAN = 2.4  # bpb: the default train.py's val_bpb, to turn relative figures into bpb
+# ../shared/MEASURED.md: six 60 s wall-clock baseline runs beside a second node: std 0.12 (4.2%); a quiet machine:
+# the same seed std 0.0025, different seeds std 0.007 (so a seed moves every train.py by ~0.0065).
+MEASURED = {"today": (0.12, 0.0065), "new": (0.0025, 0.0065)}
 
 
 def _agent(name: str):  # type: ignore[no-untyped-def]
@@ -41,12 +53,54 @@ def _agent(name: str):  # type: ignore[no-untyped-def]
     return MutateAgent
 
 
-def measure(n: int, share: bool, seeds: int, target: float, cap: float,
+def _numbers(tree: object, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], float]]:
+    if isinstance(tree, dict):
+        return [x for k, v in tree.items() for x in _numbers(v, (*path, str(k).lower()))]
+    if isinstance(tree, list):
+        return [x for i, v in enumerate(tree) for x in _numbers(v, (*path, str(i)))]
+    if isinstance(tree, (int, float)) and not isinstance(tree, bool) and math.isfinite(tree):
+        return [(path, float(tree))]
+    return []
+
+
+def load_noise(path: Path) -> tuple[dict[str, tuple[float, float]], str]:
+    """(level -> (own noise, seed noise) in bpb, where they came from).
+
+    From ``bench/noise.py``'s JSON: the largest ``std`` under a wall-clock budget is today's own noise; the largest
+    ``paired_std`` under a CPU budget, divided by sqrt 2, is the new own noise (both of val_bpb, e.g.
+    ``clocks.wall.loads.2.val_bpb.std`` and ``clocks.cpu.paired_std``; ``*_pct`` keys are percent of the mean; a
+    paired std of 0, an untrained quick run, is not used). The seeds' shared effect stays MEASURED.md's 0.0065. A
+    missing or unreadable file falls back to MEASURED.md's figures."""
+    try:
+        numbers = _numbers(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return dict(MEASURED), f"{path} not found or unreadable: the figures of ../shared/MEASURED.md"
+
+    def bpb(p: tuple[str, ...], v: float) -> float:
+        relative = any(w in part for part in p for w in ("pct", "percent", "rel"))
+        return v / 100 * MEAN if "pct" in "".join(p) or "percent" in "".join(p) else (v * MEAN if relative else v)
+
+    wall = [bpb(p, v) for p, v in numbers if p[-1] in ("std", "std_pct") and "val_bpb" in p and "wall" in p]
+    paired = [bpb(p, v) for p, v in numbers if p[-1] in ("paired_std", "paired_std_pct") and "cpu" in p and v > 0]
+    levels, seed = dict(MEASURED), MEASURED["new"][1]
+    notes = []
+    if wall:
+        levels["today"] = (max(wall), seed)
+        notes.append(f"today {max(wall):.4f}")
+    if paired:
+        levels["new"] = (max(paired) / math.sqrt(2), seed)
+        notes.append(f"new paired {max(paired):.4f}")
+    source = f"{path} ({', '.join(notes)})" if notes else f"{path} had no usable figures: ../shared/MEASURED.md"
+    return levels, source
+
+
+def measure(n: int, share: bool, seeds: int, target: float, cap: float, noise: tuple[float, float] = (0.005, 0.0),
             agent: str = "mutate") -> tuple[float, int, Counter[str]]:
     """Median simulated seconds to target over seeds, how many seeds hit the cap, and the mix of actions."""
     times, capped, mix = [], 0, Counter[str]()
     for seed in range(seeds):
-        swarm = SimSwarm(n, seed=seed, share=share, run_time=RUN_TIME, agent=_agent(agent))
+        swarm = SimSwarm(n, seed=seed, share=share, run_time=RUN_TIME, noise=noise[0], seed_noise=noise[1],
+                         agent=_agent(agent))
         reached = swarm.run_until(target=target, max_time=cap)
         if reached is None:
             capped += 1
@@ -55,30 +109,33 @@ def measure(n: int, share: bool, seeds: int, target: float, cap: float,
     return statistics.median(times), capped, mix
 
 
-def table(agent: str, counts: list[int], seeds: int, target: float, cap: float) -> list[tuple[int, float, float]]:
-    """One agent's table (sharing vs independent at each node count); returns (n, sharing, independent) medians."""
-    single, single_capped, _ = measure(1, True, seeds, target, cap, agent)
+def table(agent: str, counts: list[int], seeds: int, target: float, cap: float,
+          noise: tuple[float, float]) -> list[tuple[int, float, float, int]]:
+    """One agent's table at one noise level (sharing vs independent at each node count); returns (n, speed-up vs 1
+    node, speed-up vs as many independent nodes, capped sharing runs)."""
+    single, single_capped, _ = measure(1, True, seeds, target, cap, noise, agent)
     rows = []
     for n in counts:
         if n == 1:
             shared, s_cap, mix = single, single_capped, Counter[str]()
             alone, a_cap = single, single_capped
         else:
-            shared, s_cap, mix = measure(n, True, seeds, target, cap, agent)
-            alone, a_cap, _ = measure(n, False, seeds, target, cap, agent)
+            shared, s_cap, mix = measure(n, True, seeds, target, cap, noise, agent)
+            alone, a_cap, _ = measure(n, False, seeds, target, cap, noise, agent)
         rows.append((n, shared, s_cap, alone, a_cap, mix))
     mark = lambda capped: ">" if capped > len(range(seeds)) // 2 else " "  # noqa: E731
-    print(f"\n{'nodes':>5} | {'sharing: time (exps/node)':>26} | {'independent: time':>18} | "
+    print(f"{'nodes':>5} | {'sharing: time (exps/node)':>26} | {'independent: time':>18} | "
           f"{'speedup vs 1 node':>17} | {'sharing vs independent':>22} | capped runs (sharing/indep.)")
     for n, shared, s_cap, alone, a_cap, _ in rows:
-        print(f"{n:>5} | {mark(s_cap)}{shared:>8.0f} s ({shared / RUN_TIME:>6.1f})      | {mark(a_cap)}{alone:>9.0f} s "
-              f"      | {single / shared:>16.1f}x | {alone / shared:>21.1f}x | {s_cap}/{a_cap} of {seeds}")
+        print(f"{n:>5} | {mark(s_cap)}{shared:>8.0f} s ({shared / RUN_TIME:>6.1f})      | {mark(a_cap)}"
+              f"{alone:>9.0f} s       | {single / shared:>16.1f}x | {alone / shared:>21.1f}x | "
+              f"{s_cap}/{a_cap} of {seeds}")
     for n, *_, mix in rows:
         if mix:
             total = sum(mix.values())
             top = ", ".join(f"{k} {v / total:.0%}" for k, v in sorted(mix.items(), key=lambda kv: -kv[1])[:8])
             print(f"actions with {n} sharing nodes: {top}")
-    return [(n, shared, alone) for n, shared, _, alone, _, _ in rows]
+    return [(n, single / shared, alone / shared, s_cap) for n, shared, s_cap, alone, _, _ in rows]
 
 
 def main() -> None:
@@ -88,19 +145,26 @@ def main() -> None:
     parser.add_argument("--nodes", default="1,4,8,16")
     parser.add_argument("--max-experiments", type=int, default=400, help="per node, the cap of a run")
     parser.add_argument("--agents", default="mutate,tpe", help="comma-separated: mutate, tpe")
+    parser.add_argument("--noise-file", type=Path, default=NOISE_FILE, help="bench/noise.py's figures (JSON)")
     args = parser.parse_args()
     cap = args.max_experiments * RUN_TIME
     counts = [int(x) for x in args.nodes.split(",")]
-    print(f"baseline true val_bpb {true_value(SIM_TRAIN_PY):.4f}, target {args.target}, noise std 0.005, "
+    levels, source = load_noise(args.noise_file)
+    print(f"baseline true val_bpb {true_value(SIM_TRAIN_PY):.4f}, target {args.target}, "
           f"{RUN_TIME:.0f} s per experiment, {args.seeds} seeds, cap {args.max_experiments} experiments per node")
+    print(f"noise from {source}")
     started = time.perf_counter()
-    summary: dict[str, list[tuple[int, float, float]]] = {}
+    summary: list[tuple[str, int, float, float, int]] = []
     for agent in args.agents.split(","):
-        print(f"\n== agent {agent}")
-        summary[agent] = table(agent, counts, args.seeds, args.target, cap)
-    print(f"\n{'nodes':>5} | " + " | ".join(f"{a + ' sharing':>16} | {a + ' indep.':>14}" for a in summary))
-    for i, n in enumerate(counts):
-        print(f"{n:>5} | " + " | ".join(f"{rows[i][1]:>14.0f} s | {rows[i][2]:>12.0f} s" for rows in summary.values()))
+        for level, noise in levels.items():
+            print(f"\n== agent {agent}, {level} noise: a run's own noise {noise[0]:.4f} bpb, a seed's shared effect "
+                  f"{noise[1]:.4f} bpb (paired std {noise[0] * math.sqrt(2):.4f}, unpaired {math.hypot(*noise):.4f})")
+            for n, a, b, c in table(agent, counts, args.seeds, args.target, cap, noise):
+                summary.append((f"{agent} {level}", n, a, b, c))
+    print("\nside by side (speed-up vs 1 node / vs as many independent nodes):")
+    for n in counts:
+        cells = [f"{what}: {a:.1f}x / {b:.1f}x{' (capped)' if c else ''}" for what, m, a, b, c in summary if m == n]
+        print(f"  {n:>2} nodes  " + "   ".join(cells))
     print(f"\n(simulated in {time.perf_counter() - started:.0f} s of wall clock)")
 
 

@@ -11,6 +11,8 @@ Files:
   ``ProposalContext``, ``HistoryItem``, ``TrustChange``, ``Policy``; ``ResultLike``/``ClaimLike`` protocols.
 - ``plan.py``: ``plan_next`` (baseline / adopt / stack / explore) and the share bound of adopt and stack.
 - ``decide.py``: ``decide(candidate_runs, best, margin) -> Decision`` (keep / discard / rerun), ``comparable``.
+- ``runbook.py``: ``RunBook``: which results compete (class + clock), the noise model they feed, the next run index
+  (paired seeds: run k of a blob uses seed k).
 - ``noise.py``: ``NoiseModel``: repeated runs per blob -> pooled std -> margin; ``NoiseEvidence`` for status.
 - ``peers.py``: dedupe (``scored_blobs``), claims (``claimed_blobs``: peers this node reproduced, and a few slots
   for the rest; ``unfulfilled_claims``), ``adopt_candidates``, ``stack_pairs``, ``verification`` / ``verified_ids``

@@ -11,10 +11,11 @@ from typing import Literal, Protocol, Sequence, Mapping
 
 __all__ = [
     "ResultLike", "ClaimLike", "SeenResult", "SwarmView", "HistoryItem", "ProposalContext", "Proposal",
-    "TrustChange", "Outcome", "Policy", "Action", "ActionKind", "ScoredText",
+    "TrustChange", "Outcome", "Policy", "Action", "ActionKind", "ScoredText", "RunRecord",
 ]
 
 ActionKind = Literal["baseline", "explore", "adopt", "stack"]
+"""What a planned experiment is; its runs are published with this action, the runs after the first as "rerun"."""
 
 
 class ResultLike(Protocol):
@@ -40,6 +41,12 @@ class ResultLike(Protocol):
     def description(self) -> str: ...
     @property
     def reproduces(self) -> bytes: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def run_index(self) -> int: ...
+    @property
+    def clock(self) -> str: ...
 
 
 class ClaimLike(Protocol):
@@ -79,6 +86,7 @@ class HistoryItem:
     status: str
     mine: bool
     created_at: float = 0.0
+    action: str = "unknown"  # the result's action field (a re-run or a baseline run is not a new idea)
 
 
 @dataclass(frozen=True)
@@ -139,6 +147,22 @@ class Action:
 
 
 @dataclass(frozen=True)
+class RunRecord:
+    """One run of an experiment: one signed ``protocol.Result`` (its run index is the seed it used)."""
+
+    action: str                        # the experiment's kind for the first run, "rerun" for the next ones
+    run_index: int
+    status: Literal["ok", "crash"]
+    metric: float                      # val_bpb; 0.0 for a crash
+    steps: int
+    tokens: int
+    wall_seconds: float
+    cpu_seconds: float
+    peak_memory_mb: float
+    clock: str                         # "cpu" | "wall": what the budget counted
+
+
+@dataclass(frozen=True)
 class Outcome:
     """One finished experiment: all a signed ``protocol.Result`` needs, plus what the node decided."""
 
@@ -164,6 +188,19 @@ class Outcome:
     reason: str = ""                   # one line: why kept / discarded
     trust_changes: tuple[TrustChange, ...] = ()
     agent: str = ""
+    records: tuple[RunRecord, ...] = ()  # every run, in order: each becomes one signed Result
+    paired: bool = False               # decided on paired differences (same seeds as the best's runs)
+
+    def run_results(self) -> list[dict[str, object]]:
+        """The per-run fields of the signed Results of this outcome (one per run; the rest is the outcome's):
+        ``status`` is the decision for every run that finished and "crash" for a run that did not."""
+        out = []
+        for r in self.records:
+            status = "crash" if r.status == "crash" else self.status
+            out.append({"action": r.action, "run_index": r.run_index, "metric": r.metric if status != "crash" else 0.0,
+                        "status": status, "steps": r.steps, "tokens": r.tokens, "wall_seconds": r.wall_seconds,
+                        "cpu_seconds": r.cpu_seconds, "peak_memory_mb": r.peak_memory_mb, "clock": r.clock})
+        return out
 
 
 @dataclass(frozen=True)

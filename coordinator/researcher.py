@@ -5,7 +5,14 @@ re-run once when the gain is within noise) -> decide -> commit or reset the work
 The node drives it from a worker thread; nothing here touches the network, the ledger or an event loop.
 
 Resume: the workspace HEAD is the last kept commit; the noise evidence, the tally, the trust book and the blobs already
-scored are rebuilt from the results the node passes in (its own included), so a restarted node re-runs nothing.
+scored are rebuilt from the results the node passes in (its own included, read by their ``action`` field, never by
+their description), so a restarted node re-runs nothing.
+
+Paired seeds: the k-th run of a blob on this class uses seed k (``runner(text, k)``), k = one more than the highest
+run index the swarm holds for that blob on this class; each run is one ``RunRecord`` of the Outcome and one signed
+Result. Decisions compare a candidate's run k with the best's run k (``decide_runs``); "best" is the mean of this
+node's own runs of the HEAD train.py (peers' numbers are hints; the feed's best counts every run). Results of another clock (a wall-clock result beside
+CPU-seconds ones, e.g. every version-1 result) do not compete and are left out of the view.
 """
 
 from __future__ import annotations
@@ -17,14 +24,15 @@ import time
 from typing import Any, Callable, Protocol
 
 from coordinator.agents.base import Agent
-from coordinator.decide import comparable, decide
+from coordinator.decide import Decision, decide_runs
 from coordinator.noise import NoiseEvidence, NoiseModel
 from coordinator.peers import (adopt_candidates, claimed_blobs, parent_blobs, scored_blobs, stack_pairs,
                               unfulfilled_claims, verified_ids, vouched_peers)
 from coordinator.plan import Tally, plan_next
-from coordinator.records import (Action, HistoryItem, Outcome, Policy, ProposalContext, ScoredText, SeenResult,
-                                 SwarmView, TrustChange)
+from coordinator.records import (Action, HistoryItem, Outcome, Policy, ProposalContext, RunRecord, ScoredText,
+                                 SeenResult, SwarmView, TrustChange)
 from coordinator.branch import trial_texts
+from coordinator.runbook import RunBook
 from coordinator.trust import TrustBook
 from coordinator.workspace import Workspace, blob_hash, commit_message, merge3
 
@@ -33,7 +41,7 @@ __all__ = ["Researcher", "RunLike", "MAX_TRAIN_PY"]
 log = logging.getLogger(__name__)
 
 MAX_TRAIN_PY = 64 * 1024
-STACK_PREFIX = "stack: "
+STACK_PREFIX = "stack: "  # description text only: the action is the Result's ``action`` field
 ADOPT_PREFIX = "adopt "
 BASELINE_PREFIX = "baseline run"
 FETCH_RETRY_STEPS = 5
@@ -41,16 +49,25 @@ TRIAL_FETCHES = 24  # texts of peers' results fetched per step for agents that l
 
 
 class RunLike(Protocol):
-    """The fields of ``trainer.RunSummary`` the loop reads."""
+    """The fields of ``trainer.RunSummary`` the loop reads (read-only, so frozen dataclasses qualify)."""
 
-    status: str
-    val_bpb: float | None
-    steps: int
-    tokens: int
-    wall_seconds: float
-    peak_memory_mb: float
-    log_tail: str
-    reason: str
+    @property
+    def status(self) -> str: ...
+    @property
+    def val_bpb(self) -> float | None: ...
+    @property
+    def steps(self) -> int: ...
+    @property
+    def tokens(self) -> int: ...
+    @property
+    def wall_seconds(self) -> float: ...
+    @property
+    def peak_memory_mb(self) -> float: ...
+    @property
+    def log_tail(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+    # cpu_seconds: float and clock: str are read with getattr (trainers before CPU budgets have neither)
 
 
 def gate(text: str) -> bool:
@@ -74,7 +91,7 @@ class Researcher:
                  policy: Policy = Policy(), trust: TrustBook | None = None, rng: random.Random | None = None,
                  clock: Callable[[], float] = time.time,
                  merge: Callable[[str, str, str], str | None] = merge3,
-                 offer_text: Callable[[str, str, str], None] | None = None) -> None:
+                 offer_text: Callable[[str, str, str], None] | None = None, budget_clock: str = "wall") -> None:
         self.workspace = workspace
         self.agent = agent
         self.runner = runner
@@ -92,6 +109,7 @@ class Researcher:
         self.clock = clock
         self.merge = merge
         self.offer_text = offer_text  # (blob, train.py, parent) before its claim: peers can fetch what is in flight
+        self.budget_clock = budget_clock  # "cpu" | "wall": what this node's seconds budget counts
         self._texts: dict[str, str] = {}
         self._missing: dict[str, int] = {}  # blob -> step count before which a failed fetch is not retried
         self._steps = 0
@@ -107,17 +125,19 @@ class Researcher:
         self.baseline_blob = self._remember(baseline_text)
         self._load_head()
         self.noise = NoiseModel(baseline_blob=self.baseline_blob, sigmas=self.policy.margin_sigmas,
-                                floor=self.policy.margin_floor)
-        mine = sorted((s for s in view.results if s.result.author == self.author and s.result.hw_class == self.hw_class),
+                                floor=self.policy.margin_floor, owner=self.author)
+        self.book = RunBook(noise=self.noise, hw_class=self.hw_class, budget_kind=self.budget_kind,
+                            clock=self.budget_clock, author=self.author)
+        view = self.book.same_clock(view)
+        self.book.observe(view)
+        mine = sorted((s for s in view.results if s.result.author == self.author and self._competes(s.result)),
                       key=lambda s: s.result.created_at)
         experiments = adopts = stacks = 0
         by_id = {s.result_id: s.result for s in view.results}
         for s in mine:
             r = s.result
             self._ran.add(r.blob)
-            if r.status != "crash":
-                self.noise.add(r.blob, r.metric)
-            if r.description.startswith(BASELINE_PREFIX):
+            if r.action in ("baseline", "rerun"):
                 continue
             experiments += 1
             if r.reproduces:
@@ -128,7 +148,7 @@ class Researcher:
                         self.trust.refute(claim.author)
                     else:
                         self.trust.confirm(claim.author)
-            elif r.description.startswith(STACK_PREFIX):
+            elif r.action == "stack":
                 stacks += 1
         self.tally = Tally(experiments, adopts, stacks)
         runs = self.noise.runs_of(self.head_blob)
@@ -136,6 +156,12 @@ class Researcher:
         if mine:
             log.info("resumed at %s: best %s, %d experiments, %d baseline runs", self.head[:10], self.best,
                      experiments, self.noise.baseline_runs())
+
+    def _competes(self, r: object) -> bool:
+        return self.book.competes(r)
+
+    def _head_mean(self) -> float | None:
+        return self.book.mean_of(self.head_blob)
 
     def _load_head(self) -> None:
         self.head = self.workspace.head()
@@ -173,6 +199,7 @@ class Researcher:
         """Without a sandbox (``only_verified_peer_code``), a peer's kept claim counts only when its author is on the
         user's list (``trusted_authors``) or it is verified here by those peers and the ones this node reproduced
         (never by identities merely existing; see peers.verified_ids)."""
+        view = self.book.same_clock(view)
         if not self.policy.only_verified_peer_code:
             return view
         trusted = self.policy.trusted_authors
@@ -189,10 +216,9 @@ class Researcher:
         return taken | self._ran | {self.head_blob}
 
     def _history(self, view: SwarmView) -> ProposalContext:
-        rel = sorted((s.result for s in view.results
-                      if comparable(s.result.hw_class, self.budget_kind, self.hw_class)),
-                     key=lambda r: r.created_at)
-        items = [HistoryItem(r.description, r.metric, r.status, r.author == self.author, r.created_at) for r in rel]
+        rel = sorted((s.result for s in view.results if self._competes(s.result)), key=lambda r: r.created_at)
+        items = [HistoryItem(r.description, r.metric, r.status, r.author == self.author, r.created_at,
+                             getattr(r, "action", "unknown")) for r in rel]
         n = self.policy.recent_limit
         best: dict[str, HistoryItem] = {}
         for r, item in zip(rel, items):
@@ -293,6 +319,10 @@ class Researcher:
         self._steps += 1
         seen = self.swarm_view()
         view = self._runnable(seen)
+        self.book.observe(view)
+        mean = self._head_mean()
+        if mean is not None:
+            self.best = mean  # the mean of every competing run of HEAD (peers' re-runs of it included)
         changes = self.trust.sync_invalid(view.invalid)
         changes += self.trust.sync_unfulfilled(unfulfilled_claims(seen.claims, seen.results, me=self.author,
                                                                   now=self.clock()))
@@ -308,9 +338,28 @@ class Researcher:
         self.publish(outcome)
         return outcome
 
-    def _run(self, text: str) -> RunLike:
-        seed = len(self._ran) + self.noise.evidence().runs + self.rng.randrange(1 << 16)
-        return self.runner(text, seed)
+    def _run(self, text: str, blob: str, action: str) -> tuple[RunLike, RunRecord]:
+        """One run with the blob's next run index as its seed (the swarm's k-th seed for its k-th run)."""
+        k = self.book.take_index(blob)
+        run = self.runner(text, k)
+        return run, self.book.record(run, blob, k, action)
+
+    def _reference(self, action: Action) -> tuple[str, dict[int, float]]:
+        """The blob a candidate must beat and its runs by index: HEAD, or for a stack the better merged parent."""
+        best_blob = self.head_blob
+        best_mean = self._head_mean()
+        for blob in action.parents if action.kind == "stack" else ():
+            runs = self.noise.runs_of(blob)
+            if runs and (best_mean is None or sum(runs) / len(runs) < best_mean):
+                best_blob, best_mean = blob, sum(runs) / len(runs)
+        return best_blob, self.noise.by_index(best_blob)
+
+    def _judge(self, runs: dict[int, float], reference: dict[int, float], margin: float,
+               paired_margin: float | None) -> Decision:
+        if not reference:
+            assert self.best is not None
+            reference = {-1: self.best}
+        return decide_runs(runs, reference, margin=margin, paired_margin=paired_margin)
 
     def _execute(self, action: Action, changes: list[TrustChange]) -> Outcome:
         blob = self._remember(action.train_py)
@@ -319,35 +368,36 @@ class Researcher:
         if action.kind != "baseline" and self.announce_claim is not None:
             self.announce_claim(blob, self.clock() + self.policy.claim_ttl)
         self.workspace.write_candidate(action.train_py)
-        first = self._run(action.train_py)
+        _, reference = self._reference(action)
+        margin, paired_margin = self.margin, self.noise.paired_margin  # measured before this candidate's runs
+        first, record = self._run(action.train_py, blob, action.kind)
+        records = [record]
         self._ran.add(blob)
         parent = self.head
         if action.kind == "baseline":
-            return self._finish_baseline(action, first, blob, changes)
+            return self._finish_baseline(action, first, records, blob, changes)
         self.tally = Tally(self.tally.experiments + 1, self.tally.adopts + (action.kind == "adopt"),
                            self.tally.stacks + (action.kind == "stack"))
-        if first.status != "ok" or first.val_bpb is None:
+        if record.status == "crash":
             if action.kind == "adopt":
                 changes.append(self.trust.refute(action.claimed_by))
             reason = f"crash: {first.reason or first.status}"
             commit = self.workspace.commit_discarded(action.train_py, commit_message(
                 action.description, 0.0, status="crash", hw_class=self.hw_class, action=action.kind))
-            return self._outcome(action, first, commit, parent, blob, (), "crash", reason, changes)
-        runs = [first.val_bpb]
-        self.noise.add(blob, first.val_bpb)
+            return self._outcome(action, first, commit, parent, blob, (), "crash", reason, changes, records=records)
+        runs = {record.run_index: record.metric}
         assert self.best is not None
-        reference = min((self.best, *action.rivals))
-        margin = self.margin
-        verdict = decide(runs, reference, margin)
-        refute_first = action.kind == "adopt" and runs[0] > (action.claimed_metric or 0.0) + margin
-        last = first
+        verdict = self._judge(runs, reference, margin, paired_margin)
+        refute_first = action.kind == "adopt" and record.metric > (action.claimed_metric or 0.0) + margin
         if verdict.verdict == "rerun" or refute_first:
-            last = self._run(action.train_py)
-            if last.status == "ok" and last.val_bpb is not None:
-                runs.append(last.val_bpb)
-                self.noise.add(blob, last.val_bpb)
-            verdict = decide(runs, reference, margin)
-        mean = sum(runs) / len(runs)
+            _, again = self._run(action.train_py, blob, "rerun")
+            records.append(again)
+            if again.status == "ok":
+                runs[again.run_index] = again.metric
+            verdict = self._judge(runs, reference, margin, paired_margin)
+            if verdict.verdict == "rerun":
+                verdict = Decision("discard", verdict.gain, verdict.margin, "the re-run crashed", verdict.paired)
+        mean = sum(runs.values()) / len(runs)
         if action.kind == "adopt":
             holds = mean <= (action.claimed_metric or 0.0) + margin
             changes.append(self.trust.confirm(action.claimed_by) if holds else self.trust.refute(action.claimed_by))
@@ -356,37 +406,39 @@ class Researcher:
         if status == "keep":
             commit = self.workspace.commit_kept(action.train_py, message)
             self._load_head()
-            self.best = mean
+            self.best = self._head_mean()
         else:
             commit = self.workspace.commit_discarded(action.train_py, message)
         log.info("%s %s: %.4f (%s) %s", action.kind, status, mean, verdict.reason, action.description)
-        return self._outcome(action, last, commit, parent, blob, tuple(runs), status, verdict.reason, changes,
-                             steps_from=first)
+        return self._outcome(action, first, commit, parent, blob, tuple(v for _, v in sorted(runs.items())), status,
+                             verdict.reason, changes, records=records, paired=verdict.paired)
 
-    def _finish_baseline(self, action: Action, run: RunLike, blob: str, changes: list[TrustChange]) -> Outcome:
+    def _finish_baseline(self, action: Action, run: RunLike, records: list[RunRecord], blob: str,
+                         changes: list[TrustChange]) -> Outcome:
         entries = self.workspace.log(limit=1)
         parent = entries[0].parent if entries else ""
-        if run.status != "ok" or run.val_bpb is None:
+        if records[0].status == "crash":
             return self._outcome(action, run, self.head, parent, blob, (), "crash",
-                                 f"baseline crashed: {run.reason or run.status}", changes)
-        self.noise.add(blob, run.val_bpb)
+                                 f"baseline crashed: {run.reason or run.status}", changes, records=records)
         runs = self.noise.runs_of(blob)
         first = self.best is None
         self.best = sum(runs) / len(runs)
-        return self._outcome(action, run, self.head, parent, blob, (run.val_bpb,), "keep",
-                             f"baseline: mean {self.best:.4f} over {len(runs)} runs", changes, new_best=first)
+        return self._outcome(action, run, self.head, parent, blob, (records[0].metric,), "keep",
+                             f"baseline: mean {self.best:.4f} over {len(runs)} runs", changes, new_best=first,
+                             records=records)
 
     def _outcome(self, action: Action, run: RunLike, commit: str, parent: str, blob: str, runs: tuple[float, ...],
-                 status: str, reason: str, changes: list[TrustChange], *, steps_from: RunLike | None = None,
-                 new_best: bool | None = None) -> Outcome:
+                 status: str, reason: str, changes: list[TrustChange], *, new_best: bool | None = None,
+                 records: list[RunRecord] | None = None, paired: bool = False) -> Outcome:
         metric = sum(runs) / len(runs) if runs else 0.0
         kept = status == "keep" and action.kind != "baseline"
         desc = action.description if status != "crash" else f"{action.description} (crash)"
-        src = steps_from or run
+        src = run
         return Outcome(
             action=action.kind, commit=commit, parent=parent, blob=blob, train_py=action.train_py, metric=metric,
             status=status, hw_class=self.hw_class, steps=int(src.steps), tokens=int(src.tokens),  # type: ignore[arg-type]
             wall_seconds=float(src.wall_seconds), peak_memory_mb=float(src.peak_memory_mb), description=desc[:280],
             reproduces=action.attests, runs=runs, kept=kept, new_best=kept if new_best is None else new_best,
             best_metric=self.best, margin=self.margin, reason=reason, trust_changes=tuple(changes),
-            agent=getattr(self.agent, "name", "") if action.kind == "explore" else "")
+            agent=getattr(self.agent, "name", "") if action.kind == "explore" else "",
+            records=tuple(records or ()), paired=paired)

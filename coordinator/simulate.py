@@ -24,7 +24,7 @@ from coordinator.researcher import Researcher
 from coordinator.workspace import LogEntry, blob_hash
 from protocol import BudgetRule, Claim, Result
 
-__all__ = ["SIM_TRAIN_PY", "objective", "SimRun", "MemoryWorkspace", "SimSwarm", "true_value"]
+__all__ = ["SIM_TRAIN_PY", "objective", "SimRun", "MemoryWorkspace", "SimSwarm", "true_value", "KeepRate", "keep_rate"]
 
 SIM_TRAIN_PY = '''"""A synthetic train.py: only its knobs matter to the simulator."""
 
@@ -98,14 +98,20 @@ class SimRun:
     reason: str = ""
 
 
-def objective(text: str, seed: int, noise: float = 0.005) -> SimRun:
-    """One simulated run: the true value plus Gaussian noise seeded by (text, seed)."""
+def _gauss(key: str, std: float) -> float:
+    digest = hashlib.sha256(key.encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big")).gauss(0.0, std) if std > 0 else 0.0
+
+
+def objective(text: str, seed: int, noise: float = 0.005, seed_noise: float = 0.0, world: int = 0) -> SimRun:
+    """One simulated run: the true value, plus what seed ``seed`` does to every train.py alike (``seed_noise``: data
+    order and initialisation, which paired runs cancel), plus this run's own noise (``noise``: the paired noise
+    / sqrt 2). ``world`` names an independent draw of the seeds' effects (one per simulated swarm)."""
     value = true_value(text)
     if value is None:
         return SimRun(status="crash", val_bpb=None, reason="out of memory")
-    digest = hashlib.sha256(f"{blob_hash(text)}:{seed}".encode()).digest()
-    rng = random.Random(int.from_bytes(digest[:8], "big"))
-    return SimRun(status="ok", val_bpb=value + rng.gauss(0.0, noise))
+    shared = _gauss(f"world {world} seed {seed}", seed_noise)
+    return SimRun(status="ok", val_bpb=value + shared + _gauss(f"{world}:{blob_hash(text)}:{seed}", noise))
 
 
 class MemoryWorkspace:
@@ -170,10 +176,13 @@ class SimSwarm:
 
     def __init__(self, n: int, *, seed: int, share: bool = True, run_time: float = 75.0, noise: float = 0.005,
                  policy: Policy = Policy(), budget: BudgetRule = BudgetRule("seconds", 60),
-                 liars: int = 0, agent: Callable[[random.Random], Agent] = MutateAgent) -> None:
+                 liars: int = 0, agent: Callable[[random.Random], Agent] = MutateAgent,
+                 seed_noise: float = 0.0) -> None:
         self.share = share
         self.run_time = run_time
         self.noise = noise
+        self.seed_noise = seed_noise
+        self.world = seed
         self.budget = budget
         self.results: list[tuple[float, bytes, SeenResult]] = []   # (visible_from, author, result)
         self.claims: list[Claim] = []
@@ -195,7 +204,7 @@ class SimSwarm:
     def _runner(self, node: _Node):  # type: ignore[no-untyped-def]
         def run(text: str, seed: int) -> SimRun:
             node.time += self.run_time
-            return objective(text, seed, self.noise)
+            return objective(text, seed, self.noise, self.seed_noise, self.world)
         return run
 
     def _view(self, node: _Node):  # type: ignore[no-untyped-def]
@@ -217,15 +226,15 @@ class SimSwarm:
 
     def _publish(self, node: _Node):  # type: ignore[no-untyped-def]
         def publish(o: Outcome) -> None:
-            node.seq += 1
             self.texts[o.blob] = o.train_py
-            result = Result(swarm_id=b"\0" * 32, author=node.key, seq=node.seq, created_at=node.time, commit=o.commit,
-                            parent=o.parent, blob=o.blob, metric=o.metric, status=o.status, hw_class=o.hw_class,
-                            hw_fingerprint="sim", budget=self.budget, steps=o.steps, tokens=o.tokens,
-                            wall_seconds=o.wall_seconds, peak_memory_mb=o.peak_memory_mb, description=o.description,
-                            reproduces=o.reproduces)
-            rid = hashlib.sha256(node.key + node.seq.to_bytes(8, "big")).digest()
-            self.results.append((node.time, node.key, SeenResult(rid, result)))
+            for run in o.run_results():  # one signed Result per run, as node/ publishes them
+                node.seq += 1
+                result = Result(swarm_id=b"\0" * 32, author=node.key, seq=node.seq, created_at=node.time,
+                                commit=o.commit, parent=o.parent, blob=o.blob, hw_class=o.hw_class,
+                                hw_fingerprint="sim", budget=self.budget, description=o.description,
+                                reproduces=o.reproduces, **run)  # type: ignore[arg-type]
+                rid = hashlib.sha256(node.key + node.seq.to_bytes(8, "big")).digest()
+                self.results.append((node.time, node.key, SeenResult(rid, result)))
             node.outcomes.append(o)
             if o.kept:
                 value = true_value(o.train_py)
@@ -249,3 +258,85 @@ class SimSwarm:
                 return self.best_true[-1][0]
             heapq.heappush(heap, (node.time, i))
         return None
+
+
+@dataclass(frozen=True)
+class KeepRate:
+    """How often the real keep rule kept a candidate of a known true gain (``keep_rate``)."""
+
+    gain: float
+    decisions: int
+    kept: int
+    paired: int  # decisions taken on paired differences
+    runs: int    # runs in all (baseline, candidates, re-runs)
+
+    @property
+    def rate(self) -> float:
+        return self.kept / self.decisions if self.decisions else 0.0
+
+
+class _FixedGain:
+    """An agent whose every proposal is truly ``gain`` better than the train.py it edits (a comment makes it new)."""
+
+    name = "fixed-gain"
+
+    def __init__(self, values: dict[str, float], gain: float) -> None:
+        self.values = values
+        self.gain = gain
+        self.count = 0
+
+    def propose(self, context):  # type: ignore[no-untyped-def]
+        from coordinator.records import Proposal
+
+        self.count += 1
+        text = f"{context.train_py}# variant {self.count}\n"
+        self.values[blob_hash(text)] = self.values[blob_hash(context.train_py)] - self.gain
+        return Proposal(train_py=text, description=f"variant {self.count}", agent=self.name)
+
+
+def keep_rate(gain: float, *, own_noise: float, seed_noise: float, candidates: int = 60, trials: int = 20,
+              warmup: int = 5, seed: int = 0, policy: Policy = Policy()) -> KeepRate:
+    """The keep rule measured: ``trials`` single-node swarms, each runs its baseline, then ``candidates`` proposals
+    that are each truly ``gain`` better than the HEAD they edit, under the CRN noise model of ``objective`` (each
+    seed shifts every train.py by the same draw of ``seed_noise``; each run adds its own ``own_noise``). The first
+    ``warmup`` candidates of a trial (while the paired noise is being measured) are not counted."""
+    kept = decisions = paired = runs = 0
+    for trial in range(trials):
+        values = {blob_hash(SIM_TRAIN_PY): 2.4}
+        world = seed * 100_003 + trial
+        count = [0]
+
+        def runner(text: str, k: int) -> SimRun:
+            count[0] += 1
+            value = values[blob_hash(text)] + _gauss(f"world {world} seed {k}", seed_noise)
+            return SimRun(status="ok", val_bpb=value + _gauss(f"{world}:{blob_hash(text)}:{k}", own_noise))
+
+        results: list[SeenResult] = []
+        key = hashlib.sha256(f"keep-rate {world}".encode()).digest()
+
+        def publish(o: Outcome) -> None:
+            for run in o.run_results():
+                r = Result(swarm_id=b"\0" * 32, author=key, seq=len(results) + 1, created_at=float(len(results)),
+                           commit=o.commit, parent=o.parent, blob=o.blob, hw_class=o.hw_class, hw_fingerprint="sim",
+                           budget=BudgetRule("seconds", 60), description=o.description, reproduces=o.reproduces,
+                           **run)  # type: ignore[arg-type]
+                results.append(SeenResult(hashlib.sha256(key + len(results).to_bytes(8, "big")).digest(), r))
+
+        researcher = Researcher(
+            workspace=MemoryWorkspace(SIM_TRAIN_PY), agent=_FixedGain(values, gain),  # type: ignore[arg-type]
+            runner=runner, hw_class="cpu:2t", budget=BudgetRule("seconds", 60), author=key,
+            swarm_view=lambda: SwarmView(results=list(results)), fetch_blob=lambda b: None, publish=publish,
+            policy=policy, rng=random.Random(world), clock=lambda: float(len(results)))
+        seen_candidates = 0
+        while seen_candidates < candidates:
+            outcome = researcher.step()
+            if outcome.action != "explore":
+                continue
+            seen_candidates += 1
+            if seen_candidates <= warmup:
+                continue
+            decisions += 1
+            kept += outcome.kept
+            paired += outcome.paired
+        runs += count[0]
+    return KeepRate(gain=gain, decisions=decisions, kept=kept, paired=paired, runs=runs)

@@ -36,7 +36,7 @@ MIN_STEP = 1.3            # the smallest move of a log knob in a local proposal
 
 def _distribution(p: Param) -> BaseDistribution:
     if p.kind == "choice":
-        return CategoricalDistribution(p.choices)  # type: ignore[arg-type]
+        return CategoricalDistribution(p.choices)
     if p.kind in ("int", "pow2"):
         return IntDistribution(int(p.low), int(p.high), log=p.log and p.low >= 1)
     return FloatDistribution(p.low, p.high, log=p.log and p.low > 0)
@@ -136,11 +136,11 @@ class Study:
             return IntDistribution(lo, hi, log=whole.log and lo >= 1) if lo < hi else whole
         assert isinstance(whole, FloatDistribution)
         if whole.log and x > 0:
-            lo, hi = max(whole.low, x / NEAR_FACTOR), min(whole.high, x * NEAR_FACTOR)
+            low, high = max(whole.low, x / NEAR_FACTOR), min(whole.high, x * NEAR_FACTOR)
         else:
             width = (whole.high - whole.low) / 4
-            lo, hi = max(whole.low, x - width), min(whole.high, x + width)
-        return FloatDistribution(lo, hi, log=whole.log and lo > 0) if lo < hi else whole
+            low, high = max(whole.low, x - width), min(whole.high, x + width)
+        return FloatDistribution(low, high, log=whole.log and low > 0) if low < high else whole
 
     def ask(self, names: Sequence[str] | None = None, local: bool = False) -> dict[str, Value]:
         """The next whole configuration: TPE's values for ``names`` (all tuned knobs by default; ``local``: within a

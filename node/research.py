@@ -28,7 +28,8 @@ from trainer import Progress, RunSummary, hardware_fingerprint, run_experiment, 
 from node.feed.views import STATE_AGENT, STATE_CURRENT, STATE_NOISE, STATE_SWARM
 from node.swarms import SwarmError, SwarmSpec, budget_rule
 
-__all__ = ["ResearchLoop", "make_agent", "attestation_of", "verify_claim", "trusted_keys"]
+__all__ = ["ResearchLoop", "make_agent", "attestation_of", "verify_claim", "trusted_keys", "results_of",
+           "budget_clock", "next_run_index"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,32 @@ def trusted_keys(config: Any) -> frozenset[bytes]:
 
     keys = (public_key_of_peer_id(p) for p in getattr(config, "trusted_peers", ()))
     return frozenset(k for k in keys if k is not None)
+
+
+def budget_clock(device: str, budget: Any) -> str:
+    """What a seconds budget counts here: CPU-seconds on a CPU node whose trainer enforces them (its RunSummary
+    carries ``clock``), else wall time (GPUs, token budgets, and trainers before CPU budgets)."""
+    cpu_budgets = "clock" in getattr(RunSummary, "__dataclass_fields__", {})
+    return "cpu" if cpu_budgets and device == "cpu" and str(budget_rule(budget).kind) == "seconds" else "wall"
+
+
+def results_of(outcome: Outcome, *, swarm_id: bytes, author: bytes, fingerprint: str, budget: Any,
+               now: float | None = None) -> list[Result]:
+    """The signed-to-be Results of one Outcome: one per run (its action, run index, metric, CPU- and wall-seconds,
+    clock); ``seq`` is a placeholder that ``publish_result`` replaces."""
+    created = time.time() if now is None else now
+    return [Result(swarm_id=swarm_id, author=author, seq=1, created_at=created, commit=outcome.commit,
+                   parent=outcome.parent, blob=outcome.blob, hw_class=outcome.hw_class,
+                   hw_fingerprint=fingerprint[:200], budget=budget_rule(budget),
+                   description=one_line(outcome.description), reproduces=outcome.reproduces,
+                   **run)  # type: ignore[arg-type]
+            for run in outcome.run_results()]
+
+
+def next_run_index(rows: Any, blob: str, hw_class: str) -> int:
+    """One more than the highest run index the ledger rows hold for ``blob`` on ``hw_class`` (0 for none)."""
+    return max((int(getattr(r, "run_index", 0)) + 1 for r in rows if r.blob == blob and r.hw_class == hw_class),
+               default=0)
 
 
 def make_agent(config: Any, rng: random.Random) -> Agent:
@@ -156,15 +183,9 @@ class ResearchLoop:
         me = self.service.identity.public_key
         text = outcome.train_py.encode("utf-8")
         self.ledger.put_commit(outcome.blob, text, me, outcome.parent)
-        result = Result(
-            swarm_id=self.swarm.swarm_id, author=me, seq=1, created_at=time.time(), commit=outcome.commit,
-            parent=outcome.parent, blob=outcome.blob, metric=outcome.metric, status=outcome.status,
-            hw_class=outcome.hw_class, hw_fingerprint=self.hardware.fingerprint[:200],
-            budget=budget_rule(self.swarm.budget), steps=outcome.steps, tokens=outcome.tokens,
-            wall_seconds=outcome.wall_seconds, peak_memory_mb=outcome.peak_memory_mb,
-            description=one_line(outcome.description), reproduces=outcome.reproduces,
-        )
-        trio.from_thread.run(self.service.publish_result, result, trio_token=self._token)
+        for result in results_of(outcome, swarm_id=self.swarm.swarm_id, author=me,
+                                 fingerprint=self.hardware.fingerprint, budget=self.swarm.budget):
+            trio.from_thread.run(self.service.publish_result, result, trio_token=self._token)
         for change in outcome.trust_changes:
             self.ledger.update_peer(peer_id_from_public_key(change.peer), trust=change.score)
         if self.on_outcome is not None:
@@ -179,6 +200,7 @@ class ResearchLoop:
             swarm_view=self._view, fetch_blob=self._fetch, publish=self._publish, announce_claim=self._claim,
             offer_text=self._offer,
             program=self.swarm.manifest.program, policy=self.policy, rng=self.rng,
+            budget_clock=budget_clock(self.hardware.device, self.swarm.budget),
         )
 
     def _step(self, researcher: Researcher) -> Outcome:
@@ -220,7 +242,7 @@ class ResearchLoop:
 
 
 def attestation_of(claim: Any, summary: RunSummary, *, swarm: SwarmSpec, author: bytes, hardware: Any,
-                   tolerance: float) -> tuple[Result, bool]:
+                   tolerance: float, run_index: int = 0) -> tuple[Result, bool]:
     """The attestation Result of re-running ``claim`` (a ledger row) here, and whether it confirms the claim."""
     ok = summary.status == "ok" and summary.val_bpb is not None
     metric = float(summary.val_bpb) if ok and summary.val_bpb is not None else 0.0
@@ -230,6 +252,8 @@ def attestation_of(claim: Any, summary: RunSummary, *, swarm: SwarmSpec, author:
         hw_class=hardware.hw_class, hw_fingerprint=hardware.fingerprint[:200], budget=budget_rule(swarm.budget),
         steps=summary.steps, tokens=summary.tokens, wall_seconds=summary.wall_seconds,
         peak_memory_mb=summary.peak_memory_mb, description="", reproduces=claim.message_id,
+        action="verify", run_index=run_index, cpu_seconds=float(getattr(summary, "cpu_seconds", 0.0) or 0.0),
+        clock=str(getattr(summary, "clock", budget_clock(hardware.device, swarm.budget))),
     )
     confirmed = confirms(ran, claim, tolerance)  # the same rule as the feed's verified marks
     verdict = "confirms" if confirmed else ("does not reproduce" if ok else "crashed")
@@ -248,10 +272,12 @@ async def verify_claim(*, service: Any, ledger: Any, config: Any, swarm: SwarmSp
     if not ok and config.require_sandbox:
         raise SwarmError(f"the sandbox cannot start here ({why}); verifying a peer's code needs it "
                          "(--no-sandbox runs it unconfined, only for peers you trust)")
+    hardware = hardware_fingerprint()
+    k = next_run_index(ledger.results(swarm.swarm_id), claim.blob, hardware.hw_class)  # a re-run takes the next seed
     summary = await trio.to_thread.run_sync(lambda: run_experiment(
         bytes(text).decode("utf-8"), swarm.dataset, swarm.budget, work_root=Path(config.swarm_dir(swarm.swarm_id))
-        / "runs", require_sandbox=ok, cache_dir=Path(config.cache_dir) / "prepared"))
+        / "runs", seed=k, require_sandbox=ok, cache_dir=Path(config.cache_dir) / "prepared"))
     result, confirmed = attestation_of(claim, summary, swarm=swarm, author=service.identity.public_key,
-                                       hardware=hardware_fingerprint(), tolerance=tolerance)
+                                       hardware=hardware, tolerance=tolerance, run_index=k)
     await service.publish_result(result)
     return result, confirmed

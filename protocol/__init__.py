@@ -46,8 +46,9 @@ from protocol.errors import (
 )
 from protocol.hashing import git_blob_hash, message_id_of, swarm_id_of
 from protocol.identity import Identity, peer_id_from_public_key
-from protocol.limits import DEFAULT_LIMITS, PROTOCOL_VERSION, Limits
-from protocol.messages import STATUSES, BudgetRule, Claim, Manifest, Message, Result, one_line
+from protocol.limits import DEFAULT_LIMITS, PROTOCOL_VERSION, SIGNED_VERSION, Limits
+from protocol.messages import (ACTIONS, CLOCKS, STATUSES, BudgetRule, Claim, Manifest, Message, Result, legacy_action,
+                               one_line)
 from protocol.replay import ReplayGuard
 from protocol.requests import (
     CommitRequest,
@@ -65,11 +66,11 @@ from protocol.requests import (
 
 __all__ = [
     "Identity", "peer_id_from_public_key", "git_blob_hash", "message_id_of", "swarm_id_of",
-    "Manifest", "Result", "Claim", "BudgetRule", "Message", "STATUSES", "one_line",
+    "Manifest", "Result", "Claim", "BudgetRule", "Message", "STATUSES", "ACTIONS", "CLOCKS", "legacy_action", "one_line",
     "SyncRequest", "SyncResponse", "CommitRequest", "CommitResponse",
     "ManifestRequest", "ManifestResponse", "DataRequest", "DataResponse", "Request",
     "sign_message", "decode_and_verify", "Verified", "DOMAIN_TAG",
-    "encode_request", "decode_request", "ReplayGuard", "Limits", "DEFAULT_LIMITS", "PROTOCOL_VERSION",
+    "encode_request", "decode_request", "ReplayGuard", "Limits", "DEFAULT_LIMITS", "PROTOCOL_VERSION", "SIGNED_VERSION",
     "ProtocolError", "MalformedMessage", "SchemaError", "UnexpectedKind", "UnsupportedVersion", "LimitExceeded",
     "BadSignature", "AuthorMismatch", "InvalidValue", "StaleMessage", "Replayed", "WrongSwarm", "WrongSender",
     "KeyFileError",

@@ -6,6 +6,9 @@ Wire form (canonical msgpack, see ``protocol.canonical``)::
     body     = [version: int, kind: str, *fields in dataclass order]
     signature = Ed25519(author, DOMAIN_TAG + version as 2 bytes big-endian + body)
 
+Versions: each kind is signed at ``SIGNED_VERSION[kind]`` (results 2, manifests and claims 1); every version from 1
+to ``PROTOCOL_VERSION`` decodes, a version-1 result through ``LEGACY_SCHEMAS`` (its version-2 fields filled in).
+
 The signature covers the exact body bytes as received; nothing is re-encoded before verifying. The envelope repeats
 version and kind so that the version and the per-kind size bound are checked before any signature work; both must
 equal the body's own. ``message_id`` = sha256(envelope bytes); for a manifest that is also the ``swarm_id``.
@@ -34,8 +37,8 @@ from protocol.errors import (
     WrongSwarm,
 )
 from protocol.identity import Identity, peer_id_from_public_key, verify_signature
-from protocol.limits import DEFAULT_LIMITS, PROTOCOL_VERSION, Limits
-from protocol.messages import KIND_OF, SCHEMAS, Message, Result
+from protocol.limits import DEFAULT_LIMITS, PROTOCOL_VERSION, SIGNED_VERSION, Limits
+from protocol.messages import KIND_OF, LEGACY_SCHEMAS, SCHEMAS, Message, Result
 from protocol.replay import ReplayGuard
 
 __all__ = ["DOMAIN_TAG", "Verified", "sign_message", "decode_and_verify", "signed_bytes"]
@@ -78,9 +81,10 @@ def sign_message(identity: Identity, message: Message, *, limits: Limits = DEFAU
         raise AuthorMismatch("message.author is not the signing identity's public key")
     fields = SCHEMAS[kind].to_wire(message, limits)
     check_intrinsic(message, limits)
-    body = pack((PROTOCOL_VERSION, kind, *fields))
-    signature = identity.sign(signed_bytes(PROTOCOL_VERSION, body))
-    raw = pack((PROTOCOL_VERSION, kind, identity.public_key, body, signature))
+    version = SIGNED_VERSION[kind]
+    body = pack((version, kind, *fields))
+    signature = identity.sign(signed_bytes(version, body))
+    raw = pack((version, kind, identity.public_key, body, signature))
     bound = limits.max_manifest_envelope if kind == "manifest" else limits.max_envelope
     if len(raw) > bound:
         raise LimitExceeded(f"signed {kind} is {len(raw)} bytes > {bound}")
@@ -115,8 +119,8 @@ def decode_and_verify(
     version = envelope[0]
     if type(version) is not int:
         raise SchemaError("envelope version must be an int")
-    if version != PROTOCOL_VERSION:
-        raise UnsupportedVersion(f"protocol version {version} (this node speaks {PROTOCOL_VERSION})")
+    if not 1 <= version <= PROTOCOL_VERSION:
+        raise UnsupportedVersion(f"protocol version {version} (this node speaks 1..{PROTOCOL_VERSION})")
     if len(envelope) != 5:
         raise SchemaError(f"an envelope has 5 fields, not {len(envelope)}")
     _, kind, author, body, signature = envelope
@@ -126,7 +130,7 @@ def decode_and_verify(
         raise SchemaError("envelope author must be 32 bytes")
     if type(body) is not bytes or type(signature) is not bytes or len(signature) != 64:
         raise SchemaError("envelope body must be bytes and signature 64 bytes")
-    schema = SCHEMAS[kind]
+    schema = LEGACY_SCHEMAS.get((version, kind), SCHEMAS[kind])
     if kind != "manifest" and len(raw) > limits.max_envelope:
         raise LimitExceeded(f"{kind} is {len(raw)} bytes > {limits.max_envelope}")
     if expect is not None:

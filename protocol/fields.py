@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, fields
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Callable, Generic, Protocol, TypeVar
 
 from protocol.canonical import Wire, check_float
 from protocol.errors import InvalidValue, LimitExceeded, SchemaError
@@ -225,12 +225,16 @@ class PairOf:
 
 
 class Schema(Generic[T]):
-    """The wire form of one dataclass: its fields in dataclass order, one spec each, as a msgpack array."""
+    """The wire form of one dataclass: its fields in dataclass order, one spec each, as a msgpack array.
 
-    def __init__(self, cls: type[T], specs: dict[str, Spec]) -> None:
+    An older version's schema lists a prefix of the fields and a ``fill`` that gives the rest (decode only)."""
+
+    def __init__(self, cls: type[T], specs: dict[str, Spec],
+                 fill: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> None:
         names = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
-        if names != tuple(specs):
+        if names[: len(specs)] != tuple(specs) or (fill is None and names != tuple(specs)):
             raise TypeError(f"schema of {cls.__name__} lists {tuple(specs)}, the dataclass has {names}")
+        self.fill = fill
         self.cls = cls
         self.items = tuple(specs.items())
         self._labelled = tuple((n, spec, f"{cls.__name__}.{n}") for n, spec in self.items)
@@ -246,6 +250,8 @@ class Schema(Generic[T]):
         kwargs = {}
         for (name, spec, label), value in zip(self._labelled, values):
             kwargs[name] = spec.from_wire(value, label, limits)
+        if self.fill is not None:
+            kwargs = self.fill(kwargs)
         if self._direct:
             message = object.__new__(self.cls)
             message.__dict__.update(kwargs)

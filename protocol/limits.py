@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Limits", "DEFAULT_LIMITS", "PROTOCOL_VERSION"]
+__all__ = ["Limits", "DEFAULT_LIMITS", "PROTOCOL_VERSION", "SIGNED_VERSION", "STREAM_VERSION"]
 
-PROTOCOL_VERSION = 1
-"""The one protocol version this code speaks; it is in every envelope, every body and every signature."""
+PROTOCOL_VERSION = 2
+"""The newest version of the signed messages; it is in every envelope, every body and every signature. Decoders
+accept every version from 1 to this one (version 1 results decode with their version-2 fields filled in)."""
+
+SIGNED_VERSION: dict[str, int] = {"manifest": 1, "claim": 1, "result": 2}
+"""The version each kind is signed at: the version that last changed its body. A manifest keeps version 1 so that
+its bytes, and the swarm id that is their hash, stay what they were (the built-in swarm keeps its id)."""
+
+STREAM_VERSION = 1
+"""The version of the unsigned stream requests and responses (unchanged by version 2)."""
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,18 @@ __all__ = [
     "KIND_OF",
     "STATUSES",
     "HW_CLASS_PATTERN",
+    "ACTIONS",
+    "CLOCKS",
+    "LEGACY_SCHEMAS",
+    "legacy_action",
     "one_line",
 ]
 
 STATUSES = ("keep", "discard", "crash")
+ACTIONS = ("baseline", "explore", "adopt", "stack", "verify", "rerun", "unknown")
+"""What a result's run was for: the ``Result.action`` field (version 2; version-1 results get it derived once)."""
+CLOCKS = ("cpu", "wall")
+"""What a seconds budget counted: CPU-seconds of the sandboxed tree, or wall-clock seconds (all version-1 results)."""
 HW_CLASS_PATTERN = r"[a-z][a-z0-9]{0,15}:[A-Za-z0-9][A-Za-z0-9._+:-]{0,63}"
 """``cpu:AMD-EPYC-7B13:1t``, ``cuda:H100-80GB``, ``mps:M4``: a backend, a colon, model/size tokens (old: ``cpu:2t``)."""
 
@@ -92,6 +100,11 @@ class Result:
     peak_memory_mb: float
     description: str  # one line, <= 280 characters (see ``one_line``)
     reproduces: bytes = b""  # the result id (sha256 of its envelope) this re-run attests, or b""
+    # version 2 (a version-1 result decodes with these filled in: see ``LEGACY_SCHEMAS``)
+    action: str = "unknown"  # one of ``ACTIONS``
+    run_index: int = 0  # k: this is the k-th run of ``blob`` in the swarm (0-based), and k is the seed it used
+    cpu_seconds: float = 0.0  # CPU-seconds the sandboxed run used
+    clock: Literal["cpu", "wall"] = "wall"  # what a seconds budget counted
 
 
 @dataclass(frozen=True)
@@ -151,6 +164,10 @@ SCHEMAS: dict[str, Schema[Message]] = {
             "peak_memory_mb": Float(lo=0.0),
             "description": Text(limit="max_description_chars"),
             "reproduces": Blob(sizes=(0, 32)),
+            "action": Choice(ACTIONS),
+            "run_index": Int(hi=10**6),
+            "cpu_seconds": Float(lo=0.0),
+            "clock": Choice(CLOCKS),
         },
     ),
     "claim": Schema(
@@ -166,6 +183,38 @@ SCHEMAS: dict[str, Schema[Message]] = {
     ),
 }
 KIND_OF: dict[type, str] = {schema.cls: kind for kind, schema in SCHEMAS.items()}
+
+_V2_RESULT_FIELDS = ("action", "run_index", "cpu_seconds", "clock")
+
+
+def legacy_action(description: str, reproduces: bytes) -> str:
+    """The action of a version-1 result, read once from the description prefixes that version wrote."""
+    if description.startswith("baseline run"):
+        return "baseline"
+    if description.startswith("verify "):
+        return "verify"
+    if reproduces or description.startswith("adopt "):
+        return "adopt"
+    if description.startswith("stack: "):
+        return "stack"
+    return "explore" if description else "unknown"
+
+
+def _v1_result(fields: dict[str, object]) -> dict[str, object]:
+    description, reproduces = fields["description"], fields["reproduces"]
+    assert isinstance(description, str) and isinstance(reproduces, bytes)
+    return {**fields, "action": legacy_action(description, reproduces), "run_index": 0, "cpu_seconds": 0.0,
+            "clock": "wall"}
+
+
+LEGACY_SCHEMAS: dict[tuple[int, str], Schema[Message]] = {
+    (1, "result"): Schema(
+        Result,
+        {n: spec for n, spec in SCHEMAS["result"].items if n not in _V2_RESULT_FIELDS},
+        fill=_v1_result,
+    ),
+}
+"""(version, kind) -> the schema of an older version whose body differs from today's; the others decode as today."""
 
 _SPACES = re.compile(r"\s+")
 

@@ -27,7 +27,7 @@ from protocol.errors import (
     UnsupportedVersion,
 )
 from protocol.fields import Blob, Bool, Hex, Int, PairOf, Schema, SeqOf
-from protocol.limits import DEFAULT_LIMITS, PROTOCOL_VERSION, Limits
+from protocol.limits import DEFAULT_LIMITS, STREAM_VERSION, Limits
 
 __all__ = [
     "SyncRequest",
@@ -141,7 +141,7 @@ def encode_request(msg: Request, *, limits: Limits = DEFAULT_LIMITS) -> bytes:
         raise SchemaError(f"not a stream message type: {type(msg).__name__}")
     fields = _SCHEMAS[kind].to_wire(msg, limits)
     _check(msg)
-    raw = pack((PROTOCOL_VERSION, kind, *fields))
+    raw = pack((STREAM_VERSION, kind, *fields))
     if len(raw) > limits.max_request:
         raise LimitExceeded(f"{kind} is {len(raw)} bytes > {limits.max_request}")
     return raw
@@ -162,8 +162,8 @@ def decode_request(raw: bytes, expected: type[R], *, limits: Limits = DEFAULT_LI
     version, kind = value[0], value[1]
     if type(version) is not int:
         raise SchemaError("version must be an int")
-    if version != PROTOCOL_VERSION:
-        raise UnsupportedVersion(f"protocol version {version} (this node speaks {PROTOCOL_VERSION})")
+    if version != STREAM_VERSION:
+        raise UnsupportedVersion(f"protocol version {version} (this node speaks {STREAM_VERSION})")
     if type(kind) is not str or kind not in _SCHEMAS:
         raise SchemaError(f"unknown stream message kind {kind!r:.40}")
     if kind != want:

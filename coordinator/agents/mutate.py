@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 # Beta prior of an untried arm (uniform: the simulator found a pessimistic prior explores too little).
 PRIOR_WINS, PRIOR_LOSSES = 1.0, 1.0
 DIRECTIONS: tuple[Direction, ...] = ("up", "down", "flip", "next")
+LEARN_FROM = ("explore", "unknown")
+"""The results' actions the bandit learns from (the action field, never the description): new ideas, and results
+whose action is not known; re-runs, baselines, adopts and stacks would count one idea twice or not at all."""
 
 
 def arm_stats(history: Sequence[HistoryItem], decay: float = 0.97) -> dict[tuple[str, str], tuple[float, float]]:
@@ -30,6 +33,8 @@ def arm_stats(history: Sequence[HistoryItem], decay: float = 0.97) -> dict[tuple
     stats: dict[tuple[str, str], tuple[float, float]] = {}
     n = len(history)
     for i, item in enumerate(history):
+        if item.action not in LEARN_FROM:
+            continue
         change = parse_change(item.description)
         if change is None:
             continue

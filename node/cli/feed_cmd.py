@@ -184,9 +184,12 @@ def read_node_file(path: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | 
 @click.option("--swarm", "wanted", help=SWARM_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
-    """The node: identity, swarms, peers (and bans: who, why, until when), the current step and the noise margin."""
+    """The node: identity, swarms, peers (and bans: who, why, until when), the current step, the measured (paired)
+    noise and margin, and the share of compute that went to baselines, re-runs, verification and new ideas."""
     from node.config import load_config
-    from node.feed.views import STATE_AGENT, STATE_CURRENT, STATE_NOISE, STATE_PEERS, swarm_info
+    from node.feed.terminal import noise_lines
+    from node.feed.views import (STATE_AGENT, STATE_CURRENT, STATE_NOISE, STATE_PEERS, build_feed, swarm_info,
+                                 viewer_of)
 
     ledger = open_ledger(home)
     config = load_config(overrides={"home": home} if home else None)
@@ -194,7 +197,10 @@ def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
     swarms = []
     for sid in ledger.swarm_ids():
         info = swarm_info(ledger, sid)
-        swarms.append({"swarm_id": sid.hex(), "name": info.name, "budget": info.budget, "results": ledger.count(sid)})
+        built = build_feed(ledger, sid, viewer=viewer_of(config), latest=0)
+        swarms.append({"swarm_id": sid.hex(), "name": info.name, "budget": info.budget, "results": ledger.count(sid),
+                       "best": built["best"], "noise": built["plot"]["noise"], "compute": built["compute"],
+                       "lines": noise_lines(built)})
     report = {
         "home": str(config.home),
         "node": running,
@@ -228,6 +234,11 @@ def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
             click.echo(f"join      {running['join_string']}")
     for s in swarms:
         click.echo(f"swarm     {s['swarm_id'][:16]}  {s['name']}  budget {s['budget']}  {s['results']} results")
+        for b in s["best"]:
+            click.echo(f"best      {b['metric']:.4f} mean of {b['runs']} runs"
+                       f"{', verified' if b['verified'] else ''}  {b['label']}  {b['description'][:60]}")
+        for line in s["lines"]:
+            click.echo(f"          {line}")
     click.echo(f"peers     {len(report['peers'] or [])} connected, {report['known_peers']} known")
     for ban in report["bans"]:
         until = time.strftime("%Y-%m-%d %H:%M", time.localtime(ban["until"]))
@@ -240,7 +251,10 @@ def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
         click.echo(f"agent     {agent['note']}")
     noise = report["noise"]
     if isinstance(noise, dict) and noise.get("margin") is not None:
-        click.echo(f"noise     margin {noise['margin']:.4f} bpb (std {noise.get('std')}, {noise.get('runs')} runs)")
+        paired = noise.get("paired_std")
+        click.echo(f"noise     this node: margin {noise['margin']:.4f} bpb (std {noise.get('std')}, {noise.get('runs')} "
+                   f"runs); paired std {'-' if paired is None else f'{paired:.4f}'}, paired margin "
+                   f"{noise.get('paired_margin') or '-'}")
 
 
 @cli.command(epilog="\b\nExamples:\n  swarm-node best\n  swarm-node best --out best_train.py --hw-class cpu:2t")
@@ -249,28 +263,31 @@ def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), help=HOME_HELP)
 @click.option("--swarm", "wanted", help=SWARM_HELP)
 def best(out: Path | None, hw_class: str | None, home: Path | None, wanted: str | None) -> None:
-    """The best kept train.py of the swarm that this node ran, re-ran, or that peers it trusts confirmed (printed, or
-    written with --out). A peer's claim nobody here reproduced is never handed out."""
+    """The best kept train.py of the swarm by the mean of its runs (at least 2), among those this node ran, re-ran,
+    or that peers it trusts confirmed (printed, or written with --out). A peer's claim nobody here reproduced is never
+    handed out."""
     from node.config import load_config
+    from node.feed.standing import cohort_label, standings
     from node.feed.views import eligible_best, viewer_of
 
     ledger = open_ledger(home)
     swarm_id = _swarm(ledger, wanted)
     viewer = viewer_of(load_config(overrides={"home": home} if home else None))
-    best_rows = eligible_best(ledger.results(swarm_id), viewer, lambda blob: ledger.get_commit(blob) is not None,
-                              hw_class)
-    if not best_rows:
+    rows = [r for r in ledger.results(swarm_id) if hw_class is None or r.hw_class == hw_class]
+    eligible = eligible_best(rows, viewer, lambda blob: ledger.get_commit(blob) is not None)
+    ranked = standings(rows, eligible=lambda row: row.message_id in eligible)
+    if not ranked:
         where = f" for {hw_class}" if hw_class else ""
-        raise click.ClickException(f"no kept result{where} that this node ran, re-ran, or that peers it trusts "
-                                   "confirmed yet (unverified peers' claims are not shown; see the README's "
-                                   "'What is verified')")
-    top = min((entry[0] for entry in best_rows.values()), key=lambda r: r.metric)
+        raise click.ClickException(f"no kept train.py{where} with 2 or more runs that this node ran, re-ran, or that "
+                                   "peers it trusts confirmed yet (unverified peers' claims are not shown; see the "
+                                   "README's 'What is verified')")
+    top = ranked[0]
     text = ledger.get_commit(top.blob)
     if text is None:
-        raise click.ClickException(f"the best result ({top.metric:.4f} by {top.author.hex()[:8]}) names blob "
+        raise click.ClickException(f"the best train.py ({top.mean:.4f}, mean of {top.runs} runs) is blob "
                                    f"{top.blob[:12]}, which this node has not fetched yet; try again later")
-    click.echo(f"# val_bpb {top.metric:.4f}  {top.hw_class}  by {top.author.hex()[:16]}  {top.description}",
-               err=True)
+    click.echo(f"# val_bpb {top.mean:.4f} (mean of {top.runs} runs)  {cohort_label(top.cohort)}  by "
+               f"{top.claim.author.hex()[:16]}  {top.claim.description}", err=True)
     if out:
         out.write_bytes(text)
         click.echo(f"wrote {out}", err=True)

@@ -12,7 +12,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["render_feed", "follow"]
+__all__ = ["render_feed", "follow", "noise_lines"]
 
 STATUS_STYLE = {"keep": "green", "discard": "yellow", "crash": "red"}
 
@@ -35,17 +35,38 @@ def _ago(t: float, now: float) -> str:
 
 
 def _best_table(feed: dict[str, Any]) -> Table:
-    table = Table(title="Best per hardware class", expand=True, title_justify="left")
-    for name in ("class", "val_bpb", "node", "verified", "description"):
+    table = Table(title="Best per hardware class and clock (mean of a train.py's runs)", expand=True,
+                  title_justify="left")
+    for name in ("class", "mean val_bpb", "runs", "node", "verified", "description"):
         table.add_column(name, overflow="fold" if name == "description" else "ellipsis")
     for r in feed["best"]:
         mark = Text(f"yes ({r.get('eligible', r['confirmed'])})", style="green") if r["verified"] else Text(
             f"{r.get('eligible', 'no')} ({r['attestations']} attest.)", style="dim")
-        table.add_row(r["hw_class"], _metric(r["metric"]), _short(r["author"]), mark, Text(r["description"]))
+        table.add_row(Text(r.get("label", r["hw_class"])), _metric(r["metric"]), f"{r.get('runs', 1)} runs",
+                      _short(r["author"]), mark, Text(r["description"]))
     if not feed["best"]:
-        table.add_row("-", "-", "-", "-", Text("no kept result this node ran, re-ran, or that peers it trusts "
-                                               "confirmed yet", style="dim"))
+        table.add_row("-", "-", "-", "-", "-", Text("no kept train.py with 2 runs that this node ran, re-ran, or that "
+                                                    "peers it trusts confirmed yet", style="dim"))
     return table
+
+
+def noise_lines(feed: dict[str, Any]) -> list[str]:
+    """Per cohort: the paired noise, the margin, and where the compute went (shared by ``feed`` and ``status``)."""
+    lines = []
+    plot = feed.get("plot") or {}
+    for cohort, n in sorted((plot.get("noise") or {}).items()):
+        paired = "-" if n.get("paired_std") is None else f"{n['paired_std']:.4f}"
+        std = "-" if n.get("std") is None else f"{n['std']:.4f}"
+        margin = n.get("paired_margin") if n.get("paired_margin") is not None else n.get("margin")
+        lines.append(f"noise {cohort}: paired std {paired} ({n.get('pairs', 0)} pairs), unpaired std {std}, "
+                     f"margin {'-' if margin is None else f'{margin:.4f}'} bpb")
+    compute = feed.get("compute") or {}
+    shares = compute.get("share") or {}
+    if shares:
+        lines.append("compute: " + ", ".join(f"{use} {share:.0%}" for use, share in
+                                             sorted(shares.items(), key=lambda kv: -kv[1]))
+                     + f" of {compute.get('total', 0.0) / 3600:.2f} h")
+    return lines
 
 
 def _latest_table(feed: dict[str, Any], now: float, rows: int) -> Table:
@@ -53,7 +74,8 @@ def _latest_table(feed: dict[str, Any], now: float, rows: int) -> Table:
     for name in ("when", "status", "val_bpb", "class", "node", "description"):
         table.add_column(name, overflow="fold" if name == "description" else "ellipsis")
     for r in feed["latest"][:rows]:
-        status = r["status"] + (" (attest)" if r["reproduces"] else "")
+        status = r["status"] + (" (attest)" if r["reproduces"] else "") + (
+            f" [{r['action']} #{r['run_index']}]" if r.get("action") not in (None, "unknown") else "")
         table.add_row(_ago(r["created_at"], now), Text(status, style=STATUS_STYLE.get(r["status"], "")),
                       _metric(r["metric"]), r["hw_class"], _short(r["author"]), Text(r["description"]))
     return table
@@ -73,10 +95,8 @@ def _current(feed: dict[str, Any]) -> RenderableType:
         lines.append(Text("no experiment running (or no node running on this home)", style="dim"))
     if feed.get("agent"):
         lines.append(Text(str(feed["agent"]), style="bold red"))
-    noise = feed.get("noise")
-    if isinstance(noise, dict) and noise.get("margin") is not None:
-        lines.append(Text(f"noise margin {noise['margin']:.4f} bpb from {noise.get('runs', '?')} baseline runs",
-                          style="dim"))
+    for line in noise_lines(feed):
+        lines.append(Text(line, style="dim"))
     lines.append(Text(f"{len(peers)} peer(s) connected: " + ", ".join(_short(p, 12) for p in peers[:6]),
                       style="dim"))
     return Panel(Group(*lines), title="Now", title_align="left")

@@ -12,6 +12,8 @@ from typing import Any, Callable, Sequence
 
 from coordinator.peers import Verification, verifications, vouched_peers
 from coordinator.records import SeenResult
+from node.feed.standing import (best_per_cohort, cohort_label, cohort_noise, cohort_of, compute_shares,
+                                running_best)
 from node.ledger import Ledger, ResultRow
 from protocol import Manifest, ProtocolError, decode_and_verify
 
@@ -22,7 +24,7 @@ __all__ = [
 
 STATE_CURRENT = "current"  # {"action", "description", "fraction", "eta_seconds", "started_at"} or None
 STATE_PEERS = "peers"  # list of connected peer ids, refreshed by the node
-STATE_NOISE = "noise"  # {"margin", "std", "runs", "hw_class"} from the research loop
+STATE_NOISE = "noise"  # {"margin", "std", "paired_std", "paired_margin", "runs", "hw_class", "best"} (research loop)
 STATE_SWARM = "active_swarm"  # hex id of the swarm the node is working on
 STATE_AGENT = "agent"  # {"agent", "note"} once the node's agent stopped for good (e.g. the llm key refused), or None
 
@@ -100,6 +102,11 @@ def result_dict(row: ResultRow) -> dict[str, Any]:
         "wall_seconds": row.wall_seconds,
         "description": row.description,
         "created_at": row.created_at,
+        "action": row.action,
+        "run_index": row.run_index,
+        "cpu_seconds": row.cpu_seconds,
+        "clock": row.clock,
+        "cohort": cohort_of(row),
     }
 
 
@@ -116,8 +123,9 @@ FAR_BETTER = 0.05  # a peer's result this much (relative) under this node's own 
 
 
 def eligible_best(rows: Sequence[ResultRow], viewer: Viewer, has_blob: Callable[[str], bool],
-                  hw_class: str | None = None) -> dict[str, tuple[ResultRow, Verification, str]]:
-    """hw_class -> (the best eligible kept claim, its verification, why it is eligible).
+                  hw_class: str | None = None) -> dict[bytes, tuple[ResultRow, Verification, str]]:
+    """claim id -> (an eligible kept claim, its verification, why it is eligible), for every eligible claim; which
+    of them is best is the mean rule's call (:func:`node.feed.standing.standings` with this as its filter).
 
     Eligible: this node's own result; a peer's claim this node re-ran and that held; a claim by a peer the user
     trusts, or confirmed by one such peer or by ``QUORUM`` peers this node reproduced (coordinator.peers), provided
@@ -131,18 +139,16 @@ def eligible_best(rows: Sequence[ResultRow], viewer: Viewer, has_blob: Callable[
     for r in rows:
         if viewer.me and r.author == viewer.me and r.status != "crash":
             own[r.hw_class] = min(r.metric, own.get(r.hw_class, r.metric))
-    out: dict[str, tuple[ResultRow, Verification, str]] = {}
+    out: dict[bytes, tuple[ResultRow, Verification, str]] = {}
     claims = sorted((r for r in rows if r.status == "keep" and not r.reproduces
                      and (hw_class is None or r.hw_class == hw_class)), key=lambda r: (r.metric, r.created_at))
     for row in claims:
-        if row.hw_class in out:
-            continue
         check = checks.get(row.message_id, Verification(frozenset(), frozenset()))
         if viewer.me and row.author == viewer.me:
-            out[row.hw_class] = (row, check, "own run")
+            out[row.message_id] = (row, check, "own run")
             continue
         if check.by_me is True:
-            out[row.hw_class] = (row, check, "re-run here")
+            out[row.message_id] = (row, check, "re-run here")
             continue
         if check.by_me is False or not (check.verified or row.author in viewer.trusted):
             continue
@@ -153,22 +159,36 @@ def eligible_best(rows: Sequence[ResultRow], viewer: Viewer, has_blob: Callable[
             continue  # no peer served its train.py: nobody can check it, and `best` could not hand it out
         why = ("by a peer you trust" if row.author in viewer.trusted
                else f"confirmed by {len(check.counted)} trusted peer(s)")
-        out[row.hw_class] = (row, check, why)
+        out[row.message_id] = (row, check, why)
     return out
 
 
-def _best_per_class(rows: Sequence[ResultRow], viewer: Viewer, has_blob: Callable[[str], bool]) -> list[dict[str, Any]]:
-    best = eligible_best(rows, viewer, has_blob)
-    out = []
-    for hw_class in sorted(best):
-        row, check, why = best[hw_class]
-        item = result_dict(row)
-        item["verified"] = check.verified
-        item["attestations"] = len(check.confirmed_by) + len(check.refuted_by)
-        item["confirmed"] = len(check.confirmed_by)
-        item["eligible"] = why
-        out.append(item)
+def _best_per_class(rows: Sequence[ResultRow], seen: Sequence[SeenResult], viewer: Viewer,
+                    has_blob: Callable[[str], bool]) -> list[dict[str, Any]]:
+    """Best per cohort (hardware class + clock) by the mean of a train.py's runs (see ``node.feed.standing``), among
+    the claims eligible for ``viewer`` (:func:`eligible_best`), with this node's verification of each."""
+    eligible = eligible_best(rows, viewer, has_blob)
+    out = best_per_cohort(rows, seen, eligible=lambda row: row.message_id in eligible)
+    for item in out:
+        _, check, why = eligible[bytes.fromhex(item["id"])]
+        item.update(verified=check.verified, attestations=len(check.confirmed_by) + len(check.refuted_by),
+                    confirmed=len(check.confirmed_by), eligible=why)
     return out
+
+
+def _plot(rows: Sequence[ResultRow], best: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """What the dashboard draws: every result as a point, per cohort the running best (a step line of means) and
+    its noise (the keep margin around it)."""
+    cohorts = sorted({cohort_of(r) for r in rows})
+    noise = {c: cohort_noise(rows, c) for c in cohorts}
+    return {
+        "points": [{"t": r.created_at, "metric": r.metric, "status": r.status, "attestation": bool(r.reproduces),
+                    "action": r.action, "author": r.author.hex()[:8], "cohort": cohort_of(r),
+                    "run_index": r.run_index, "description": r.description[:120]} for r in rows],
+        "running_best": running_best(rows),
+        "noise": noise,
+        "labels": {c: cohort_label(c) for c in cohorts},
+    }
 
 
 def _agent_note(ledger: Ledger) -> str | None:
@@ -181,14 +201,18 @@ def build_feed(ledger: Ledger, swarm_id: bytes, *, viewer: Viewer = Viewer(), la
     results, the best-so-far series, lineage, live state."""
     rows = ledger.results(swarm_id)
     info = swarm_info(ledger, swarm_id)
-    kept = [r for r in rows if r.status == "keep" and not r.reproduces]
+    kept = [r for r in rows if r.status == "keep" and not r.reproduces and r.action != "rerun"]
+    seen = [SeenResult(r.message_id, r) for r in rows]
+    best = _best_per_class(rows, seen, viewer, lambda blob: ledger.get_commit(blob) is not None)
     newest = sorted(rows, key=lambda r: r.created_at, reverse=True)[:latest]
     current = ledger.get_state(STATE_CURRENT)
     peers = ledger.get_state(STATE_PEERS, [])
     return {
         "swarm": {"swarm_id": swarm_id.hex(), "name": info.name, "budget": info.budget, "metric": info.metric},
         "count": len(rows),
-        "best": _best_per_class(rows, viewer, lambda blob: ledger.get_commit(blob) is not None),
+        "best": best,
+        "plot": _plot(rows, best),
+        "compute": compute_shares(rows),
         "latest": [result_dict(r) for r in newest],
         "series": [
             {"t": r.created_at, "metric": r.metric, "hw_class": r.hw_class, "author": r.author.hex()}
@@ -197,7 +221,8 @@ def build_feed(ledger: Ledger, swarm_id: bytes, *, viewer: Viewer = Viewer(), la
         "lineage": [
             {"commit": r.commit, "parent": r.parent, "author": r.author.hex(), "metric": r.metric,
              "description": r.description}
-            for r in sorted(kept, key=lambda r: r.created_at)[-LINEAGE:]
+            for r in sorted({r.commit: r for r in sorted(kept, key=lambda r: -r.created_at)}.values(),
+                            key=lambda r: r.created_at)[-LINEAGE:]  # one entry per commit, its first result
         ],
         "current": current if isinstance(current, dict) else None,
         "peers": [p for p in peers if isinstance(p, str)] if isinstance(peers, list) else [],

@@ -29,6 +29,7 @@ LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 _STATIC = {
     "/": ("index.html", "text/html; charset=utf-8"),
     "/static/dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
+    "/static/plot.js": ("plot.js", "text/javascript; charset=utf-8"),
     "/static/dashboard.css": ("dashboard.css", "text/css; charset=utf-8"),
 }
 _SECURITY_HEADERS = {

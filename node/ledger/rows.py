@@ -26,6 +26,7 @@ MAX_ADDR_CHARS = 512
 RESULT_COLUMNS: tuple[str, ...] = (
     "message_id", "author", "seq", "swarm_id", "kind", "reproduces", "commit", "parent", "blob", "metric", "status",
     "hw_class", "budget", "steps", "tokens", "wall_seconds", "description", "created_at", "received_at", "raw",
+    "action", "run_index", "cpu_seconds", "clock",
 )
 
 
@@ -53,6 +54,10 @@ class ResultRow:
     created_at: float
     received_at: float
     raw: bytes
+    action: str = "unknown"
+    run_index: int = 0
+    cpu_seconds: float = 0.0
+    clock: str = "wall"
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> ResultRow:
@@ -167,6 +172,10 @@ def result_columns(verified: Any, received_at: float) -> tuple[Any, ...]:
         _float(msg.created_at, "created_at"),
         received_at,
         raw,
+        _text(getattr(msg, "action", "unknown"), 16, "action"),
+        _int(getattr(msg, "run_index", 0), "run_index"),
+        _float(getattr(msg, "cpu_seconds", 0.0), "cpu_seconds"),
+        _text(getattr(msg, "clock", "wall"), 8, "clock"),
     )
 
 

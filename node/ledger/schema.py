@@ -1,6 +1,7 @@
 """The ledger's SQLite schema, its version table and the migration hook; opening a connection with the right pragmas.
 
-Version 1 is the first schema. A later version adds a function to :data:`MIGRATIONS` under its number; opening a
+Version 1 is the first schema; version 2 adds the result columns of protocol version 2 (action, run_index,
+cpu_seconds, clock). A later version adds a function to :data:`MIGRATIONS` under its number; opening a
 ledger runs the missing ones in order, each in its own transaction, and records the version reached.
 """
 
@@ -123,7 +124,20 @@ def _v1(db: sqlite_utils.Database) -> None:
             db.execute(statement)
 
 
-MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {1: _v1}
+def _v2(db: sqlite_utils.Database) -> None:
+    """Protocol version 2's result fields as columns; rows stored before get them derived once (as protocol does)."""
+    from protocol import legacy_action
+
+    for column, kind, default in (("action", "TEXT", "'unknown'"), ("run_index", "INTEGER", "0"),
+                                  ("cpu_seconds", "REAL", "0.0"), ("clock", "TEXT", "'wall'")):
+        db.execute(f"ALTER TABLE results ADD COLUMN {column} {kind} NOT NULL DEFAULT {default}")
+    rows = db.execute("SELECT message_id, description, reproduces FROM results").fetchall()
+    db.conn.executemany("UPDATE results SET action = ? WHERE message_id = ?",
+                        [(legacy_action(str(d), bytes(r)), m) for m, d, r in rows])
+    db.execute("CREATE INDEX IF NOT EXISTS results_blob_run ON results (blob, run_index)")
+
+
+MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {1: _v1, 2: _v2}
 """Schema version -> the function that brings a ledger from the version before it to this one."""
 
 SCHEMA_VERSION = max(MIGRATIONS)

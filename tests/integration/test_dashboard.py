@@ -45,9 +45,15 @@ def test_dashboard_shows_stored_results_and_updates(tmp_path: Path) -> None:
     swarm = swarm_id_of(manifest)
     ledger = Ledger(home / "ledger.sqlite")
     ledger.put_manifest(swarm, manifest)
-    ledger.add_results([signed_result(ALICE, 1, swarm, metric=2.5, description="baseline run"),
-                        signed_result(BOB, 1, swarm, metric=2.6, status="discard", commit="",
-                                      description="<script>alert(1)</script>")])
+    base = "b" * 40
+    ledger.add_results([
+        signed_result(ALICE, 1, swarm, metric=2.5, blob=base, description="baseline run", action="baseline"),
+        signed_result(ALICE, 2, swarm, metric=2.52, blob=base, description="baseline run", action="baseline",
+                      run_index=1),
+        signed_result(BOB, 1, swarm, metric=2.6, status="discard", commit="", description="<script>alert(1)</script>",
+                      action="explore"),
+        signed_result(BOB, 2, swarm, metric=0.0, status="crash", commit="", description="too wide", action="explore"),
+    ])
     port = _free_port()
     server = subprocess.Popen([sys.executable, "-m", "node", "dashboard", "--home", str(home), "--port", str(port)],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -58,18 +64,30 @@ def test_dashboard_shows_stored_results_and_updates(tmp_path: Path) -> None:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.goto(url)
-            page.wait_for_selector("body[data-count='2']", timeout=15_000)
+            page.wait_for_selector("body[data-count='4']", timeout=15_000)
             assert "baseline run" in page.inner_text("#latest")
             assert "<script>alert(1)</script>" in page.inner_text("#latest")  # shown as text, never run
             assert "dashboard-test" in page.inner_text("#swarm")
-            assert "2.5000" in page.inner_text("#best")
+            assert "2.5100" in page.inner_text("#best")  # the baseline's value is the mean of its 2 runs
+            assert page.locator("#plot .pt").count() == 4  # every result is a point, the crash too
+            assert page.locator("#plot .pt.crash").count() == 1 and page.locator("#plot .pt.discard").count() == 1
 
-            ledger.add_results([signed_result(ALICE, 2, swarm, metric=2.31, parent="1" * 40,
-                                              description="rotary positions")])
-            page.wait_for_selector("body[data-count='3']", timeout=15_000)
-            assert "2.3100" in page.inner_text("#best")
+            rotary = "c" * 40
+            top = signed_result(ALICE, 3, swarm, metric=2.31, parent="1" * 40, blob=rotary,
+                                description="rotary positions", action="explore")
+            ledger.add_results([top, signed_result(ALICE, 4, swarm, metric=2.33, parent="1" * 40, blob=rotary,
+                                                   description="rotary positions", action="rerun", run_index=1),
+                                signed_result(BOB, 3, swarm, metric=2.325, blob=rotary, reproduces=top.message_id,
+                                              description="verify", action="verify", run_index=2)])
+            page.wait_for_selector("body[data-count='7']", timeout=15_000)
+            assert "2.3217" in page.inner_text("#best")  # mean of the two runs and the attestation
             assert "rotary positions" in page.inner_text("#lineage")
-            assert page.locator("#plot path").count() >= 1
+            assert page.locator("#plot .pt.attestation").count() == 1
+            assert page.locator("#plot .best-line").count() == 1 and page.locator("#plot .band").count() == 1
+            assert "paired std" in page.inner_text("#noise") and "baselines" in page.inner_text("#noise")
+            shot = tmp_path / "dashboard.png"
+            page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 10_000
             browser.close()
     finally:
         server.terminate()

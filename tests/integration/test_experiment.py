@@ -79,3 +79,11 @@ def test_nan_loss_fails_fast_as_a_crash(tmp_path: Path) -> None:
 def test_train_py_that_never_submits_is_a_crash(tmp_path: Path) -> None:
     summary = run(tmp_path, tiny_train_py().replace("submit_model(model)\n", "pass\n"), "2k-tokens")
     assert summary.status == "crash" and "submit_model" in summary.reason
+
+
+def test_paired_seeds_another_run_index_is_another_seed(tmp_path: Path) -> None:
+    """Run k of a train.py uses seed k (paired seeds): the same index gives the same val_bpb (above), another differs."""
+    first = run(tmp_path, tiny_train_py(), "16384-tokens", seed=0)
+    second = run(tmp_path, tiny_train_py(), "16384-tokens", seed=1)
+    assert first.status == second.status == "ok", first.reason + second.reason
+    assert first.val_bpb != second.val_bpb

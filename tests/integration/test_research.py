@@ -66,9 +66,11 @@ def test_llm_loop_keeps_a_gain_discards_a_loss_and_git_agrees_with_the_ledger(tm
 
     with Ledger(home / "ledger.sqlite", readonly=True) as ledger:
         rows = ledger.results(swarm)
-    assert [r.description.startswith("baseline run") for r in rows] == [True, True, True, False, False]
-    gain, loss = rows[3], rows[4]
-    assert (gain.status, loss.status) == ("keep", "discard")
+    # one Result per run: a gain is kept only after its re-run (the next seed), a loss is dropped after one run
+    assert [(r.action, r.run_index) for r in rows] == [("baseline", 0), ("baseline", 1), ("baseline", 2),
+                                                       ("explore", 0), ("rerun", 1), ("explore", 0)]
+    gain, again, loss = rows[3], rows[4], rows[5]
+    assert (gain.status, again.status, loss.status) == ("keep", "keep", "discard") and again.blob == gain.blob
     assert gain.blob == git_blob_hash(with_lr("1e-2").encode()) and gain.metric < rows[0].metric - 0.05
     assert loss.metric > gain.metric
 
@@ -80,6 +82,7 @@ def test_llm_loop_keeps_a_gain_discards_a_loss_and_git_agrees_with_the_ledger(tm
     assert "raise the learning rate" in git(workspace, "log", "-1", "--format=%B")
 
 
+@pytest.mark.timeout(600)  # six experiments, each kept or refuted one re-run with the next seed (12 runs or so)
 def test_a_lie_is_refuted_and_ignored_after_and_an_honest_gain_is_attested_and_adopted(tmp_path: Path) -> None:
     home = tmp_path / "researcher"
     swarm = seed_swarm(tmp_path, home)
@@ -100,7 +103,7 @@ def test_a_lie_is_refuted_and_ignored_after_and_an_honest_gain_is_attested_and_a
         node.line_with("adopt", 200)
         second_lie = liar.ask("claim_result", "published", text=lie_text + "# again\n", metric=0.5,
                               budget_tokens=TOKENS, description="another miracle")["id"]
-        node.line_with("done: 6 experiment(s)", 300)
+        node.line_with("done: 6 experiment(s)", 480)
         code, err = node.finish()
         assert code == 0 and "stopped" in err, err[-3000:]
     finally:
@@ -181,7 +184,7 @@ def test_two_peers_improvements_are_stacked_and_the_merge_is_tested(tmp_path: Pa
         NodeProc.stop_all(peers)
     with Ledger(home / "ledger.sqlite", readonly=True) as ledger:
         mine = [r for r in ledger.results(swarm) if r.author.hex() == ledger_author(home)]
-        [stack] = [r for r in mine if r.description.startswith("stack: ")]
+        [stack] = [r for r in mine if r.action == "stack"]  # its re-run, if any, is action "rerun"
         merged = ledger.get_commit(stack.blob)
     assert merged is not None
     assert b"LEARNING_RATE = 1e-3" in merged and b"WARMUP_STEPS = 1" in merged  # both peers' changes, merged

@@ -3,7 +3,6 @@
 "use strict";
 
 const POLL_MS = 2000;
-const COLORS = ["#59c2ff", "#7fd962", "#e6b450", "#f07178", "#d2a6ff", "#95e6cb", "#ffb454", "#ff8f40"];
 let lastFeed = null;
 
 function el(tag, text, cls) {
@@ -28,15 +27,35 @@ function fillRows(tbody, rows, cells) {
 
 function renderBest(feed) {
   fillRows(document.querySelector("#best tbody"), feed.best, (r) => [
-    [r.hw_class, "mono"], [fmtMetric(r.metric), "mono"], [short(r.author_id || r.author), "mono"],
+    [r.label || r.hw_class, "mono"], [fmtMetric(r.metric), "mono"], [`${r.runs}`, "mono"],
+    [short(r.author_id || r.author), "mono"],
     [`${r.verified ? "yes" : "no"}: ${r.eligible || "?"} (${r.attestations} attest.)`, r.verified ? "keep" : "muted"],
     [r.description, "desc"],
   ]);
 }
 
+function renderNoise(feed) {
+  const box = document.getElementById("noise");
+  box.replaceChildren();
+  const noise = (feed.plot || {}).noise || {};
+  const num = (v) => (v === null || v === undefined ? "—" : Number(v).toFixed(4));
+  for (const [cohort, n] of Object.entries(noise)) {
+    const margin = n.paired_margin ?? n.margin;
+    box.appendChild(el("div", `${cohort}: paired std ${num(n.paired_std)} (${n.pairs} pairs), ` +
+      `unpaired std ${num(n.std)}, margin ${num(margin)} bpb`, "mono"));
+  }
+  const compute = feed.compute || { share: {} };
+  const shares = Object.entries(compute.share || {}).sort((a, b) => b[1] - a[1]);
+  if (shares.length) {
+    box.appendChild(el("div", "compute: " + shares.map(([use, s]) => `${use} ${(s * 100).toFixed(0)}%`).join(", ") +
+      ` of ${(Number(compute.total || 0) / 3600).toFixed(2)} h`));
+  }
+}
+
 function renderLatest(feed) {
   fillRows(document.querySelector("#latest tbody"), feed.latest, (r) => [
-    [fmtTime(r.created_at), "muted"], [r.reproduces ? `${r.status} (attest)` : r.status, r.status],
+    [fmtTime(r.created_at), "muted"],
+    [`${r.reproduces ? `${r.status} (attest)` : r.status}${r.action && r.action !== "unknown" ? ` · ${r.action} #${r.run_index}` : ""}`, r.status],
     [fmtMetric(r.metric), "mono"], [r.hw_class, "mono"], [short(r.author_id || r.author), "mono"],
     [r.description, "desc"],
   ]);
@@ -65,70 +84,6 @@ function renderPeers(feed) {
   const list = feed.peers || [];
   if (!list.length) peers.appendChild(el("li", "no peers yet"));
   for (const p of list) peers.appendChild(el("li", typeof p === "string" ? p : (p.peer_id || ""), "mono"));
-}
-
-function seriesOf(feed, key) {
-  // Best-so-far step lines over the kept results, one per hardware class or per node.
-  const groups = new Map();
-  const points = [...feed.series].sort((a, b) => a.t - b.t);
-  for (const p of points) {
-    const name = key === "author" ? short(p.author_id || p.author) : p.hw_class;
-    if (!groups.has(name)) groups.set(name, []);
-    const line = groups.get(name);
-    const prev = line.length ? line[line.length - 1].m : Infinity;
-    line.push({ t: p.t, m: Math.min(prev, p.metric) });
-  }
-  return groups;
-}
-
-function renderPlot(feed) {
-  const svg = document.getElementById("plot");
-  const legend = document.getElementById("legend");
-  const key = document.querySelector('input[name="series"]:checked').value;
-  const groups = seriesOf(feed, key);
-  svg.replaceChildren();
-  legend.replaceChildren();
-  const all = [...groups.values()].flat();
-  if (!all.length) {
-    const t = document.createElementNS("http://www.w3.org/2000/svg", "text");
-    t.setAttribute("x", 20); t.setAttribute("y", 40); t.setAttribute("fill", "#8a94a0");
-    t.textContent = "no kept results yet";
-    svg.appendChild(t);
-    return;
-  }
-  const W = 900, H = 300, L = 55, R = 10, T = 10, B = 30;
-  let t0 = Math.min(...all.map((p) => p.t)), t1 = Math.max(...all.map((p) => p.t), Date.now() / 1000);
-  let m0 = Math.min(...all.map((p) => p.m)), m1 = Math.max(...all.map((p) => p.m));
-  if (t1 - t0 < 1) t1 = t0 + 1;
-  if (m1 - m0 < 1e-3) { m0 -= 0.01; m1 += 0.01; }
-  const x = (t) => L + ((t - t0) / (t1 - t0)) * (W - L - R);
-  const y = (m) => T + ((m1 - m) / (m1 - m0)) * (H - T - B);
-  const ns = "http://www.w3.org/2000/svg";
-  for (let i = 0; i <= 4; i++) {
-    const m = m0 + ((m1 - m0) * i) / 4;
-    const label = document.createElementNS(ns, "text");
-    label.setAttribute("x", 4); label.setAttribute("y", y(m) + 4); label.setAttribute("fill", "#8a94a0");
-    label.setAttribute("font-size", "11"); label.textContent = m.toFixed(3);
-    svg.appendChild(label);
-  }
-  let i = 0;
-  for (const [name, line] of groups) {
-    const color = COLORS[i++ % COLORS.length];
-    let d = "";
-    line.forEach((p, j) => {
-      d += j === 0 ? `M${x(p.t)},${y(p.m)}` : `H${x(p.t)}V${y(p.m)}`;
-    });
-    d += `H${x(t1)}`;
-    const path = document.createElementNS(ns, "path");
-    path.setAttribute("d", d); path.setAttribute("stroke", color); path.setAttribute("fill", "none");
-    path.setAttribute("stroke-width", "2");
-    svg.appendChild(path);
-    const item = el("span", name, "mono");
-    const swatch = el("i");
-    swatch.style.background = color;
-    item.prepend(swatch);
-    legend.appendChild(item);
-  }
 }
 
 function renderLineage(feed) {
@@ -171,6 +126,7 @@ function render(feed) {
   renderLatest(feed);
   renderCurrent(feed);
   renderPeers(feed);
+  renderNoise(feed);
   renderPlot(feed);
   renderLineage(feed);
 }

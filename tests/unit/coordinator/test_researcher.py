@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from typing import Callable
 
@@ -57,14 +58,15 @@ class Harness:
         self.seq = 0
 
     def publish(self, o: Outcome) -> None:
-        self.seq += 1
         self.now += 1
         self.published.append(o)
-        self.results.append(seen(Result(
-            swarm_id=b"\0" * 32, author=ME, seq=self.seq, created_at=self.now, commit=o.commit, parent=o.parent,
-            blob=o.blob, metric=o.metric, status=o.status, hw_class=o.hw_class, hw_fingerprint="t",
-            budget=BudgetRule("seconds", 60), steps=o.steps, tokens=o.tokens, wall_seconds=o.wall_seconds,
-            peak_memory_mb=o.peak_memory_mb, description=o.description, reproduces=o.reproduces)))
+        for run in o.run_results():  # one Result per run, as node/ publishes them
+            self.seq += 1
+            self.results.append(seen(Result(
+                swarm_id=b"\0" * 32, author=ME, seq=self.seq, created_at=self.now, commit=o.commit,
+                parent=o.parent, blob=o.blob, hw_class=o.hw_class, hw_fingerprint="t",
+                budget=BudgetRule("seconds", 60), description=o.description, reproduces=o.reproduces,
+                **run)))  # type: ignore[arg-type]
 
     def peer_keep(self, text: str, metric: float, *, author: bytes = PEER, parent: str = "") -> SeenResult:
         self.texts[blob_hash(text)] = text
@@ -186,12 +188,14 @@ def test_crash_is_recorded_and_reset() -> None:
 
 
 def test_gain_within_noise_is_rerun_before_keeping() -> None:
-    values = {blob_hash(SIM_TRAIN_PY): [2.400, 2.400], blob_hash(LR): [2.399, 2.398]}
+    values = {blob_hash(SIM_TRAIN_PY): [2.400, 2.400], blob_hash(LR): [2.397, 2.3975]}
     h = Harness()
     r = h.make(Script(LR), runner=lambda t, s: SimRun("ok", values[blob_hash(t)].pop(0)))
     r.step(), r.step()
     out = r.step()
-    assert out.runs == (2.399, 2.398) and out.status == "keep" and abs(out.metric - 2.3985) < 1e-9
+    assert out.runs == (2.397, 2.3975) and out.status == "keep" and abs(out.metric - 2.39725) < 1e-9
+    assert [(x.action, x.run_index) for x in out.records] == [("explore", 0), ("rerun", 1)]  # seeds 0 and 1
+    assert out.paired  # run k against the baseline's run k
 
 
 def test_unfetchable_claim_is_skipped_and_not_fetched_every_step() -> None:
@@ -275,3 +279,30 @@ def test_claim_squatting_by_a_fresh_key_does_not_stop_exploration() -> None:
     outs = [r.step() for _ in range(3)]
     assert [o.action for o in outs] == ["explore"] * 3
     assert not any(o.description.startswith("baseline run") for o in outs)
+
+
+def test_the_kth_run_of_a_blob_uses_seed_k_and_peers_runs_count() -> None:
+    seeds: list[tuple[str, int]] = []
+
+    def runner(text: str, seed: int) -> SimRun:
+        seeds.append((blob_hash(text), seed))
+        return objective(text, seed, noise=0.0)
+
+    h = Harness()
+    base = blob_hash(SIM_TRAIN_PY)
+    h.results.append(seen(result(author=PEER, blob=base, metric=2.4, description="peer baseline")))  # run 0, peer
+    r = h.make(Script(LR), runner=runner)
+    r.step(), r.step()
+    assert seeds == [(base, 1), (base, 2)]  # the swarm held run 0 of the baseline: this node's runs take 1 and 2
+    assert r.evidence().baseline_runs == 2  # calibration counts this node's own runs
+
+
+def test_resume_reads_the_action_field_not_the_description() -> None:
+    h = Harness()
+    r = h.make(Script(LR, WIDE))
+    for _ in range(4):
+        r.step()
+    h.results = [seen(dataclasses.replace(s.result, description="free text, no prefix at all"))  # type: ignore
+                 for s in h.results]
+    again = h.make(Script(LR, WIDE))
+    assert again.tally == r.tally and again.evidence().baseline_runs == 2

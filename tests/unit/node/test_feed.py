@@ -33,8 +33,10 @@ def home(tmp_path: Path) -> Path:
         top = signed_result(ALICE, 2, swarm, metric=2.40, commit="b" * 40, parent="a" * 40,
                             blob=git_blob_hash(best_text), description="LR 4e-3 -> 6e-3")
         bad = signed_result(BOB, 1, swarm, metric=2.70, status="discard", commit="", description="<b>wider</b>")
-        att1 = signed_result(BOB, 2, swarm, metric=2.405, reproduces=top.message_id, description="re-run")
-        att2 = signed_result(CAROL, 1, swarm, metric=2.398, reproduces=top.message_id, description="re-run")
+        att1 = signed_result(BOB, 2, swarm, metric=2.405, reproduces=top.message_id, description="re-run",
+                             blob=top.message.blob, action="verify", run_index=1)
+        att2 = signed_result(CAROL, 1, swarm, metric=2.398, reproduces=top.message_id, description="re-run",
+                             blob=top.message.blob, action="verify", run_index=2)
         assert ledger.add_results([base, top, bad, att1, att2]) == [True] * 5
         ledger.put_commit(git_blob_hash(best_text), best_text, ALICE.public_key, "a" * 40)
     return home
@@ -49,12 +51,14 @@ def test_build_feed_best_is_what_this_node_reproduced(home: Path) -> None:
         trusting = build_feed(ledger, swarm, viewer=Viewer(me=b"", trusted=frozenset({CAROL.public_key})))
     assert feed["swarm"]["name"] == "shakespeare-cpu" and feed["swarm"]["budget"] == "60s"
     assert feed["count"] == 5
-    [best] = feed["best"]
-    assert best["metric"] == pytest.approx(2.40) and best["verified"] and best["confirmed"] == 2
+    [best] = feed["best"]  # the baseline has one run only: a single run is never "best"
+    assert best["metric"] == pytest.approx((2.40 + 2.405 + 2.398) / 3) and best["runs"] == 3  # the mean of its runs
+    assert best["verified"] and best["confirmed"] == 2 and best["cohort"] == "cpu:2t wall"
+    assert best["label"] == "cpu:2t, wall clock (old)"  # a wall-clock CPU result is labelled
     assert best["eligible"] == "re-run here"
     assert stranger["best"] == []  # two confirmations by identities it never reproduced are not enough
     [trusted] = trusting["best"]  # one confirmation by a peer its user trusts is as good as a re-run here
-    assert trusted["metric"] == pytest.approx(2.40) and trusted["verified"]
+    assert trusted["metric"] == pytest.approx((2.40 + 2.405 + 2.398) / 3) and trusted["verified"]
     assert trusted["eligible"] == "confirmed by 1 trusted peer(s)"
     assert [p["metric"] for p in feed["series"]] == pytest.approx([2.50, 2.40])
     assert {(c["commit"][:1], c["parent"][:1]) for c in feed["lineage"]} == {("a", ""), ("b", "a")}
@@ -74,7 +78,7 @@ def test_a_never_served_fake_best_with_two_fresh_attesters_is_not_best(home: Pat
     with Ledger(home / "ledger.sqlite", readonly=True) as ledger:
         feed = build_feed(ledger, swarm, viewer=Viewer(me=BOB.public_key))
     [best] = feed["best"]
-    assert best["metric"] == pytest.approx(2.40) and best["author"] == ALICE.public_key.hex()
+    assert best["metric"] == pytest.approx((2.40 + 2.405 + 2.398) / 3) and best["author"] == ALICE.public_key.hex()
     out = CliRunner().invoke(cli, ["best", "--home", str(home)])
     assert out.exit_code == 0 and "LR = 6e-3" in out.output and "0.0001" not in out.output, out.output
 
@@ -110,7 +114,8 @@ def test_feed_json_prints_one_object_per_result(home: Path) -> None:
 def test_feed_table_renders(home: Path) -> None:
     out = CliRunner().invoke(cli, ["feed", "--home", str(home)])
     assert out.exit_code == 0, out.output
-    assert "shakespeare-cpu" in out.output and "2.4000" in out.output and "re-run here" in out.output
+    assert "shakespeare-cpu" in out.output and "2.4010" in out.output and "yes (re-run" in out.output
+    assert "3 runs" in out.output
 
 
 def test_best_writes_the_best_train_py(home: Path, tmp_path: Path) -> None:
@@ -186,3 +191,20 @@ def test_a_result_far_better_than_this_nodes_own_is_best_only_once_rerun_here(ho
     with Ledger(home / "ledger.sqlite", readonly=True) as ledger:
         [best] = build_feed(ledger, swarm, viewer=Viewer(me=BOB.public_key))["best"]
     assert best["metric"] == pytest.approx(1.0) and best["eligible"] == "re-run here"
+
+
+def test_a_single_lucky_run_is_never_best(tmp_path: Path) -> None:
+    manifest = make_manifest(ALICE, name="lucky")
+    swarm = swarm_id_of(manifest)
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        ledger.put_manifest(swarm, manifest)
+        base = [signed_result(ALICE, i + 1, swarm, metric=m, blob="b" * 40, action="baseline", run_index=i)
+                for i, m in enumerate((2.55, 2.60, 2.65))]
+        lucky = signed_result(BOB, 1, swarm, metric=2.30, blob="c" * 40, description="lucky once", action="explore")
+        ledger.add_results([*base, lucky])
+        feed = build_feed(ledger, swarm, viewer=Viewer(me=ALICE.public_key))
+    [best] = feed["best"]
+    assert best["blob"] == "b" * 40 and best["metric"] == pytest.approx(2.60) and best["runs"] == 3
+    plot = feed["plot"]
+    assert len(plot["points"]) == 4 and plot["running_best"]["cpu:2t wall"][-1]["mean"] == pytest.approx(2.60)
+    assert feed["compute"]["share"] == pytest.approx({"baselines": 0.75, "new ideas": 0.25})

@@ -220,7 +220,7 @@ def test_wrong_arity_and_kind_mismatch() -> None:
 
 def test_unsupported_version() -> None:
     with pytest.raises(UnsupportedVersion):
-        verify(sign_body(ALICE, "result", wire_fields(result()), version=2))
+        verify(sign_body(ALICE, "result", wire_fields(result()), version=3))
 
 
 def test_duplicate_keys_trailing_bytes_and_float32() -> None:

@@ -1,5 +1,8 @@
 """Golden vectors: the canonical bytes of fixed messages, signed by fixed keys, are stable across runs and versions.
 
+``golden_v1.json`` keeps the version-1 vectors (before results gained action/run_index/cpu_seconds/clock); they
+must still decode (tests/unit/protocol/test_versions.py). Manifests and claims are still signed at version 1.
+
 A change here is a wire change: peers running the old code would refuse the new bytes (or give them other ids).
 Regenerate on purpose only, with ``.venv/bin/python -m tests.unit.protocol.test_golden``, and say so in the commit.
 """
@@ -25,8 +28,9 @@ from tests.unit.protocol.factories import ALICE, BOB, NOW, SWARM, claim, manifes
 GOLDEN = Path(__file__).with_name("golden.json")
 SIGNED = {
     "manifest": manifest,
-    "result": lambda: result(seq=7),
-    "attestation": lambda: result(BOB, seq=1, reproduces=bytes(range(64, 96))),
+    "result": lambda: result(seq=7, action="explore", run_index=2, cpu_seconds=120.5, clock="cpu"),
+    "attestation": lambda: result(BOB, seq=1, reproduces=bytes(range(64, 96)), action="verify", run_index=3,
+                                  cpu_seconds=119.75, clock="cpu"),
     "claim": claim,
 }
 STREAMS = {
