@@ -60,14 +60,15 @@ def test_real_loop_history_matches_kept_outcomes_and_resumes(tmp_path: Path) -> 
     published: list[Outcome] = []
     results: list[SeenResult] = []
 
-    def publish(o: Outcome) -> None:
+    def publish(o: Outcome) -> None:  # as node/ does: one signed Result per run of the outcome
         published.append(o)
-        r = Result(swarm_id=b"\0" * 32, author=me, seq=len(published), created_at=float(len(published)),
-                   commit=o.commit, parent=o.parent, blob=o.blob, metric=o.metric, status=o.status,
-                   hw_class=o.hw_class, hw_fingerprint="t", budget=BudgetRule("seconds", 60), steps=o.steps,
-                   tokens=o.tokens, wall_seconds=o.wall_seconds, peak_memory_mb=o.peak_memory_mb,
-                   description=o.description, reproduces=o.reproduces)
-        results.append(SeenResult(len(published).to_bytes(32, "big"), r))
+        for run in o.run_results():
+            seq = len(results) + 1
+            r = Result(swarm_id=b"\0" * 32, author=me, seq=seq, created_at=float(seq), commit=o.commit,
+                       parent=o.parent, blob=o.blob, hw_class=o.hw_class, hw_fingerprint="t",
+                       budget=BudgetRule("seconds", 60), description=o.description, reproduces=o.reproduces,
+                       **run)  # type: ignore[arg-type]
+            results.append(SeenResult(seq.to_bytes(32, "big"), r))
 
     def make() -> Researcher:
         ws = Workspace.open_or_create(tmp_path / "ws", SIM_TRAIN_PY)
