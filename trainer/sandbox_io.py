@@ -11,7 +11,7 @@
   outside it); past ``cpu_kill_at`` CPU-seconds charged to the budget (:meth:`~trainer.cpuclock.TreeClock.budget_used`)
   the tree is killed (``killed_for_cpu``);
 - at the deadline, or when the tree holds more processes than allowed, SIGKILLs the group, the descendants it can
-  see and the cgroup, and reaps the child (``wait4``, whose ``ru_maxrss`` also feeds the peak).
+  see and the cgroup, and reaps the child (``wait4``).
 
 The command is started with no ``preexec_fn`` (unsafe from threads): limits and cgroups are set by the launcher at
 the head of its command line (:meth:`trainer.rlimits.RlimitPlan.launcher`).
@@ -138,7 +138,6 @@ class Supervisor:
         self._cgroup = cgroup
         self._proc: subprocess.Popen[bytes] | None = None
         self._status: int | None = None
-        self._maxrss_kb = 0
         self._peak_rss = 0
 
     def run(self, wall_timeout: float) -> Outcome:
@@ -162,7 +161,9 @@ class Supervisor:
                     stream.close()
         wall = time.monotonic() - start
         returncode = None if killed or self._status is None else _exit_code(self._status)
-        peak_mb = max(self._peak_rss, self._maxrss_kb * 1024) / 2**20
+        # The sampled RSS of the tree only: the child's ru_maxrss also holds the high-water mark of the mm it was
+        # (v)forked from, the runner's own (hundreds of MB once torch is imported), kept by the kernel at exec.
+        peak_mb = self._peak_rss / 2**20
         return Outcome(returncode=returncode, timed_out=timed_out, wall_seconds=wall, output_tail=self._tail.text(),
                        output_truncated=self._tail.truncated, peak_rss_mb=peak_mb, cpu_seconds=self._clock.used(),
                        killed_for_cpu=self._killed_for_cpu)
@@ -275,7 +276,6 @@ class Supervisor:
         self._status = status
         proc.returncode = _exit_code(status)
         if usage is not None:
-            self._maxrss_kb = max(self._maxrss_kb, usage.ru_maxrss)
             self._clock.finished(usage.ru_utime + usage.ru_stime)
         return True
 
