@@ -97,7 +97,7 @@ def test_cpu_hogs_beside_a_run_do_not_change_its_steps(tmp_path: Path, data: tup
         assert_held(summary)
     # Under a wall-clock budget two hogs on this 2-core machine cut steps up to five-fold (MEASURED.md). Under the CPU
     # budget the CPU charged holds, and steps follow it; what is left is how many steps one CPU-second buys beside
-    # other work, which varies by up to ~14% on this machine (bench/noise.py probe: 15.4 alone, 17.6 beside hogs),
+    # other work, which varied by up to ~14% on this machine (a probe this session: 15.4 alone, 17.6 beside hogs),
     # hence 15% and not the 5% (the closing note says so).
     assert abs(beside.steps - alone.steps) <= 0.15 * alone.steps, (alone.steps, beside.steps)
     charged = [s.cpu_seconds - s.startup_cpu_seconds for s in (alone, beside)]
