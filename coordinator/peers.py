@@ -133,9 +133,15 @@ def stack_pairs(results: Sequence[SeenResult], *, me: bytes, best: float, margin
     return pairs
 
 
-def confirms(attestation: ResultLike, claim: ResultLike, tolerance: float) -> bool:
-    """Whether an attestation confirms a claim: it ran and scored within ``tolerance`` of the claimed metric."""
-    return attestation.status != "crash" and attestation.metric <= claim.metric + tolerance + 1e-12
+def confirms(attestation: ResultLike, claim: ResultLike, tolerance: float, *, direction: str = "min") -> bool:
+    """Whether an attestation confirms a claim: it ran and scored within ``tolerance`` of the claimed metric (no
+    worse than the claim less ``tolerance``: under ``max``, at least the claim minus ``tolerance``). The loop's
+    records are costs already (coordinator.direction), so it keeps the default; node/ passes the manifest's."""
+    if attestation.status == "crash":
+        return False
+    if direction == "max":
+        return attestation.metric >= claim.metric - tolerance - 1e-12
+    return attestation.metric <= claim.metric + tolerance + 1e-12
 
 
 QUORUM = 2  # confirmations by earned verifiers that make a claim verified here (this node's own re-run alone does)

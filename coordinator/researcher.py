@@ -25,6 +25,7 @@ from typing import Any, Callable, Protocol
 
 from coordinator.agents.base import Agent
 from coordinator.decide import Decision, decide_runs
+from coordinator.direction import CostRun, check_direction, cost_view, shown, shown_outcome
 from coordinator.noise import NoiseEvidence, NoiseModel
 from coordinator.peers import (adopt_candidates, claimed_blobs, parent_blobs, scored_blobs, stack_pairs,
                               unfulfilled_claims, verified_ids, vouched_peers)
@@ -91,16 +92,22 @@ class Researcher:
                  policy: Policy = Policy(), trust: TrustBook | None = None, rng: random.Random | None = None,
                  clock: Callable[[], float] = time.time,
                  merge: Callable[[str, str, str], str | None] = merge3,
-                 offer_text: Callable[[str, str, str], None] | None = None, budget_clock: str = "wall") -> None:
+                 offer_text: Callable[[str, str, str], None] | None = None, budget_clock: str = "wall",
+                 direction: str = "min", metric_name: str = "val_bpb", task_kind: str = "lm") -> None:
         self.workspace = workspace
         self.agent = agent
-        self.runner = runner
+        # The decisions work on costs (coordinator.direction): results and runs come in as costs, Outcomes go out as
+        # the task's metric. ``direction`` "max": a higher metric is better.
+        self.direction = check_direction(direction)
+        self.metric_name = metric_name
+        self.task_kind = task_kind
+        self.runner: Callable[[str, int], RunLike] = lambda text, k: CostRun(runner(text, k), self.direction)
         self.hw_class = hw_class
         self.budget_kind: str = budget if isinstance(budget, str) else budget.kind
         self.author = author
-        self.swarm_view = swarm_view
+        self.swarm_view = lambda: cost_view(swarm_view(), self.direction)
         self.fetch_blob = fetch_blob
-        self.publish = publish
+        self.publish = lambda outcome: publish(shown_outcome(outcome, self.direction))
         self.announce_claim = announce_claim
         self.program = program
         self.policy = policy
@@ -229,7 +236,8 @@ class Researcher:
             own_recent=[i for i in items if i.mine][-n:],
             swarm_best=sorted(best.values(), key=lambda i: i.metric)[:n],
             swarm_latest=[i for i in items if not i.mine][-n:],
-            taken=frozenset(self._taken(view)), history=items[-200:], scored=self._scored(rel, view))
+            taken=frozenset(self._taken(view)), history=items[-200:], scored=self._scored(rel, view),
+            metric_name=self.metric_name, direction=self.direction, task_kind=self.task_kind)
 
     def _scored(self, rel: list[Any], view: SwarmView) -> list[ScoredText]:
         """Trials for agents that learn from texts (``uses_trials``): known texts, and a few fetches per step."""
@@ -315,7 +323,15 @@ class Researcher:
 
     # ---------------------------------------------------------------- one step
     def step(self) -> Outcome:
-        """Plan, run, decide, commit or reset, publish; return the Outcome (also given to ``publish``)."""
+        """Plan, run, decide, commit or reset, publish; return the Outcome (also given to ``publish``), its metrics
+        in the task's own terms (``best`` and the rest of the state stay costs)."""
+        return shown_outcome(self._step(), self.direction)
+
+    def best_metric(self) -> float | None:
+        """This node's best as the task's metric (``best`` is its cost)."""
+        return None if self.best is None else shown(self.best, self.direction)
+
+    def _step(self) -> Outcome:
         self._steps += 1
         seen = self.swarm_view()
         view = self._runnable(seen)
@@ -335,7 +351,7 @@ class Researcher:
             outcome = self._execute(action, changes)
         finally:
             self.workspace.reset()
-        self.publish(outcome)
+        self.publish(outcome)  # turned into the task's metric by the wrapper set in __init__
         return outcome
 
     def _run(self, text: str, blob: str, action: str) -> tuple[RunLike, RunRecord]:
@@ -424,7 +440,7 @@ class Researcher:
         first = self.best is None
         self.best = sum(runs) / len(runs)
         return self._outcome(action, run, self.head, parent, blob, (records[0].metric,), "keep",
-                             f"baseline: mean {self.best:.4f} over {len(runs)} runs", changes, new_best=first,
+                             f"baseline: mean {shown(self.best, self.direction):.4f} over {len(runs)} runs", changes, new_best=first,
                              records=records)
 
     def _outcome(self, action: Action, run: RunLike, commit: str, parent: str, blob: str, runs: tuple[float, ...],
