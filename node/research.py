@@ -144,7 +144,7 @@ class ResearchLoop:
         try:
             return run_experiment(train_py, self.swarm.dataset, self.swarm.budget, work_root=self.work_root,
                                   seed=seed, require_sandbox=self.require_sandbox, progress=progress,
-                                  cache_dir=Path(self.config.cache_dir) / "prepared")
+                                  cache_dir=Path(self.config.cache_dir) / "prepared", task=self.swarm.task)
         finally:
             if not self._stopped:
                 self.ledger.set_state(STATE_CURRENT, None)
@@ -201,6 +201,7 @@ class ResearchLoop:
             offer_text=self._offer,
             program=self.swarm.manifest.program, policy=self.policy, rng=self.rng,
             budget_clock=budget_clock(self.hardware.device, self.swarm.budget),
+            direction=self.swarm.task.direction, metric_name=self.swarm.task.metric, task_kind=self.swarm.task.kind,
         )
 
     def _step(self, researcher: Researcher) -> Outcome:
@@ -211,7 +212,7 @@ class ResearchLoop:
         self._note_agent()
         evidence = researcher.evidence()
         self.ledger.set_state(STATE_NOISE, {**dataclasses.asdict(evidence), "hw_class": self.hardware.hw_class,
-                                            "best": researcher.best})
+                                            "best": researcher.best_metric()})
         log.info("%s %s %.4f (%s): %s", outcome.action, outcome.status, outcome.metric, outcome.reason,
                  outcome.description)
         return outcome
@@ -243,9 +244,11 @@ class ResearchLoop:
 
 def attestation_of(claim: Any, summary: RunSummary, *, swarm: SwarmSpec, author: bytes, hardware: Any,
                    tolerance: float, run_index: int = 0) -> tuple[Result, bool]:
-    """The attestation Result of re-running ``claim`` (a ledger row) here, and whether it confirms the claim."""
-    ok = summary.status == "ok" and summary.val_bpb is not None
-    metric = float(summary.val_bpb) if ok and summary.val_bpb is not None else 0.0
+    """The attestation Result of re-running ``claim`` (a ledger row) here, and whether it confirms the claim (in the
+    swarm's direction: under ``max`` the re-run must score at least the claim less the tolerance)."""
+    score = summary.metric if getattr(summary, "metric", None) is not None else summary.val_bpb
+    ok = summary.status == "ok" and score is not None
+    metric = float(score) if ok and score is not None else 0.0
     ran = Result(
         swarm_id=swarm.swarm_id, author=author, seq=1, created_at=time.time(), commit=claim.commit,
         parent=claim.parent, blob=claim.blob, metric=metric, status="keep" if ok else "crash",
@@ -255,7 +258,7 @@ def attestation_of(claim: Any, summary: RunSummary, *, swarm: SwarmSpec, author:
         action="verify", run_index=run_index, cpu_seconds=float(getattr(summary, "cpu_seconds", 0.0) or 0.0),
         clock=str(getattr(summary, "clock", budget_clock(hardware.device, swarm.budget))),
     )
-    confirmed = confirms(ran, claim, tolerance)  # the same rule as the feed's verified marks
+    confirmed = confirms(ran, claim, tolerance, direction=swarm.task.direction)  # the feed's verified marks' rule
     verdict = "confirms" if confirmed else ("does not reproduce" if ok else "crashed")
     description = one_line(f"verify {claim.commit[:10]}: {verdict} {claim.metric:.4f} (here {metric:.4f})")
     status = ran.status if confirmed or not ok else "discard"
@@ -276,7 +279,7 @@ async def verify_claim(*, service: Any, ledger: Any, config: Any, swarm: SwarmSp
     k = next_run_index(ledger.results(swarm.swarm_id), claim.blob, hardware.hw_class)  # a re-run takes the next seed
     summary = await trio.to_thread.run_sync(lambda: run_experiment(
         bytes(text).decode("utf-8"), swarm.dataset, swarm.budget, work_root=Path(config.swarm_dir(swarm.swarm_id))
-        / "runs", seed=k, require_sandbox=ok, cache_dir=Path(config.cache_dir) / "prepared"))
+        / "runs", seed=k, require_sandbox=ok, cache_dir=Path(config.cache_dir) / "prepared", task=swarm.task))
     result, confirmed = attestation_of(claim, summary, swarm=swarm, author=service.identity.public_key,
                                        hardware=hardware, tolerance=tolerance, run_index=k)
     await service.publish_result(result)

@@ -199,6 +199,7 @@ def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
         info = swarm_info(ledger, sid)
         built = build_feed(ledger, sid, viewer=viewer_of(config), latest=0)
         swarms.append({"swarm_id": sid.hex(), "name": info.name, "budget": info.budget, "results": ledger.count(sid),
+                       "metric": info.metric, "direction": info.direction,
                        "best": built["best"], "noise": built["plot"]["noise"], "compute": built["compute"],
                        "lines": noise_lines(built)})
     report = {
@@ -235,7 +236,7 @@ def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
     for s in swarms:
         click.echo(f"swarm     {s['swarm_id'][:16]}  {s['name']}  budget {s['budget']}  {s['results']} results")
         for b in s["best"]:
-            click.echo(f"best      {b['metric']:.4f} mean of {b['runs']} runs"
+            click.echo(f"best      {s['metric']} {b['metric']:.4f} mean of {b['runs']} runs"
                        f"{', verified' if b['verified'] else ''}  {b['label']}  {b['description'][:60]}")
         for line in s["lines"]:
             click.echo(f"          {line}")
@@ -268,14 +269,15 @@ def best(out: Path | None, hw_class: str | None, home: Path | None, wanted: str 
     handed out."""
     from node.config import load_config
     from node.feed.standing import cohort_label, standings
-    from node.feed.views import eligible_best, viewer_of
+    from node.feed.views import eligible_best, swarm_info, viewer_of
 
     ledger = open_ledger(home)
     swarm_id = _swarm(ledger, wanted)
+    info = swarm_info(ledger, swarm_id)
     viewer = viewer_of(load_config(overrides={"home": home} if home else None))
     rows = [r for r in ledger.results(swarm_id) if hw_class is None or r.hw_class == hw_class]
-    eligible = eligible_best(rows, viewer, lambda blob: ledger.get_commit(blob) is not None)
-    ranked = standings(rows, eligible=lambda row: row.message_id in eligible)
+    eligible = eligible_best(rows, viewer, lambda blob: ledger.get_commit(blob) is not None, direction=info.direction)
+    ranked = standings(rows, eligible=lambda row: row.message_id in eligible, direction=info.direction)
     if not ranked:
         where = f" for {hw_class}" if hw_class else ""
         raise click.ClickException(f"no kept train.py{where} with 2 or more runs that this node ran, re-ran, or that "
@@ -286,7 +288,8 @@ def best(out: Path | None, hw_class: str | None, home: Path | None, wanted: str 
     if text is None:
         raise click.ClickException(f"the best train.py ({top.mean:.4f}, mean of {top.runs} runs) is blob "
                                    f"{top.blob[:12]}, which this node has not fetched yet; try again later")
-    click.echo(f"# val_bpb {top.mean:.4f} (mean of {top.runs} runs)  {cohort_label(top.cohort)}  by "
+    click.echo(f"# {info.metric} {top.mean:.4f} ({info.better} is better; mean of {top.runs} runs)  "
+               f"{cohort_label(top.cohort)}  by "
                f"{top.claim.author.hex()[:16]}  {top.claim.description}", err=True)
     if out:
         out.write_bytes(text)
@@ -313,7 +316,8 @@ Examples:
 @click.option("--swarm", "wanted", help=SWARM_HELP)
 def export(path: Path, hw_class: str | None, attestations: bool, home: Path | None, wanted: str | None) -> None:
     """Write the results as TSV in autoresearch's columns (commit, val_bpb, memory_gb, status, description),
-    plus author and hardware class."""
+    plus author and hardware class. The metric column is named after the swarm's metric (val_bpb, accuracy,
+    ndcg@10, ...)."""
     from node.ledger.export import write_results_tsv
 
     ledger = open_ledger(home)
@@ -342,7 +346,8 @@ def export(path: Path, hw_class: str | None, attestations: bool, home: Path | No
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), help=HOME_HELP)
 @click.option("--swarm", "wanted", help=SWARM_HELP)
 def dashboard(host: str | None, port: int | None, home: Path | None, wanted: str | None) -> None:
-    """Serve the web dashboard: the feed as a page with a live plot of best val_bpb and the lineage of commits."""
+    """Serve the web dashboard: the feed as a page with a live plot of the best metric (val_bpb, accuracy, ...: the
+    page says which way is better) and the lineage of commits."""
     from node.config import load_config
     from node.feed.views import build_feed, viewer_of
     from node.feed.web import DashboardServer

@@ -236,7 +236,8 @@ def _print_outcome(outcome: Any) -> None:
 
 
 async def _obtain_swarm(svc: NodeService, config: NodeConfig) -> None:
-    """Fetch the manifest, the baseline train.py and the data from peers or the DHT when this node lacks them."""
+    """Fetch the manifest, the baseline train.py, a custom task's evaluate.py and the data from peers or the DHT when
+    this node lacks them (each checked against its hash; the data against its task's format in ``load_swarm``)."""
     while svc.ledger.get_manifest(svc.swarm_id) is None:
         if await svc.fetch_manifest() is not None:
             click.echo("manifest fetched and verified")
@@ -248,6 +249,11 @@ async def _obtain_swarm(svc: NodeService, config: NodeConfig) -> None:
                         f"{type(manifest).__name__}: the ledger is damaged (move ledger.sqlite aside and join again)")
     while svc.ledger.get_commit(manifest.baseline_blob) is None and not config.watch:
         if await svc.fetch_commit(manifest.baseline_blob, author=manifest.author) is not None:
+            break
+        await trio.sleep(3.0)
+    while manifest.eval_blob and svc.ledger.get_commit(manifest.eval_blob) is None and not config.watch:
+        if await svc.fetch_commit(manifest.eval_blob, author=manifest.author) is not None:  # custom: evaluate.py
+            click.echo("evaluate.py fetched and verified")
             break
         await trio.sleep(3.0)
     if svc.ledger.get_data_chunk_source(manifest.data_hash) is not None or is_builtin_data(manifest.data_hash):

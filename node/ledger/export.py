@@ -9,6 +9,10 @@ series. Two things in a swarm's ledger would mislead it, so they are handled her
 - **Hardware classes**: under a time budget a CPU result and a GPU result are not comparable; ``hw_class`` keeps one
   class. :attr:`Exported.classes` lists the classes written, so the caller can warn when there are several.
 
+The metric column is named after the swarm's metric (``val_bpb`` for an lm swarm, as autoresearch reads it;
+``accuracy``, ``ndcg@10``, a custom evaluator's name otherwise: :func:`export_columns`), and the manifest's direction
+says which way it is better (autoresearch's analysis assumes lower).
+
 The ``commit`` column holds the first 7 hex digits of the git commit of the result, never a blob hash; a result
 without one (a discard or crash, reset before it was committed) gets an empty cell.
 """
@@ -26,9 +30,28 @@ if TYPE_CHECKING:
     from node.ledger.rows import ResultRow
     from node.ledger.store import Ledger
 
-__all__ = ["EXPORT_COLUMNS", "Exported", "write_results_tsv"]
+__all__ = ["EXPORT_COLUMNS", "Exported", "write_results_tsv", "export_columns", "metric_of_swarm"]
 
 EXPORT_COLUMNS = ("commit", "val_bpb", "memory_gb", "status", "description", "author", "hw_class")
+
+
+def export_columns(metric: str = "val_bpb") -> tuple[str, ...]:
+    """The header of a swarm whose metric is ``metric`` (its second column is named after it)."""
+    return (EXPORT_COLUMNS[0], metric, *EXPORT_COLUMNS[2:])
+
+
+def metric_of_swarm(ledger: Ledger, swarm_id: bytes) -> tuple[str, str]:
+    """(metric name, direction) of the swarm's manifest; ("val_bpb", "min") when it is missing or does not verify."""
+    from protocol import Manifest
+
+    raw = ledger.get_manifest(swarm_id)
+    try:
+        manifest = decode_and_verify(bytes(raw)).message if raw is not None else None
+    except ProtocolError:
+        manifest = None
+    if isinstance(manifest, Manifest):
+        return manifest.metric_name, manifest.metric_direction
+    return "val_bpb", "min"
 ATTEST_STATUS = "attest"
 _HEX40 = re.compile(r"[0-9a-f]{40}")
 
@@ -60,11 +83,12 @@ def _memory_gb(row: ResultRow) -> float:
 
 def write_results_tsv(ledger: Ledger, swarm_id: bytes, out: TextIO, *, hw_class: str | None = None,
                       attestations: bool = False) -> Exported:
-    """Write the swarm's results to ``out`` as TSV (header :data:`EXPORT_COLUMNS`), oldest first."""
+    """Write the swarm's results to ``out`` as TSV (header :func:`export_columns` of the swarm's metric), oldest
+    first."""
     rows = [r for r in ledger.results(swarm_id) if hw_class is None or r.hw_class == hw_class]
     commits = {r.message_id: _commit(r) for r in rows}
     writer = csv.writer(out, delimiter="\t", lineterminator="\n")
-    writer.writerow(EXPORT_COLUMNS)
+    writer.writerow(export_columns(metric_of_swarm(ledger, swarm_id)[0]))
     written = left_out = 0
     classes: list[str] = []
     for row in rows:
