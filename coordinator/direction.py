@@ -73,7 +73,7 @@ def cost_view(view: SwarmView, direction: str) -> SwarmView:
     """The view with every result's metric as a cost (the same view for ``min``)."""
     if direction == "min":
         return view
-    results = [SeenResult(s.result_id, _CostResult(s.result, direction)) for s in view.results]  # type: ignore[arg-type]
+    results = [SeenResult(s.result_id, _CostResult(s.result, direction)) for s in view.results]
     return SwarmView(results=results, claims=view.claims, invalid=view.invalid)
 
 

@@ -105,9 +105,9 @@ class Researcher:
         self.hw_class = hw_class
         self.budget_kind: str = budget if isinstance(budget, str) else budget.kind
         self.author = author
-        self.swarm_view = lambda: cost_view(swarm_view(), self.direction)
+        self.swarm_view: Callable[[], SwarmView] = lambda: cost_view(swarm_view(), self.direction)
         self.fetch_blob = fetch_blob
-        self.publish = lambda outcome: publish(shown_outcome(outcome, self.direction))
+        self.publish: Callable[[Outcome], None] = lambda outcome: publish(shown_outcome(outcome, self.direction))
         self.announce_claim = announce_claim
         self.program = program
         self.policy = policy

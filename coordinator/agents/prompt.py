@@ -83,7 +83,8 @@ def _study_section(context: ProposalContext) -> str:
         return ""
     from coordinator.study import study_notes  # Optuna is imported only by agents that learn from trials
 
-    notes = study_notes(context.train_py, context.scored, program=context.program, limit=MAX_STUDY_CHARS)
+    notes = study_notes(context.train_py, context.scored, program=context.program, limit=MAX_STUDY_CHARS,
+                        shown=context.shown)
     return f"# What the swarm's study of this train.py has learned\n\n{notes}\n\n" if notes else ""
 
 

@@ -2,14 +2,15 @@
 second node with the printed join string, both research; a keep happens (a higher score: accuracy / ndcg@10) and the
 other node re-runs it and confirms it (its feed shows it verified, higher is better).
 
-Lean: tiny data from the example builders, 2-second CPU budgets, a baseline whose learning rate is far too low (so the
-fake LLM's fix is a sure gain), and both swarms run at once. The only fake is the LLM.
+Lean: tiny data a byte model learns at once, 2-second CPU budgets, a baseline whose learning rate is far too low (so
+the fake LLM's fix is a sure gain), and both swarms run at once. The only fake is the LLM.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -23,26 +24,55 @@ from tests.fakes.fake_openai import FakeOpenAI
 from tests.integration.cliproc import Cli
 from tests.integration.nodeproc import ROOT
 from trainer.tasks import baseline_train_py
-from trainer.tasks.examples import genre_rows, next_line_rows
 
 pytestmark = pytest.mark.slow
 
 LOCAL = ["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"]
-GOOD_LR = "LEARNING_RATE = 3e-3"
-BAD_LR = "LEARNING_RATE = 1e-6"
-TASKS = {"classify": ("accuracy", 400), "rank": ("ndcg@10", 200)}  # metric, rows of the example data
+TASKS = {"classify": "accuracy", "rank": "ndcg@10"}
+# The package's baseline made quick (smaller embeddings, no warmup: a few hundred steps in 2 CPU-seconds) and broken
+# by a learning rate far too low; the fake LLM's one-knob fix is a sure gain on data a byte model learns at once.
+QUICK = (("EMBED = 64 ", "EMBED = 32 "), ("BIGRAM_BUCKETS = 8192 ", "BIGRAM_BUCKETS = 1024 "),
+         ("TRIGRAM_BUCKETS = 16384", "TRIGRAM_BUCKETS = 0"), ("WARMUP_STEPS = 20 ", "WARMUP_STEPS = 0 "))
+GOOD_LR, BAD_LR = "LEARNING_RATE = 2e-2", "LEARNING_RATE = 1e-6"
+
+
+def classify_rows(n: int = 240) -> list[dict[str, object]]:
+    """Three labels, each with its own words (accuracy about 0.4 untrained, 1.0 after 2 s)."""
+    words = {"comedy": "jest merry wedding", "history": "crown battle england", "tragedy": "dagger poison grave"}
+    rng = random.Random(3)
+    rows: list[dict[str, object]] = []
+    for i in range(n):
+        label = list(words)[i % 3]
+        pick = words[label].split()
+        rows.append({"text": f"{rng.choice(pick)} {rng.choice(pick)} line {i}", "label": label})
+    return rows
+
+
+def rank_rows(n: int = 150) -> list[dict[str, object]]:
+    """Ten candidates per query, the relevant one golden (ndcg@10 about 0.5 untrained, 1.0 after 2 s)."""
+    rng = random.Random(4)
+    filler = ["stone", "river", "cloud", "table", "window", "garden", "paper", "engine", "silver"]
+    rows: list[dict[str, object]] = []
+    for i in range(n):
+        candidates = [f"{rng.choice(filler)} {rng.choice(filler)} {j}" for j in range(10)]
+        k = rng.randrange(10)
+        candidates[k] = f"golden answer {i}"
+        rows.append({"query": f"question {i} {rng.choice(filler)}", "candidates": candidates, "relevant": [k]})
+    return rows
 
 
 def seed_task(tmp_path: Path, kind: str) -> tuple[str, Path, str]:
     """Seed a ``kind`` swarm in a fresh home; (swarm hex, home, the good train.py)."""
-    metric, n = TASKS[kind]
+    metric = TASKS[kind]
     folder = tmp_path / kind
     folder.mkdir()
-    rows = (genre_rows() if kind == "classify" else next_line_rows())[:n]
+    rows = classify_rows() if kind == "classify" else rank_rows()
     (folder / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (folder / "program.md").write_text(f"# {kind}\nRaise {metric} by editing train.py.\n")
-    good = baseline_train_py(kind)
-    assert GOOD_LR in good
+    good = baseline_train_py(kind).replace("LEARNING_RATE = 3e-3", GOOD_LR)
+    for old, new in QUICK:
+        assert old in good, old
+        good = good.replace(old, new)
     (folder / "train.py").write_text(good.replace(GOOD_LR, BAD_LR))
     home = folder / "seeder"
     seeded = subprocess.run([sys.executable, "-m", "node", "seed", str(folder / "program.md"), "--task", kind,
@@ -59,7 +89,7 @@ def seed_task(tmp_path: Path, kind: str) -> tuple[str, Path, str]:
 def test_a_classify_and_a_rank_swarm_of_two_nodes_keep_and_verify_a_higher_score(tmp_path: Path) -> None:
     swarms = {kind: seed_task(tmp_path, kind) for kind in TASKS}
     with contextlib.ExitStack() as stack:
-        llms = {kind: stack.enter_context(FakeOpenAI([("good", good, "raise the learning rate from 1e-6 to 3e-3")]))
+        llms = {kind: stack.enter_context(FakeOpenAI([("good", good, "raise the learning rate from 1e-6 to 2e-2")]))
                 for kind, (_, _, good) in swarms.items()}  # one scripted endpoint per swarm
         seeders = {kind: Cli("join", swarm, "--home", str(home), "--agent", "llm", "--model", "fake", *LOCAL,
                              env={"OPENAI_BASE_URL": llms[kind].base_url, "OPENAI_API_KEY": "x"})
@@ -81,8 +111,8 @@ def test_a_classify_and_a_rank_swarm_of_two_nodes_keep_and_verify_a_higher_score
     assert "raise accuracy (higher is better)" in prompts["classify"] and "logits [B, n_labels]" in prompts["classify"]
     assert "raise ndcg@10 (higher is better)" in prompts["rank"]
 
-    for kind, (swarm_hex, home, good) in swarms.items():
-        metric = TASKS[kind][0]
+    for kind, (swarm_hex, home, _) in swarms.items():
+        metric = TASKS[kind]
         swarm = bytes.fromhex(swarm_hex)
         seeder_key = Identity.load(home / "identity.key").public_key
         joiner_home = tmp_path / kind / "joiner"
