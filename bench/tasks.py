@@ -72,7 +72,8 @@ def logistic_regression(train: list[ClassifyRow], val: list[ClassifyRow], labels
 
     opt.step(closure)
     with torch.no_grad():
-        return ((_features([r.text for r in val]) - mean) / std @ w + b).tolist()
+        logits: list[list[float]] = ((_features([r.text for r in val]) - mean) / std @ w + b).tolist()
+    return logits
 
 
 def lexical_overlap(train: list[RankRow], val: list[RankRow]) -> list[tuple[list[float], set[int]]]:
@@ -139,8 +140,7 @@ def bench(example: str, budget: Budget, root: Path, require_sandbox: bool) -> No
         _table(head + f"; val counts {dict(zip(labels, counts))}", ["accuracy", "macro_f1", "cross_entropy"], [
             run_row,
             (f"majority class ({labels[majority]}, train prior)",
-             classify_metrics([[p + (1.0 if i == majority else 0.0) * 0 for i, p in enumerate(prior)]] * len(truth),
-                              truth, len(labels)), "no training"),
+             classify_metrics([prior] * len(truth), truth, len(labels)), "no training"),
             ("bag-of-bytes logistic regression", classify_metrics(lr, truth, len(labels)),
              f"L-BFGS, {lr_cpu:.1f} CPU-s, unbudgeted"),
         ])

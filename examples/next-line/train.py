@@ -90,7 +90,7 @@ class PairScorer(nn.Module):
         """Sum of the learned weights of the candidate's n-grams that also occur in the query."""
         hq, hc = ngram_hashes(x[:, 0]), ngram_hashes(x[:, 1])
         found = ((hc[:, :, None] == hq[:, None, :]) & (hq[:, None, :] >= 0)).float().amax(-1)  # [B, Tc]
-        weights = self.overlap(hc.clamp(min=0)).squeeze(-1)
+        weights = self.overlap(hc.clamp(min=0)).squeeze(-1) if self.overlap is not None else (hc >= 0).float()
         return (found * weights * (hc >= 0).float()).sum(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
