@@ -109,4 +109,5 @@ def test_a_custom_run_is_scored_by_the_seeders_evaluate_py(tmp_path: Path) -> No
                              task=task_spec("custom", "next_byte_accuracy", "max", evaluator=CUSTOM_EVALUATE))
     assert summary.status == "ok", summary.reason + summary.log_tail
     assert summary.metric_name == "next_byte_accuracy" and summary.val_bpb is None
-    assert summary.metrics == (("next_byte_accuracy", summary.metric),) and 0.0 <= summary.metric <= 1.0  # type: ignore[operator]
+    assert summary.metric is not None and 0.0 <= summary.metric <= 1.0
+    assert summary.metrics == (("next_byte_accuracy", summary.metric),)

@@ -1,4 +1,4 @@
-"""The classify and rank JSONL formats: each bad input a TaskError naming the line and the fix; a deterministic split."""
+"""The classify and rank JSONL formats: each bad input a TaskError naming the line and the fix; the split."""
 
 from __future__ import annotations
 
