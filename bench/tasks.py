@@ -42,12 +42,10 @@ def _features(texts: list[str]) -> "torch.Tensor":  # type: ignore[name-defined]
 
     rows = torch.zeros(len(texts), 256 + BUCKETS)
     for i, text in enumerate(texts):
-        raw = text.encode("utf-8")
-        for b in raw:
-            rows[i, b] += 1.0
-        for a, b in zip(raw, raw[1:]):
-            rows[i, 256 + (a * 257 + b) % BUCKETS] += 1.0
-        rows[i] /= max(1, len(raw))
+        raw = torch.tensor(list(text.encode("utf-8")), dtype=torch.long)
+        rows[i, :256] = torch.bincount(raw, minlength=256).float()
+        rows[i, 256:] = torch.bincount((raw[:-1] * 257 + raw[1:]) % BUCKETS, minlength=BUCKETS).float()
+        rows[i] /= max(1, raw.numel())
     return rows
 
 
