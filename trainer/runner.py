@@ -42,7 +42,7 @@ from trainer.batches import BatchServer
 from trainer.budget import Budget
 from trainer.cpuclock import TreeClock
 from trainer.data import DataSet
-from trainer.errors import GateError
+from trainer.errors import GateError, TaskError
 from trainer.gate import check_train_py
 from trainer.hardware import cpu_threads
 from trainer.limits import CPU_CLOCK_THREADS, Clock, TrainLimits, clock_for, train_limits
@@ -216,7 +216,8 @@ def run_experiment(train_py: str, dataset: DataSet, budget: Budget, *, work_root
                    keep: bool = False, clock: Clock | None = None,
                    compute_ceiling: float | None = None, floor_bpb: float | None = None,
                    task: TaskSpec = LM_TASK) -> RunSummary:
-    """Run one experiment and score it. Raises only ``SandboxUnavailable`` (when required and missing).
+    """Run one experiment and score it. Raises only ``SandboxUnavailable`` (when required and missing) and
+    ``TaskError`` (``dataset`` is not data of ``task``'s kind).
 
     ``clock``: what a time budget counts (default: ``cpu`` on a CPU device, ``wall`` on CUDA/MPS); ``threads``:
     default :data:`~trainer.limits.CPU_CLOCK_THREADS` on the cpu clock, every core on the wall clock;
@@ -262,8 +263,6 @@ def run_experiment(train_py: str, dataset: DataSet, budget: Budget, *, work_root
 def _check_task(task: TaskSpec, dataset: DataSet) -> None:
     text_kinds = ("lm", "custom")
     if dataset.task != task.kind and not (task.kind in text_kinds and dataset.task in text_kinds):
-        from trainer.errors import TaskError
-
         raise TaskError(f"a {task.kind} task cannot run on {dataset.task} data ({dataset.name}): load it with "
                         f"trainer.tasks.load_task_data({task.kind!r}, path)")
 
