@@ -19,7 +19,10 @@ process tree read outside it (:mod:`trainer.cpuclock`); on CUDA/MPS it is device
 the tokens served by the batch server (:mod:`trainer.batches`, outside the sandbox: the training split is not bound
 inside) and has a compute ceiling. The budget counts from the launch of the training sandbox (start-up is inside it);
 the tree is killed past the limit plus a stated grace (a run that overstays is a ``timeout``). Steps and tokens are
-the batch server's counts, never what train.py prints. A crash is data (``status="crash"``, with the log tail and a
+the batch server's counts, never what train.py prints. Tasks (:mod:`trainer.tasks`, docs/tasks.md): classify and
+rank runs get their rows from the batch server (:mod:`trainer.task_batches`) and are scored by
+``locked/evaluate_task.py`` behind the same model server; a custom run's model is scored by the seeder's evaluate.py
+in a sandbox of its own (:mod:`trainer.tasks.custom`). A crash is data (``status="crash"``, with the log tail and a
 reason), never an exception.
 """
 
@@ -50,11 +53,10 @@ from trainer.pacing import Progress, cgroup_memory_limit, resolve_device, served
 from trainer.evaluator import Evaluation
 from trainer.floor import default_floor
 from trainer.locked import EVALUATOR_PATH, HARNESS_PATH, MODEL_SERVER_PATH, OP_ALLOWLIST_PATH, TASK_EVALUATOR_PATH
-from trainer.locked.task_codec import CLASSIFY_CONTEXT, RANK_CONTEXT
 from trainer.task_batches import TaskSource
 from trainer.tasks.custom import CustomEvaluation
+from trainer.tasks.settings import check_task, task_settings
 from trainer.tasks.spec import LM_TASK, TaskSpec
-from trainer.tasks.store import task_meta
 
 from trainer.sandbox import SandboxResult, SandboxSpec, run_sandboxed
 
@@ -216,7 +218,8 @@ def run_experiment(train_py: str, dataset: DataSet, budget: Budget, *, work_root
                    keep: bool = False, clock: Clock | None = None,
                    compute_ceiling: float | None = None, floor_bpb: float | None = None,
                    task: TaskSpec = LM_TASK) -> RunSummary:
-    """Run one experiment and score it. Raises only ``SandboxUnavailable`` (when required and missing).
+    """Run one experiment and score it. Raises only ``SandboxUnavailable`` (when required and missing) and
+    ``TaskError`` (``dataset`` is not data of ``task``'s kind).
 
     ``clock``: what a time budget counts (default: ``cpu`` on a CPU device, ``wall`` on CUDA/MPS); ``threads``:
     default :data:`~trainer.limits.CPU_CLOCK_THREADS` on the cpu clock, every core on the wall clock;
@@ -226,7 +229,7 @@ def run_experiment(train_py: str, dataset: DataSet, budget: Budget, *, work_root
     ``task``: what is trained and scored (:mod:`trainer.tasks`); ``dataset.task`` must be its kind (lm and custom
     take a text corpus). ``RunSummary.metric`` is the task's deciding metric (lm: val_bpb, floor-checked).
     """
-    _check_task(task, dataset)
+    check_task(task, dataset)
     started = time.monotonic()
     device = resolve_device(device)
     clock = clock if clock is not None else clock_for(device)
@@ -259,28 +262,6 @@ def run_experiment(train_py: str, dataset: DataSet, budget: Budget, *, work_root
             shutil.rmtree(run_dir, ignore_errors=True)
 
 
-def _check_task(task: TaskSpec, dataset: DataSet) -> None:
-    text_kinds = ("lm", "custom")
-    if dataset.task != task.kind and not (task.kind in text_kinds and dataset.task in text_kinds):
-        from trainer.errors import TaskError
-
-        raise TaskError(f"a {task.kind} task cannot run on {dataset.task} data ({dataset.name}): load it with "
-                        f"trainer.tasks.load_task_data({task.kind!r}, path)")
-
-
-def _task_settings(task: TaskSpec, data_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """(harness config, model server config, scorer config) additions of a classify/rank task."""
-    meta = task_meta(data_dir)
-    labels = list(meta.get("labels", []))
-    context = CLASSIFY_CONTEXT if task.kind == "classify" else RANK_CONTEXT
-    shape_in = [EVAL_BATCH, 2, context] if task.kind == "rank" else [EVAL_BATCH, context]
-    shape_out = [EVAL_BATCH, len(labels)] if task.kind == "classify" else [EVAL_BATCH]
-    harness = {"task": task.kind, "labels": labels, "eval_context": context}
-    server = {"eval_context": context, "input_shape": shape_in, "output_shape": shape_out}
-    scorer = {"kind": task.kind, "labels": labels, "eval_context": context, "output_shape": shape_out}
-    return harness, server, scorer
-
-
 def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, evald: Path, *, seed: int,
          require_sandbox: bool, progress: Callable[[Progress], None] | None, device: str, limits: TrainLimits,
          started: float, task: TaskSpec = LM_TASK) -> RunSummary:
@@ -294,15 +275,16 @@ def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, 
     python_paths = _python_paths()
     memory = _memory_limit(device)
     builtin_task = task.kind in ("classify", "rank")
-    harness_extra, server_extra, scorer_extra = _task_settings(task, data_dir) if builtin_task else ({}, {}, {})
+    harness_extra, server_extra, scorer_extra = task_settings(task, data_dir, EVAL_BATCH) if builtin_task else ({}, {}, {})
     evaluation: Evaluation | CustomEvaluation
     if task.kind == "custom":
-        evaluation = CustomEvaluation(task.evaluator, task.metric, val_path=data_dir / "val" / "val.bin", run_dir=locked.parent,
-                                      readable=python_paths, memory=memory, require_sandbox=require_sandbox)
+        evaluation = CustomEvaluation(task.evaluator, task.metric, val_path=data_dir / "val" / "val.bin",
+                                      run_dir=locked.parent, readable=python_paths, memory=memory,
+                                      require_sandbox=require_sandbox)
     else:
         evaluation = Evaluation(
             locked=locked, evald=evald, score_dir=locked.parent / "score", readable=python_paths + (locked, work),
-            val_path=data_dir / "val" / ("val.jsonl" if builtin_task else "val.bin"), train_wall=train_wall,
+            val_path=data_dir / "val" / ("val.jsonl" if builtin_task else "val.bin"), train_wall=limits.longest_wall,
             memory=memory, dev_paths=_dev_paths(device),
             cfg={"device": device, "eval_context": EVAL_CONTEXT, "eval_batch": EVAL_BATCH, "threads": eval_threads},
             env=_env(locked, evald, locked / "model_server.json", eval_threads), require_sandbox=require_sandbox,
@@ -339,7 +321,8 @@ def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, 
         workdir=work, ro_paths=python_paths + (locked,), dev_paths=_dev_paths(device),
         env=_env(locked, work, locked / "harness.json", threads), wall_timeout=train_wall,
         cpu_seconds=limits.rlimit_cpu, memory_bytes=memory, pass_fds=(request_fd, reply_fd),
-        cpu_clock=tree_clock, cpu_kill_at=limits.kill_at, memory_cgroup_bytes=cgroup_memory_limit())
+        cpu_clock=tree_clock, cpu_kill_at=limits.kill_at, memory_cgroup_bytes=cgroup_memory_limit(),
+        wall_stretch=limits.wall_stretch)
     train_cfg["launched_at"] = time.time()
     (locked / "harness.json").write_text(json.dumps(train_cfg))
     launched = launch["at"] = time.monotonic()
@@ -368,7 +351,8 @@ def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, 
         status, reason = "timeout", (f"killed at {tree_clock.budget_used():.1f} CPU-seconds after start-up: the "
                                      f"limit is {limits.compute_limit:.1f} (budget {budget}) + {grace:.1f} grace")
     elif result.timed_out:
-        status, reason = "timeout", f"killed after {train_wall:.0f} s (budget {budget} + margin)"
+        waited = f", {result.waited_seconds:.0f} s of it waiting for a CPU" if limits.wall_stretch else ""
+        status, reason = "timeout", f"killed after {result.wall_seconds:.0f} s{waited} (budget {budget} + margin)"
     elif result.returncode != 0:
         status, reason = "crash", _crash_reason(result.output_tail, result.returncode)
     elif count.refused:

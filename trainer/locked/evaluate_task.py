@@ -27,9 +27,14 @@ from typing import Any
 
 import torch
 
-from evaluate import Pipe, Rejected, write_result
-from task_codec import encode
-from task_metrics import classify_metrics, rank_metrics
+if __package__:  # imported as trainer.locked.evaluate_task (the tests)
+    from .evaluate import Pipe, Rejected, write_result
+    from .task_codec import encode
+    from .task_metrics import classify_metrics, rank_metrics
+else:  # run as a script beside its siblings (the runner)
+    from evaluate import Pipe, Rejected, write_result  # type: ignore[no-redef]
+    from task_codec import encode  # type: ignore[no-redef]
+    from task_metrics import classify_metrics, rank_metrics  # type: ignore[no-redef]
 
 ATOL = 1e-3
 LOGP_CLAMP = 50.0
@@ -57,7 +62,7 @@ def load_items(cfg: dict[str, Any]) -> tuple[torch.Tensor, list[Any]]:
 
 
 class TaskScorer:
-    def __init__(self, cfg: dict[str, Any], pipe: Pipe, pool: torch.Tensor) -> None:
+    def __init__(self, cfg: dict[str, Any], pipe: Pipe | None, pool: torch.Tensor) -> None:
         self.pipe, self.pool = pipe, pool
         self.kind = cfg["kind"]
         self.batch = int(cfg["eval_batch"])
@@ -66,13 +71,18 @@ class TaskScorer:
         self.rng = torch.Generator().manual_seed(int.from_bytes(os.urandom(8), "little"))
         self.forwards = 0
 
-    def outputs(self, x: torch.Tensor) -> torch.Tensor:
+    def raw(self, x: torch.Tensor) -> torch.Tensor:
+        """The model's float32 outputs for ``x``, from the model server."""
+        assert self.pipe is not None
         self.pipe.send(x)
         size = 4 * math.prod(self.out_shape)
         kind, payload = self.pipe.frame(size)
         if kind != b"L" or len(payload) != size:
             raise Rejected("the model server sent no outputs")
-        out = torch.frombuffer(payload, dtype=torch.float32).view(self.out_shape).clone()
+        return torch.frombuffer(payload, dtype=torch.float32).view(self.out_shape).clone()
+
+    def outputs(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.raw(x)
         self.forwards += 1
         if not torch.isfinite(out).all():
             raise Rejected("the model's outputs contain NaN or inf")

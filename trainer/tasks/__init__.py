@@ -7,7 +7,7 @@ with a locked evaluator in :mod:`trainer.locked`; ``custom``: the seeder's evalu
 - ``store.py``: :func:`load_task_data`, :func:`task_dataset`, the prepared split files;
 - ``baselines.py``: :func:`baseline_train_py`; ``train_classify.py``, ``train_rank.py``: the baseline train.py
   assets of classify and rank (text, never imported);
-- ``custom.py``: the custom evaluator's sandboxed run.
+- ``custom.py``: the custom evaluator's sandboxed run; ``settings.py``: what the runner adds to its configs for a task.
 """
 
 from __future__ import annotations

@@ -131,7 +131,7 @@ def parse_rows(kind: str, data: bytes, name: str = "data") -> list[Row]:
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise TaskError(f"{where} is not UTF-8 (byte {exc.start} of the line); save the file as UTF-8") from exc
+            raise TaskError(f"{where} is not UTF-8 (byte {exc.start + 1} of the line); save the file as UTF-8") from exc
         if not line.strip():
             continue
         if line.startswith("\ufeff"):

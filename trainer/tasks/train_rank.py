@@ -25,6 +25,8 @@ EMBED = 64                # width of the byte and n-gram embeddings (a text's ve
 HIDDEN = 128              # width of the interaction MLP
 BIGRAM_BUCKETS = 8192     # hashed byte-bigram embedding rows (0 disables the bigram feature)
 TRIGRAM_BUCKETS = 16384   # hashed byte-trigram embedding rows (0 disables the trigram feature)
+OVERLAP_NGRAM = 4         # byte n-grams (lower-cased) of the candidate looked up in the query: a learned overlap
+OVERLAP_BUCKETS = 16384   # hashed n-gram rows of the overlap's learned weights (an idf the model learns; 0: off)
 SHARED_ENCODER = True     # the query and the candidate go through the same encoder
 INTERACTION = "mlp"       # "dot": score = q . c; "mlp": an MLP over [q, c, q * c, |q - c|]
 CONTEXT = EVAL_CONTEXT    # training length of a query and of a candidate in bytes (the evaluator feeds EVAL_CONTEXT)
@@ -62,18 +64,40 @@ class Encoder(nn.Module):
         return (h * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
+def ngram_hashes(x: torch.Tensor) -> torch.Tensor:
+    """A hash of the lower-cased OVERLAP_NGRAM bytes ending at each position (-1 where any of them is padding)."""
+    low = x + 32 * ((x >= 65) & (x <= 90)).long()
+    h = torch.zeros_like(x)
+    valid = torch.ones_like(x, dtype=torch.bool)
+    for k in range(OVERLAP_NGRAM):
+        shifted = F.pad(low[:, : low.shape[1] - k], (k, 0))
+        h = h * 263 + shifted
+        valid = valid & (shifted != 0)
+    return torch.where(valid, h % OVERLAP_BUCKETS, torch.full_like(h, -1))
+
+
 class PairScorer(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.query = Encoder()
         self.candidate = self.query if SHARED_ENCODER else Encoder()
         self.mlp = nn.Sequential(nn.Linear(4 * EMBED, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 1))
+        self.overlap = nn.Embedding(OVERLAP_BUCKETS, 1) if OVERLAP_BUCKETS > 0 else None
+        if self.overlap is not None:
+            nn.init.constant_(self.overlap.weight, 0.1)
+
+    def lexical(self, x: torch.Tensor) -> torch.Tensor:
+        """Sum of the learned weights of the candidate's n-grams that also occur in the query."""
+        hq, hc = ngram_hashes(x[:, 0]), ngram_hashes(x[:, 1])
+        found = ((hc[:, :, None] == hq[:, None, :]) & (hq[:, None, :] >= 0)).float().amax(-1)  # [B, Tc]
+        weights = self.overlap(hc.clamp(min=0)).squeeze(-1) if self.overlap is not None else (hc >= 0).float()
+        return (found * weights * (hc >= 0).float()).sum(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         q, c = self.query(x[:, 0]), self.candidate(x[:, 1])
-        if INTERACTION == "dot":
-            return (q * c).sum(-1)
-        return self.mlp(torch.cat([q, c, q * c, (q - c).abs()], dim=-1)).squeeze(-1)
+        score = (q * c).sum(-1) if INTERACTION == "dot" else \
+            self.mlp(torch.cat([q, c, q * c, (q - c).abs()], dim=-1)).squeeze(-1)
+        return score + self.lexical(x) if self.overlap is not None else score
 
 
 def learning_rate(step: int, fraction: float) -> float:
