@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 import random
 import statistics
+from typing import Callable
 
+from coordinator.agents.base import Agent
+from coordinator.agents.mutate import MutateAgent
 from coordinator.agents.tpe import PREFIX, TPEAgent
 from coordinator.branch import apply_values, branch_key, knob_values
 from coordinator.records import ProposalContext, ScoredText
@@ -47,12 +50,30 @@ def test_proposes_whole_configurations_of_the_same_branch() -> None:
     assert again.train_py == proposal.train_py                            # deterministic for a given rng
 
 
-def test_improves_on_the_simulator_from_its_own_trials() -> None:
-    swarm = SimSwarm(1, seed=0, agent=TPEAgent)
-    swarm.run_until(target=0.0, max_time=40 * swarm.run_time)
-    base = true_value(SIM_TRAIN_PY)
-    assert base is not None and swarm.best_true and swarm.best_true[-1][1] < base - 0.1, swarm.best_true
-    assert any(o.agent == "tpe" and o.kept for o in swarm.nodes[0].outcomes)
+NEAR_OPTIMUM = 2.20   # the simulator's floor is 2.15 and the baseline 2.44: within 0.05 bpb of the optimum
+CAP = 75
+
+
+def trials_to_near_optimum(agent: Callable[[random.Random], Agent], seed: int) -> int:
+    """Experiments (baseline runs included) until one node's kept HEAD is truly near the optimum; CAP + 1 if never."""
+    swarm = SimSwarm(1, seed=seed, agent=agent)
+    researcher = swarm.nodes[0].researcher
+    assert researcher is not None
+    for trial in range(1, CAP + 1):
+        researcher.step()
+        value = true_value(researcher.head_text)
+        if value is not None and value <= NEAR_OPTIMUM:
+            return trial
+    return CAP + 1
+
+
+def test_tpe_finds_the_optimum_in_fewer_trials_than_mutate() -> None:
+    # seeds 0-3, the first four (not picked); the noise is the simulator's default (a run's own 0.005 bpb)
+    tpe = [trials_to_near_optimum(TPEAgent, seed) for seed in range(4)]
+    mutate = [trials_to_near_optimum(MutateAgent, seed) for seed in range(4)]
+    reached = (sum(t <= CAP for t in tpe), sum(m <= CAP for m in mutate))
+    assert reached[0] >= 3 and reached[0] > reached[1], (tpe, mutate)
+    assert statistics.median(tpe) < statistics.median(mutate), (tpe, mutate)
 
 
 def distance(a: str, b: str, space: dict[str, Param]) -> float:
