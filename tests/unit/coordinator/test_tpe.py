@@ -157,3 +157,20 @@ def test_hostile_peer_texts_are_no_trials() -> None:
     proposal = agent.propose(context(junk))
     assert branch_key(deep) is None and agent.last_study is not None and agent.last_study.trials == 1
     assert branch_key(proposal.train_py) == branch_key(SIM_TRAIN_PY)
+
+
+def test_the_kept_study_adds_new_trials_and_retires_claims_that_ended() -> None:
+    from optuna.trial import TrialState
+
+    trials = peer_trials(10, seed=6)
+    agent = TPEAgent(random.Random(4))
+    first = agent.propose(context(trials))
+    claim = ScoredText(first.train_py, 0.0, "pending")
+    agent.propose(context(trials + [claim]))
+    study = agent.last_study
+    assert study is not None and study.pending == 1 and study.trials == 10
+    done = ScoredText(first.train_py, 2.3, "discard")          # the claim's result arrived: no longer in flight
+    agent.propose(context(trials + [done]))
+    assert agent.last_study is study and study.pending == 0 and study.trials == 11   # the same study, updated
+    states = [t.state for t in study.optuna.get_trials(deepcopy=False)]
+    assert states.count(TrialState.RUNNING) == 1 and states.count(TrialState.COMPLETE) == 11  # only the last ask runs
