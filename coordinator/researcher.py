@@ -305,10 +305,11 @@ class Researcher:
         if self.budget_kind != "seconds" or not share_allows(mine, self.tally.experiments, self.policy.verify_share):
             return None
         index = parent_blobs(view.results, baseline_commit=self.baseline_commit, baseline_blob=self.baseline_blob)
-        return transfer_action(view.results, me=self.author, hw_class=self.hw_class, trust=self.trust,
-                               head_text=self.head_text, text_of=self._text, commit_blob=index, merge=self.merge,
-                               taken=self._taken(view), tried=self._tried_transfers, blob_of=blob_hash,
-                               rungs=self.rungs)
+        action = transfer_action(view.results, me=self.author, hw_class=self.hw_class, trust=self.trust,
+                                 head_text=self.head_text, text_of=self._text, commit_blob=index, merge=self.merge,
+                                 taken=self._taken(view), tried=self._tried_transfers, blob_of=blob_hash,
+                                 rungs=self.rungs)
+        return action if action is not None and gate(action.train_py) else None
 
     def _explore_action(self, view: SwarmView) -> Action | None:
         transfer = self._transfer_action(view)  # the view holds every class's results (same clock)
