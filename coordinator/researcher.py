@@ -300,8 +300,8 @@ class Researcher:
     def _transfer_action(self, view: SwarmView) -> Action | None:
         """Under a seconds budget, another class's (or a lower rung's) kept idea merged onto HEAD, within the verify
         share of this node's experiments (coordinator.transfer; judged here like any explore)."""
-        mine = sum(1 for s in view.results if s.result.author == self.author
-                   and s.result.description.startswith(TRANSFER_PREFIX) and getattr(s.result, "action", "") == "explore")
+        mine = sum(1 for s in view.results if s.result.author == self.author and getattr(s.result, "action", "") ==
+                   "explore" and s.result.description.startswith(TRANSFER_PREFIX))
         if self.budget_kind != "seconds" or not share_allows(mine, self.tally.experiments, self.policy.verify_share):
             return None
         index = parent_blobs(view.results, baseline_commit=self.baseline_commit, baseline_blob=self.baseline_blob)

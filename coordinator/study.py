@@ -201,7 +201,8 @@ class Study:
 
     def _stepped(self, name: str, x: Any, centre: Value) -> Any:
         """``x`` moved at least one measurable step from the incumbent (TPE exploits in steps too small to beat the
-        noise margin; at x1.3 the simulator's TPE lost to mutate): x1.5 on log knobs, 1/8 of the range on linear ones, one on integers."""
+        noise margin; at x1.3 the simulator's TPE lost to mutate): x1.5 on log knobs, 1/8 of the range on linear
+        ones, one on integers."""
         p, c = self.space[name], self.space[name].internal(centre)
         if c is None or isinstance(c, (bool, str)) or isinstance(x, (bool, str)):
             return x

@@ -69,7 +69,8 @@ class Rung:
             if factor is None or isinstance(knob.value, (bool, str)):
                 continue
             value = knob.value * factor
-            text = rewrite(text, knob, max(1, int(round(value))) if isinstance(knob.value, int) else float(f"{value:.3g}"))
+            scaled = max(1, int(round(value))) if isinstance(knob.value, int) else float(f"{value:.3g}")
+            text = rewrite(text, knob, scaled)
         return text
 
 
@@ -83,7 +84,8 @@ def parse_rungs(text: str) -> list[Rung]:
     try:
         raw = json.loads(text)
     except ValueError as exc:
-        raise CoordinatorError(f"rungs: not JSON ({exc}); write e.g. [{{\"budget\": 5, \"scale\": {{\"N_LAYER\": 2}}}}]")
+        raise CoordinatorError(f"rungs: not JSON ({exc}); write e.g. "
+                               '[{"budget": 5, "scale": {"N_LAYER": 2}}]') from None
     if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_RUNGS:
         raise CoordinatorError(f"rungs: a list of 1 to {MAX_RUNGS} rungs, got {type(raw).__name__}")
     rungs = []
@@ -92,7 +94,8 @@ def parse_rungs(text: str) -> list[Rung]:
             raise CoordinatorError(f"rungs: rung {i} must be an object with only \"budget\" and \"scale\"")
         budget, scale = entry.get("budget", 1), entry.get("scale", {})
         if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0.01 <= budget <= 1000:
-            raise CoordinatorError(f"rungs: rung {i}'s budget must be a number in 0.01..1000 (a multiple), got {budget!r}")
+            raise CoordinatorError(f"rungs: rung {i}'s budget must be a number in 0.01..1000 (a multiple), "
+                                   f"got {budget!r:.40}")
         if not isinstance(scale, dict) or len(scale) > 64:
             raise CoordinatorError(f"rungs: rung {i}'s scale must be an object of at most 64 knobs")
         for name, factor in scale.items():

@@ -74,7 +74,8 @@ def test_rungs_are_read_strictly() -> None:
     assert rung_of(f"{CPU}+r1") == 1 and rung_of(CPU) == 0
     for bad, says in (("[", "not JSON"), ("{}", "a list"), ('[{"budget": 0}]', "budget"),
                       ('[{"scale": {"lr": 2}}]', "UPPER_CASE"), ('[{"scale": {"N": 1e9}}]', "factor"),
-                      ('[{"budget": 2, "x": 1}]', "only"), ("[" + "{}," * 9 + "{}]", "1 to 8"), ("x" * 5000, "at most")):
+                      ('[{"budget": 2, "x": 1}]', "only"), ("[" + "{}," * 9 + "{}]", "1 to 8"),
+                      ("x" * 5000, "at most")):
         with pytest.raises(CoordinatorError, match=says):
             parse_rungs(bad)
 

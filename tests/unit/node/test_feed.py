@@ -224,8 +224,8 @@ def test_feed_and_status_show_which_ideas_held_on_which_classes(tmp_path: Path) 
                           description=f"from {gpu}: relu2", action="explore"),
             signed_result(CAROL, 2, swarm, metric=2.50, hw_class=slow, description="LR 4e-3 -> 6e-3",
                           action="explore"),
-            signed_result(BOB, 2, swarm, metric=2.20, hw_class=f"{slow}+r1", description=f"from {slow}: LR 4e-3 -> 6e-3",
-                          action="explore")]
+            signed_result(BOB, 2, swarm, metric=2.20, hw_class=f"{slow}+r1",
+                          description=f"from {slow}: LR 4e-3 -> 6e-3", action="explore")]
     with Ledger(home / "ledger.sqlite") as ledger:
         ledger.put_manifest(swarm, manifest)
         assert ledger.add_results(rows) == [True] * 5
