@@ -14,7 +14,7 @@ Files:
 - ``identity.py``   ``Identity`` (Ed25519 key file, signing, peer id), ``peer_id_from_public_key``.
 - ``small_order.py`` refuses small-order ("anyone can sign") Ed25519 keys, which OpenSSL alone would accept.
 - ``hashing.py``    ``git_blob_hash``, ``message_id_of``, ``swarm_id_of``.
-- ``envelope.py``   ``sign_message``, ``decode_and_verify`` (the one validation pipeline), ``Verified``.
+- ``envelope.py``   ``sign_message`` (``seal``: signed, as a ``Verified``), ``decode_and_verify`` (the one validation pipeline), ``Verified``.
 - ``replay.py``     ``ReplayGuard``: per-author seen seqs (floor + bounded set), persistable with to/from_dict.
 - ``requests.py``   unsigned stream messages (sync, commit, manifest, data), ``encode_request``/``decode_request``.
 
@@ -27,7 +27,7 @@ Typical use::
 
 from __future__ import annotations
 
-from protocol.envelope import DOMAIN_TAG, Verified, decode_and_verify, sign_message
+from protocol.envelope import DOMAIN_TAG, Verified, decode_and_verify, seal, sign_message
 from protocol.errors import (
     AuthorMismatch,
     BadSignature,
@@ -69,7 +69,7 @@ __all__ = [
     "Manifest", "Result", "Claim", "BudgetRule", "Message", "STATUSES", "ACTIONS", "CLOCKS", "legacy_action", "one_line",
     "SyncRequest", "SyncResponse", "CommitRequest", "CommitResponse",
     "ManifestRequest", "ManifestResponse", "DataRequest", "DataResponse", "Request",
-    "sign_message", "decode_and_verify", "Verified", "DOMAIN_TAG",
+    "sign_message", "seal", "decode_and_verify", "Verified", "DOMAIN_TAG",
     "encode_request", "decode_request", "ReplayGuard", "Limits", "DEFAULT_LIMITS", "PROTOCOL_VERSION", "SIGNED_VERSION",
     "ProtocolError", "MalformedMessage", "SchemaError", "UnexpectedKind", "UnsupportedVersion", "LimitExceeded",
     "BadSignature", "AuthorMismatch", "InvalidValue", "StaleMessage", "Replayed", "WrongSwarm", "WrongSender",

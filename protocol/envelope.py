@@ -41,7 +41,7 @@ from protocol.limits import DEFAULT_LIMITS, PROTOCOL_VERSION, SIGNED_VERSION, Li
 from protocol.messages import KIND_OF, LEGACY_SCHEMAS, SCHEMAS, Message, Result
 from protocol.replay import ReplayGuard
 
-__all__ = ["DOMAIN_TAG", "Verified", "sign_message", "decode_and_verify", "signed_bytes"]
+__all__ = ["DOMAIN_TAG", "Verified", "sign_message", "seal", "decode_and_verify", "signed_bytes"]
 
 DOMAIN_TAG = b"swarm-node/signed-message\x00"
 
@@ -74,6 +74,11 @@ class Verified:
 def sign_message(identity: Identity, message: Message, *, limits: Limits = DEFAULT_LIMITS) -> bytes:
     """The raw envelope of ``message`` signed by ``identity``. The message must pass the checks its receivers apply
     (schema and intrinsic bounds; not the clock), and ``message.author`` must be ``identity.public_key``."""
+    return _sign(identity, message, limits)[1]
+
+
+def _sign(identity: Identity, message: Message, limits: Limits) -> tuple[bytes, bytes]:
+    """(signed body, raw envelope) of ``message``; see :func:`sign_message`."""
     kind = KIND_OF.get(type(message))
     if kind is None:
         raise SchemaError(f"not a signed message type: {type(message).__name__}")
@@ -88,7 +93,15 @@ def sign_message(identity: Identity, message: Message, *, limits: Limits = DEFAU
     bound = limits.max_manifest_envelope if kind == "manifest" else limits.max_envelope
     if len(raw) > bound:
         raise LimitExceeded(f"signed {kind} is {len(raw)} bytes > {bound}")
-    return raw
+    return body, raw
+
+
+def seal(identity: Identity, message: Message, *, limits: Limits = DEFAULT_LIMITS) -> Verified:
+    """``message`` signed by ``identity``, as the :class:`Verified` its receivers will hold (the same raw bytes and
+    message id), without decoding the signature back: the signer checked the schema and bounds on the way in."""
+    body, raw = _sign(identity, message, limits)
+    return Verified(message=message, author=identity.public_key, body=body, raw=raw,
+                    message_id=hashlib.sha256(raw).digest())
 
 
 def decode_and_verify(
