@@ -131,7 +131,8 @@ class GossipGate:
         if not isinstance(verified.message, kind):
             self._reject(peer, f"a {type(verified.message).__name__} on the {kind.__name__} topic")
             return False
-        if kind is Claim and verified.message.expires_at - verified.message.created_at > MAX_CLAIM_SECONDS:
+        message = verified.message
+        if isinstance(message, Claim) and message.expires_at - message.created_at > MAX_CLAIM_SECONDS:
             self.rejected += 1  # valid under the protocol's 24 h, but squatting: dropped, not forwarded, nobody blamed
             log.debug("claim from %s dropped: lasts over %.0f s", peer, MAX_CLAIM_SECONDS)
             return False
