@@ -4,8 +4,8 @@
 swarm view, fetching a peer's train.py, publishing a result or a claim) are ``node.ports.ThreadPorts``, the one
 adapter that crosses back into trio. The ledger is shared (it has its own lock).
 
-While a run trains, its progress goes to the
-ledger's state (``STATE_CURRENT``) where ``swarm-node feed`` and the dashboard read it.
+While a run trains, its progress goes to the ledger's typed status records (``ledger.status``, ``CurrentRun``),
+where ``swarm-node feed``, ``status`` and the dashboard read it.
 """
 
 from __future__ import annotations
@@ -27,9 +27,8 @@ from coordinator.workspace import Workspace
 from protocol import Result, one_line
 from trainer import Budget, Hardware, Progress, RunSummary, hardware_fingerprint, run_experiment, sandbox_available
 
-from node.feed.views import STATE_AGENT, STATE_CURRENT, STATE_NOISE, STATE_SWARM
 from node.config import NodeConfig, public_key_of_peer_id
-from node.ledger import Ledger
+from node.ledger import AgentNote, CurrentRun, Ledger, NoiseRecord
 from node.ledger.rows import ResultRow
 from node.ports import Network, ThreadPorts
 from node.swarms import SwarmError, SwarmSpec, budget_rule
@@ -128,9 +127,9 @@ class ResearchLoop:
                 return
             fraction = max(0.0, min(1.0, p.budget_fraction))
             eta = (time.time() - started) * (1 - fraction) / fraction if fraction > 0.02 else None
-            self.ledger.set_state(STATE_CURRENT, {"action": self._action, "description": self._description,
-                                                  "fraction": fraction, "eta_seconds": eta, "step": p.step,
-                                                  "tokens": p.tokens, "started_at": started})
+            self.ledger.status.set_current(CurrentRun(action=self._action, description=self._description,
+                                                      fraction=fraction, eta_seconds=eta, step=p.step,
+                                                      tokens=p.tokens, started_at=started))
 
         self._description = "training"
         try:
@@ -139,7 +138,7 @@ class ResearchLoop:
                                   cache_dir=Path(self.config.cache_dir) / "prepared")
         finally:
             if not self._stopped:
-                self.ledger.set_state(STATE_CURRENT, None)
+                self.ledger.status.set_current(None)
 
     # ------------------------------------------------------------------ the loop
 
@@ -160,26 +159,25 @@ class ResearchLoop:
             return outcome
         self._note_agent()
         evidence = researcher.evidence()
-        self.ledger.set_state(STATE_NOISE, {**dataclasses.asdict(evidence), "hw_class": self.hardware.hw_class,
-                                            "best": researcher.best})
+        self.ledger.status.set_noise(NoiseRecord.of(evidence, hw_class=self.hardware.hw_class, best=researcher.best))
         log.info("%s %s %.4f (%s): %s", outcome.action, outcome.status, outcome.metric, outcome.reason,
                  outcome.description)
         return outcome
 
     def _note_agent(self) -> None:
         """An agent that stopped for good (the llm endpoint refused the key or the model) is said once, with the fix,
-        in the log, the feed and ``status`` (ledger state ``STATE_AGENT``)."""
+        in the log, the feed and ``status`` (``ledger.status``, ``AgentNote``)."""
         note = str(getattr(self.agent, "disabled", "") or "")
         if note and note != self._agent_note:
             self._agent_note = note
             log.error("%s", note)
-            self.ledger.set_state(STATE_AGENT, {"agent": getattr(self.agent, "name", "?"), "note": note})
+            self.ledger.status.set_agent_note(AgentNote(str(getattr(self.agent, "name", "?")), note))
 
     async def run(self, max_steps: int | None = None) -> None:
         """Run experiments one after another until cancelled (or ``max_steps``)."""
         self.ports.bind()
-        self.ledger.set_state(STATE_SWARM, self.swarm.swarm_id.hex())
-        self.ledger.set_state(STATE_AGENT, None)  # a note of an earlier run no longer holds
+        self.ledger.status.set_active_swarm(self.swarm.swarm_id)
+        self.ledger.status.set_agent_note(None)  # a note of an earlier run no longer holds
         try:
             researcher = await trio.to_thread.run_sync(self._researcher)
             steps = 0

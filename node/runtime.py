@@ -33,7 +33,6 @@ import trio
 from coordinator.records import Outcome
 from node.config import NodeConfig
 from node.errors import NodeError
-from node.feed.views import STATE_CURRENT, STATE_PEERS
 from node.housekeeping import prune_claims_forever
 from node.joinstring import Join, format_join
 from node.ledger import Ledger
@@ -155,8 +154,7 @@ class Node:
                         self.console.say(feed_line(verified))
         finally:
             config.node_json_path.unlink(missing_ok=True)
-            ledger.set_state(STATE_PEERS, [])
-            ledger.set_state(STATE_CURRENT, None)
+            ledger.status.clear_running()
 
     async def _refresh_node_file(self) -> None:
         """Keep node.json's addresses and reachability current: behind NAT they change once a relay slot is held."""
@@ -171,7 +169,7 @@ class Node:
     async def _publish_peers(self) -> None:
         """Keep the connected peers in the ledger's state, where the feed and status read them."""
         while True:
-            self.ledger.set_state(STATE_PEERS, self.service.peers())
+            self.ledger.status.set_peers(self.service.peers())
             await trio.sleep(PEERS_INTERVAL)
 
     async def _research(self, max_experiments: int | None) -> None:

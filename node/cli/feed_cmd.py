@@ -179,6 +179,13 @@ def read_node_file(path: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | 
     return info, None
 
 
+def _as_dict(record: object) -> dict[str, Any] | None:
+    """A status record (``node.ledger.status``) as the JSON report shows it."""
+    import dataclasses
+
+    return None if record is None else dataclasses.asdict(record)  # type: ignore[call-overload]
+
+
 @cli.command(epilog="\b\nExamples:\n  swarm-node status\n  swarm-node status --json")
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), help=HOME_HELP)
 @click.option("--swarm", "wanted", help=SWARM_HELP)
@@ -188,8 +195,7 @@ def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
     noise and margin, and the share of compute that went to baselines, re-runs, verification and new ideas."""
     from node.config import load_config
     from node.feed.terminal import noise_lines
-    from node.feed.views import (STATE_AGENT, STATE_CURRENT, STATE_NOISE, STATE_PEERS, build_feed, swarm_info,
-                                 viewer_of)
+    from node.feed.views import build_feed, swarm_info, viewer_of
 
     ledger = open_ledger(home)
     config = load_config(overrides={"home": home} if home else None)
@@ -206,10 +212,10 @@ def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
         "node": running,
         "stale_node_file": stale,
         "swarms": swarms,
-        "peers": ledger.get_state(STATE_PEERS, []),
-        "current": ledger.get_state(STATE_CURRENT),
-        "noise": ledger.get_state(STATE_NOISE),
-        "agent": ledger.get_state(STATE_AGENT),
+        "peers": ledger.status.peers(),
+        "current": _as_dict(ledger.status.current()),
+        "noise": _as_dict(ledger.status.noise()),
+        "agent": _as_dict(ledger.status.agent_note()),
         "known_peers": len(ledger.peers()),
         "bans": [{"peer": peer, "reason": reason, "until": until} for peer, reason, until in ledger.bans()],
     }

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from node.cli.main import _register_commands, cli
-from node.feed.views import STATE_AGENT, STATE_CURRENT, Viewer, build_feed, pick_swarm
-from node.ledger import Ledger
+from node.feed.views import Viewer, build_feed, pick_swarm
+from node.ledger import AgentNote, CurrentRun, Ledger
 from protocol import Identity, git_blob_hash, swarm_id_of
 from tests.factories import ALICE, BOB, CAROL, make_manifest, signed_result, write_identity
 
@@ -86,7 +86,7 @@ def test_a_never_served_fake_best_with_two_fresh_attesters_is_not_best(home: Pat
 def test_feed_and_status_say_once_that_the_agent_stopped(home: Path) -> None:
     note = "llm agent stopped: http://x/v1 answered 401; set OPENAI_API_KEY"
     with Ledger(home / "ledger.sqlite") as ledger:
-        ledger.set_state(STATE_AGENT, {"agent": "llm", "note": note})
+        ledger.status.set_agent_note(AgentNote("llm", note))
     with Ledger(home / "ledger.sqlite", readonly=True) as ledger:
         assert build_feed(ledger, pick_swarm(ledger) or b"")["agent"] == note
     out = CliRunner().invoke(cli, ["status", "--home", str(home)])
@@ -97,7 +97,7 @@ def test_feed_and_status_say_once_that_the_agent_stopped(home: Path) -> None:
 
 def test_feed_reports_the_running_experiment(home: Path) -> None:
     with Ledger(home / "ledger.sqlite") as ledger:
-        ledger.set_state(STATE_CURRENT, {"action": "explore", "description": "LR up", "fraction": 0.5})
+        ledger.status.set_current(CurrentRun(action="explore", description="LR up", fraction=0.5))
     with Ledger(home / "ledger.sqlite", readonly=True) as ledger:
         feed = build_feed(ledger, pick_swarm(ledger) or b"")
     assert feed["current"]["description"] == "LR up"
