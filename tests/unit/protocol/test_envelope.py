@@ -250,3 +250,14 @@ def test_non_bytes_input() -> None:
     with pytest.raises(MalformedMessage):
         verify("not bytes")  # type: ignore[arg-type]
     assert verify(bytearray(sign_message(ALICE, result())))
+
+
+def test_seal_is_what_its_receivers_verify() -> None:
+    from protocol import seal
+
+    sealed = seal(ALICE, result(seq=4))
+    received = verify(sealed.raw, expected_swarm=SWARM)
+    assert sealed == received  # same message, author, body, raw bytes and message id, without a decode by the signer
+    assert sealed.message_id == hashlib.sha256(sealed.raw).digest()
+    with pytest.raises(AuthorMismatch):
+        seal(BOB, result(seq=5))  # signs only as the message's author, like sign_message
