@@ -15,7 +15,8 @@ equal the body's own. ``message_id`` = sha256(envelope bytes); for a manifest th
 
 Pipeline order (each step raises its own ``ProtocolError``): size limit -> envelope decode (version, kind, size of
 that kind, expected kind) -> sender (a cheap compare, before the costly signature) -> signature -> strict body decode
--> schema -> author matches signer -> intrinsic bounds -> receiver bounds (skew, expiry, swarm) -> replay (results).
+-> schema -> author matches signer -> intrinsic bounds -> receiver bounds (skew, expiry, swarm). A replayed
+(author, seq) is the receiver's to drop: node/ keeps per-author seq heads (gossip gate) and the ledger dedupes.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ from protocol.errors import (
 from protocol.identity import Identity, peer_id_from_public_key, verify_signature
 from protocol.limits import DEFAULT_LIMITS, PROTOCOL_VERSION, SIGNED_VERSION, Limits
 from protocol.messages import KIND_OF, LEGACY_SCHEMAS, SCHEMAS, Message, Result
-from protocol.replay import ReplayGuard
 
 __all__ = ["DOMAIN_TAG", "Verified", "sign_message", "seal", "decode_and_verify", "signed_bytes"]
 
@@ -110,7 +110,6 @@ def decode_and_verify(
     expected_swarm: bytes | None = None,
     sender: str | None = None,
     now: float | None = None,
-    replay: ReplayGuard | None = None,
     expect: type | tuple[type, ...] | None = None,
     limits: Limits = DEFAULT_LIMITS,
 ) -> Verified:
@@ -118,7 +117,7 @@ def decode_and_verify(
 
     ``expected_swarm``: the swarm of the topic or stream (for a manifest: its expected id). ``sender``: the libp2p
     peer id that delivered it directly when the author must be that peer (claims); ``None`` for relayed gossip and
-    sync. ``now``: the receiver's clock (default ``time.time()``). ``replay``: updated for results that pass.
+    sync. ``now``: the receiver's clock (default ``time.time()``).
     ``expect``: the message type(s) acceptable here (e.g. ``Result`` on a results topic)."""
     if type(raw) is not bytes:
         if not isinstance(raw, (bytearray, memoryview)):
@@ -168,6 +167,4 @@ def decode_and_verify(
     message_id = hashlib.sha256(raw).digest()
     if kind == "manifest" and expected_swarm is not None and message_id != expected_swarm:
         raise WrongSwarm(f"manifest {message_id.hex()[:16]} is not swarm {expected_swarm.hex()[:16]}")
-    if replay is not None and isinstance(message, Result):
-        replay.check_and_update(author, message.seq)
     return Verified(message=message, author=author, body=body, raw=raw, message_id=message_id)

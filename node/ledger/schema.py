@@ -107,7 +107,7 @@ CREATE TABLE IF NOT EXISTS own_seq (
 );
 
 CREATE TABLE IF NOT EXISTS replay (      -- unused (nothing persists a replay guard), kept so that v1 stays v1
-    author TEXT PRIMARY KEY,               -- a key of ReplayGuard.to_dict()
+    author TEXT PRIMARY KEY,               -- (the replay guard it was for is gone)
     state  TEXT NOT NULL                   -- its value, JSON
 );
 

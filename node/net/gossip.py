@@ -21,7 +21,7 @@ from libp2p.peer.id import ID
 from libp2p.pubsub.pb import rpc_pb2
 
 from node.ledger.peers import MAX_CLAIM_SECONDS
-from protocol import Claim, ProtocolError, Replayed, Result, StaleMessage, Verified
+from protocol import Claim, ProtocolError, Result, StaleMessage, Verified
 
 __all__ = ["Topics", "GossipGate", "Verify"]
 
@@ -121,7 +121,7 @@ class GossipGate:
             return False
         try:
             verified = self._verify(raw)
-        except (Replayed, StaleMessage) as exc:  # not by itself misbehaviour (clock skew, a claim expired in transit)
+        except StaleMessage as exc:  # not by itself misbehaviour (clock skew, a claim expired in transit)
             self.rejected += 1
             log.debug("message from %s dropped: %s", peer, exc)
             return False

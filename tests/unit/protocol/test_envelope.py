@@ -17,8 +17,6 @@ from protocol import (
     Limits,
     MalformedMessage,
     ProtocolError,
-    Replayed,
-    ReplayGuard,
     Result,
     SchemaError,
     StaleMessage,
@@ -92,23 +90,6 @@ def test_wrong_swarm() -> None:
         verify(sign_message(ALICE, result()), expected_swarm=bytes(32))
     with pytest.raises(WrongSwarm):
         verify(sign_message(ALICE, claim()), expected_swarm=bytes(32))
-
-
-def test_replayed_seq_is_rejected_and_out_of_order_is_not() -> None:
-    guard = ReplayGuard()
-    for seq in (3, 1, 2):
-        verify(sign_message(ALICE, result(seq=seq)), replay=guard)
-    with pytest.raises(Replayed):
-        verify(sign_message(ALICE, result(seq=2, description="same seq, other text")), replay=guard)
-    verify(sign_message(BOB, result(BOB, seq=2)), replay=guard)  # seqs are per author
-    assert guard.floor(ALICE.public_key) == 3
-
-
-def test_a_rejected_message_does_not_consume_its_seq() -> None:
-    guard = ReplayGuard()
-    with pytest.raises(WrongSwarm):
-        verify(sign_message(ALICE, result(seq=5)), replay=guard, expected_swarm=bytes(32))
-    verify(sign_message(ALICE, result(seq=5)), replay=guard)
 
 
 def test_stale_timestamps() -> None:
