@@ -24,6 +24,7 @@ from typing import Callable, Protocol
 import trio
 
 from coordinator.records import ClaimLike, Outcome, SeenResult, SwarmView
+from node.config import public_key_of_peer_id
 from node.ledger import Ledger
 from node.swarms import SwarmSpec, budget_rule
 from protocol import Claim, Result, Verified, one_line, peer_id_from_public_key
@@ -56,6 +57,16 @@ def results_of(outcome: Outcome, *, swarm: SwarmSpec, author: bytes, fingerprint
             for run in outcome.run_results()]
 
 
+def invalid_by_key(ledger: Ledger) -> dict[bytes, int]:
+    """The ledger's invalid-message counts by author key (the coordinator's trust counts them against the peer)."""
+    out: dict[bytes, int] = {}
+    for row in ledger.peers():
+        key = public_key_of_peer_id(row.peer_id) if row.invalid_count else None
+        if key is not None:
+            out[key] = row.invalid_count
+    return out
+
+
 class ThreadPorts:
     """The Researcher's ports for one swarm (see the module docstring). :meth:`bind` from the trio thread first;
     after :meth:`stop` (the node is leaving; an abandoned step may still be running) the ports write nothing."""
@@ -81,7 +92,8 @@ class ThreadPorts:
     def swarm_view(self) -> SwarmView:
         rows = self._ledger.results(self._swarm.swarm_id)
         claims: list[ClaimLike] = list(self._ledger.recent_claims(self._swarm.swarm_id))  # expired: were they kept?
-        return SwarmView(results=[SeenResult(r.message_id, r) for r in rows], claims=claims)
+        return SwarmView(results=[SeenResult(r.message_id, r) for r in rows], claims=claims,
+                         invalid=invalid_by_key(self._ledger))
 
     def fetch_blob(self, blob: str) -> str | None:
         text = self._ledger.get_commit(blob)
@@ -113,7 +125,7 @@ class ThreadPorts:
         results = results_of(outcome, swarm=self._swarm, author=self._author, fingerprint=self._fingerprint)
         trio.from_thread.run(self._publish_all, results, trio_token=self._token)
         for change in outcome.trust_changes:
-            self._ledger.update_peer(peer_id_from_public_key(change.peer), trust=change.score)
+            self._ledger.set_trust(peer_id_from_public_key(change.peer), change.score)
         if self._on_outcome is not None:
             self._on_outcome(outcome)
 

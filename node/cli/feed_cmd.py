@@ -18,6 +18,7 @@ from node.cli.main import cli
 __all__ = ["feed", "status", "best", "export", "dashboard", "open_ledger"]
 
 HOME_HELP = "The node home (default: $SWARM_NODE_HOME or ~/.swarm-node)."
+STANDING_ROWS = 50
 SWARM_HELP = "Which swarm (a hex id or prefix); default: the node's active swarm, or the only one."
 
 
@@ -191,7 +192,8 @@ def _as_dict(record: object) -> dict[str, Any] | None:
 @click.option("--swarm", "wanted", help=SWARM_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
-    """The node: identity, swarms, peers (and bans: who, why, until when), the current step, the measured (paired)
+    """The node: identity, swarms, peers (their standing: trust from reproduced claims, invalid messages, and bans:
+    who, why, until when), the current step, the measured (paired)
     noise and margin, and the share of compute that went to baselines, re-runs, verification and new ideas."""
     from node.config import load_config
     from node.feed.terminal import noise_lines
@@ -200,6 +202,7 @@ def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
     ledger = open_ledger(home)
     config = load_config(overrides={"home": home} if home else None)
     running, stale = read_node_file(config.node_json_path)
+    known = ledger.peers()
     swarms = []
     for sid in ledger.swarm_ids():
         info = swarm_info(ledger, sid)
@@ -216,7 +219,9 @@ def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
         "current": _as_dict(ledger.status.current()),
         "noise": _as_dict(ledger.status.noise()),
         "agent": _as_dict(ledger.status.agent_note()),
-        "known_peers": len(ledger.peers()),
+        "known_peers": len(known),
+        "standing": [{"peer": p.peer_id, "trust": p.trust, "invalid": p.invalid_count, "last_invalid": p.last_invalid}
+                     for p in known if p.trust or p.invalid_count][:STANDING_ROWS],
         "bans": [{"peer": peer, "reason": reason, "until": until} for peer, reason, until in ledger.bans()],
     }
     if as_json:
@@ -246,6 +251,9 @@ def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
         for line in s["lines"]:
             click.echo(f"          {line}")
     click.echo(f"peers     {len(report['peers'] or [])} connected, {report['known_peers']} known")
+    for peer in report["standing"]:
+        last = f" (last: {peer['last_invalid'][:60]})" if peer["invalid"] else ""
+        click.echo(f"standing  {peer['peer']} trust {peer['trust']:+.2f}, {peer['invalid']} invalid{last}")
     for ban in report["bans"]:
         until = time.strftime("%Y-%m-%d %H:%M", time.localtime(ban["until"]))
         click.echo(f"banned    {ban['peer']} until {until}: {ban['reason']}")

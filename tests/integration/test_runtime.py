@@ -36,6 +36,7 @@ def test_an_outcome_becomes_one_signed_result_per_run(tmp_path: Path) -> None:
                       metric=3.25, status="discard", hw_class="cpu:test:1t", steps=10, tokens=640, wall_seconds=1.0,
                       peak_memory_mb=50.0, description="LR up\nand more", records=(record(0, 3.2), record(1, 3.3)))
     told: list[Outcome] = []
+    junk = Identity.generate()
     with Ledger(config.ledger_path) as ledger:
         swarm_id = builtin_swarm(ledger).swarm_id
 
@@ -45,6 +46,9 @@ def test_an_outcome_becomes_one_signed_result_per_run(tmp_path: Path) -> None:
                                     author=identity.public_key, fingerprint="test", on_outcome=told.append)
                 ports.bind()
                 await trio.to_thread.run_sync(ports.publish, outcome)  # as the Researcher calls it
+                ledger.note_invalid(junk.peer_id, "SchemaError: junk")
+                view = await trio.to_thread.run_sync(ports.swarm_view)
+                assert view.invalid == {junk.public_key: 1}  # the coordinator's trust counts the ledger's charges
 
         trio.run(main)
         mine = [r for r in ledger.results(swarm_id) if r.author == identity.public_key]

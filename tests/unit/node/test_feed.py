@@ -164,6 +164,23 @@ def test_status_lists_bans_with_reason_and_expiry(home: Path) -> None:
         assert ledger.bans() == [] and not ledger.is_blacklisted("12D3KooWRogue")
 
 
+def test_status_shows_each_peers_standing_from_one_store(home: Path) -> None:
+    """Trust (the research loop's score from reproductions) and invalid messages, both read back from the ledger's
+    one peer row: the trust column was written and never read before."""
+    with Ledger(home / "ledger.sqlite") as ledger:
+        ledger.set_trust("12D3KooWLiar", -3.0)
+        ledger.note_invalid("12D3KooWJunk", "SchemaError: an envelope is a non-empty array")
+        ledger.touch_peer("12D3KooWQuiet", [])
+    out = CliRunner().invoke(cli, ["status", "--home", str(home)])
+    assert out.exit_code == 0, out.output
+    assert "standing  12D3KooWLiar trust -3.00, 0 invalid" in out.output
+    assert "standing  12D3KooWJunk trust +0.00, 1 invalid (last: SchemaError" in out.output
+    assert "12D3KooWQuiet" not in out.output  # nothing to say about a peer in good standing
+    report = json.loads(CliRunner().invoke(cli, ["status", "--home", str(home), "--json"]).output)
+    assert {p["peer"]: (p["trust"], p["invalid"]) for p in report["standing"]} == {
+        "12D3KooWLiar": (-3.0, 0), "12D3KooWJunk": (0.0, 1)}
+
+
 def test_a_result_far_better_than_this_nodes_own_is_best_only_once_rerun_here(home: Path) -> None:
     dave = Identity.generate()
     with Ledger(home / "ledger.sqlite") as ledger:
