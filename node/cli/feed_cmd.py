@@ -9,11 +9,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import click
 
 from node.cli.main import cli
+
+if TYPE_CHECKING:
+    from node.ledger import Ledger, ResultRow
 
 __all__ = ["feed", "status", "best", "export", "dashboard", "open_ledger"]
 
@@ -22,7 +25,7 @@ STANDING_ROWS = 50
 SWARM_HELP = "Which swarm (a hex id or prefix); default: the node's active swarm, or the only one."
 
 
-def open_ledger(home: Path | None) -> Any:
+def open_ledger(home: Path | None) -> Ledger:
     """The ledger of a node home, read-only, or a clean error that says how to get one."""
     from node.config import load_config
     from node.errors import NodeError
@@ -41,7 +44,7 @@ def open_ledger(home: Path | None) -> Any:
         raise click.ClickException(str(exc)) from exc
 
 
-def _swarm(ledger: Any, wanted: str | None) -> bytes:
+def _swarm(ledger: Ledger, wanted: str | None) -> bytes:
     from node.feed.views import pick_swarm
 
     swarm_id = pick_swarm(ledger, wanted)
@@ -51,7 +54,7 @@ def _swarm(ledger: Any, wanted: str | None) -> bytes:
     return swarm_id
 
 
-def _new_results(ledger: Any, swarm_id: bytes, printed: set[bytes]) -> Iterator[Any]:
+def _new_results(ledger: Ledger, swarm_id: bytes, printed: set[bytes]) -> Iterator[ResultRow]:
     for row in ledger.results(swarm_id):
         if row.message_id not in printed:
             printed.add(row.message_id)
@@ -210,7 +213,7 @@ def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
         swarms.append({"swarm_id": sid.hex(), "name": info.name, "budget": info.budget, "results": ledger.count(sid),
                        "best": built["best"], "noise": built["plot"]["noise"], "compute": built["compute"],
                        "lines": noise_lines(built)})
-    report = {
+    report: dict[str, Any] = {
         "home": str(config.home),
         "node": running,
         "stale_node_file": stale,

@@ -16,6 +16,7 @@ from coordinator.peers import Verification, verifications, vouched_peers
 from coordinator.records import SeenResult
 from node.feed.standing import (best_per_cohort, cohort_label, cohort_noise, cohort_of, compute_shares,
                                 running_best)
+from node.config import NodeConfig
 from node.ledger import Ledger, ResultRow
 from protocol import Manifest, ProtocolError, decode_and_verify
 
@@ -36,7 +37,7 @@ class SwarmInfo:
     metric: str
 
 
-def viewer_of(config: Any) -> Viewer:
+def viewer_of(config: NodeConfig) -> Viewer:
     """The viewer of a node home: its identity's public key (if it has one yet) and the peers its user trusts."""
     from node.config import public_key_of_peer_id
     from protocol import Identity, ProtocolError

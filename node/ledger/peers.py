@@ -118,7 +118,7 @@ class PeersAndClaims(LedgerBase):
     # -- claims ----------------------------------------------------------------------------------------------------
 
     @guarded
-    def put_claim(self, v: Any) -> bool:
+    def put_claim(self, v: protocol.Verified) -> bool:
         """Store a verified ``Claim`` (one per swarm, author, blob; a later expiry replaces it); True if kept.
 
         Claims cost their author nothing, so they are bounded here: one lasting over ``MAX_CLAIM_SECONDS`` is refused,
@@ -158,29 +158,33 @@ class PeersAndClaims(LedgerBase):
                                 (swarm, author, blob)).fetchone() is not None
 
     @guarded
-    def active_claims(self, swarm_id: bytes, now: float) -> list[Any]:
+    def active_claims(self, swarm_id: bytes, now: float) -> list[protocol.Claim]:
         """The ``Claim`` messages of a swarm that have not expired at ``now`` (soonest expiry first)."""
         cur = self._conn.execute(
             "SELECT raw FROM claims WHERE swarm_id = ? AND expires_at > ? ORDER BY expires_at", (swarm_id, now)
         )
-        claims: list[Any] = []
+        claims: list[protocol.Claim] = []
         for (raw,) in cur.fetchall():
             try:
-                claims.append(protocol.decode_and_verify(bytes(raw), expected_swarm=swarm_id, now=now).message)
+                message = protocol.decode_and_verify(bytes(raw), expected_swarm=swarm_id, now=now).message
+                if isinstance(message, protocol.Claim):
+                    claims.append(message)
             except protocol.ProtocolError as exc:
                 log.warning("ledger: stored claim no longer verifies: %s", exc)
         return claims
 
     @guarded
-    def recent_claims(self, swarm_id: bytes) -> list[Any]:
+    def recent_claims(self, swarm_id: bytes) -> list[protocol.Claim]:
         """Every stored ``Claim`` of a swarm, live or expired (bounded per author by ``put_claim``), latest first."""
         cur = self._conn.execute("SELECT raw, expires_at FROM claims WHERE swarm_id = ? ORDER BY expires_at DESC",
                                  (swarm_id,))
-        claims: list[Any] = []
+        claims: list[protocol.Claim] = []
         for raw, expires_at in cur.fetchall():
             try:  # checked as of just before its expiry: it was live when it was stored
-                claims.append(protocol.decode_and_verify(bytes(raw), expected_swarm=swarm_id,
-                                                         now=min(time.time(), float(expires_at) - 1e-3)).message)
+                message = protocol.decode_and_verify(bytes(raw), expected_swarm=swarm_id,
+                                                     now=min(time.time(), float(expires_at) - 1e-3)).message
+                if isinstance(message, protocol.Claim):
+                    claims.append(message)
             except protocol.ProtocolError as exc:
                 log.warning("ledger: stored claim no longer verifies: %s", exc)
         return claims
