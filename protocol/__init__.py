@@ -14,7 +14,8 @@ Files:
 - ``identity.py``   ``Identity`` (Ed25519 key file, signing, peer id), ``peer_id_from_public_key``.
 - ``small_order.py`` refuses small-order ("anyone can sign") Ed25519 keys, which OpenSSL alone would accept.
 - ``hashing.py``    ``git_blob_hash``, ``message_id_of``, ``swarm_id_of``.
-- ``envelope.py``   ``sign_message`` (``seal``: signed, as a ``Verified``), ``decode_and_verify`` (the one validation pipeline), ``Verified``.
+- ``envelope.py``   ``sign_message`` (``seal``: signed, as a ``Verified``), ``decode_and_verify`` (the one
+                    validation pipeline), ``Verified``.
 - ``requests.py``   unsigned stream messages (sync, commit, manifest, data), ``encode_request``/``decode_request``.
 
 Typical use::

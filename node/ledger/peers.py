@@ -1,4 +1,5 @@
-"""Peers (addresses and standing: trust, invalid messages, a ban with its reason and expiry) and claims (who is running which train.py blob, until when)."""
+"""Peers (addresses and standing: trust, invalid messages, a ban with its reason and expiry) and claims (who is
+running which train.py blob, until when)."""
 
 from __future__ import annotations
 

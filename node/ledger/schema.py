@@ -3,8 +3,9 @@
 Version 1 is the first schema; version 2 adds the result columns of protocol version 2 (action, run_index,
 cpu_seconds, clock); version 3 keeps a peer's standing in one place, its ``peers`` row: trust (from reproductions),
 invalid messages, and a ban with its reason and expiry (the bans move there from ``kv``; the never-written
-``confirmed``/``refuted`` and the duplicate ``blacklisted`` columns go). A later version adds a function to :data:`MIGRATIONS` under its number; opening a
-ledger runs the missing ones in order, each in its own transaction, and records the version reached.
+``confirmed``/``refuted`` and the duplicate ``blacklisted`` columns go). A later version adds a function to
+:data:`MIGRATIONS` under its number; opening a ledger runs the missing ones in order, each in its own transaction,
+and records the version reached.
 """
 
 from __future__ import annotations
