@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 
 from coordinator.peers import Verification, verifications, vouched_peers
 from coordinator.records import SeenResult
+from coordinator.transfer import transfer_counts, transfer_lines
 from node.feed.standing import (best_per_cohort, cohort_label, cohort_noise, cohort_of, compute_shares,
                                 running_best)
 from node.config import NodeConfig
@@ -190,6 +191,12 @@ def _agent_note(ledger: Ledger) -> str | None:
     return note.note if note is not None and note.note else None
 
 
+def _transfers(seen: Sequence[SeenResult]) -> dict[str, Any]:
+    """Which ideas held on which classes, and how many rung-0 keeps were re-tested higher up and held there."""
+    tested, held = transfer_counts(seen)
+    return {"ideas": transfer_lines(seen), "up_tested": tested, "up_held": held}
+
+
 def build_feed(ledger: Ledger, swarm_id: bytes, *, viewer: Viewer = Viewer(), latest: int = LATEST) -> dict[str, Any]:
     """The whole feed of one swarm: best per class (eligible for ``viewer``: see :func:`eligible_best`), latest
     results, the best-so-far series, lineage, live state."""
@@ -222,5 +229,6 @@ def build_feed(ledger: Ledger, swarm_id: bytes, *, viewer: Viewer = Viewer(), la
         "peers": ledger.status.peers(),
         "noise": None if noise is None else dataclasses.asdict(noise),
         "agent": _agent_note(ledger),
+        "transfers": _transfers(seen),
         "generated_at": time.time(),
     }
