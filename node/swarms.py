@@ -108,7 +108,7 @@ def load_swarm(ledger: Ledger, swarm_id: bytes) -> SwarmSpec:
     return SwarmSpec(swarm_id, envelope, manifest, text, dataset, budget, task)
 
 
-def task_of(manifest: Manifest, ledger: Any | None = None) -> TaskSpec:
+def task_of(manifest: Manifest, ledger: Ledger | None = None) -> TaskSpec:
     """The manifest's task (a version-1 manifest's is lm), with a custom task's evaluate.py from ``ledger`` checked
     against ``eval_blob``; SwarmError when it is not here yet or the task does not agree with the manifest."""
     evaluator = ""
