@@ -24,12 +24,13 @@ from coordinator.researcher import Researcher
 from coordinator.workspace import Workspace
 from protocol import Claim, Result, one_line, peer_id_from_public_key
 from trainer import Progress, RunSummary, hardware_fingerprint, run_experiment, sandbox_available
+from trainer.limits import ceiling_from_baseline, runs_in_flight
 
 from node.feed.views import STATE_AGENT, STATE_CURRENT, STATE_NOISE, STATE_SWARM
 from node.swarms import SwarmError, SwarmSpec, budget_rule
 
 __all__ = ["ResearchLoop", "make_agent", "attestation_of", "verify_claim", "trusted_keys", "results_of",
-           "budget_clock", "next_run_index"]
+           "budget_clock", "next_run_index", "baseline_ceiling"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,17 @@ def next_run_index(rows: Any, blob: str, hw_class: str) -> int:
     """One more than the highest run index the ledger rows hold for ``blob`` on ``hw_class`` (0 for none)."""
     return max((int(getattr(r, "run_index", 0)) + 1 for r in rows if r.blob == blob and r.hw_class == hw_class),
                default=0)
+
+
+def baseline_ceiling(rows: Any, *, baseline_blob: str, hw_class: str, author: bytes, budget: str) -> float | None:
+    """A token-budget run's compute ceiling from the baseline's own use on this class: ``ceiling_from_baseline`` of
+    the mean CPU-seconds (cpu clock; wall seconds on a device) of this node's finished baseline runs, None before it
+    has one. Only this node's own runs count: a peer's number could widen the ceiling its code then runs under."""
+    used = [float(r.cpu_seconds) if r.clock == "cpu" else float(r.wall_seconds) for r in rows
+            if r.author == author and r.blob == baseline_blob and r.hw_class == hw_class and r.action == "baseline"
+            and r.status != "crash" and str(r.budget) == budget]
+    used = [u for u in used if u > 0]
+    return ceiling_from_baseline(sum(used) / len(used)) if used else None
 
 
 def make_agent(config: Any, rng: random.Random) -> Agent:
@@ -141,10 +153,16 @@ class ResearchLoop:
                                                   "tokens": p.tokens, "started_at": started})
 
         self._description = "training"
+        ceiling = None
+        if self.swarm.budget.kind == "tokens":  # the ceiling is recorded in the summary (compute_limit)
+            ceiling = baseline_ceiling(self.ledger.results(self.swarm.swarm_id),
+                                       baseline_blob=self.swarm.manifest.baseline_blob,
+                                       hw_class=self.hardware.hw_class, author=self.service.identity.public_key,
+                                       budget=str(budget_rule(self.swarm.budget)))
         try:
             return run_experiment(train_py, self.swarm.dataset, self.swarm.budget, work_root=self.work_root,
                                   seed=seed, require_sandbox=self.require_sandbox, progress=progress,
-                                  cache_dir=Path(self.config.cache_dir) / "prepared")
+                                  cache_dir=Path(self.config.cache_dir) / "prepared", compute_ceiling=ceiling)
         finally:
             if not self._stopped:
                 self.ledger.set_state(STATE_CURRENT, None)
@@ -201,6 +219,7 @@ class ResearchLoop:
             offer_text=self._offer,
             program=self.swarm.manifest.program, policy=self.policy, rng=self.rng,
             budget_clock=budget_clock(self.hardware.device, self.swarm.budget),
+            parallel=runs_in_flight(self.hardware.device, int(getattr(self.config, "parallel", 0) or 0)),
         )
 
     def _step(self, researcher: Researcher) -> Outcome:
