@@ -101,24 +101,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--budget", default="3s")
-    parser.add_argument("--startup-cap", type=float, default=4.0)
+    parser.add_argument("--startup-cap", type=float, default=4.0,
+                        help="CPU-s of start-up not charged (4: the hostile tests'; 10: the default)")
+    parser.add_argument("--conditions", default="alone,2 busy loops,2 torch loads")
     args = parser.parse_args()
     limits.STARTUP_CPU_CAP = args.startup_cap
     runner.TreeClock = ProbeClock  # type: ignore[misc]
     dataset = builtin_dataset()
     source = tiny_train_py()
     rows: list[dict[str, Any]] = []
-    conditions = ["alone", "2 busy loops", "2 torch loads"]
+    conditions = args.conditions.split(",")
     print(f"clock probe: tiny train.py, budget {args.budget}, {args.rounds} rounds; load avg {os.getloadavg()[0]:.1f}")
     print(f"{'condition':14s} {'steps':>5s} {'cgroup':>7s} {'proc':>7s} {'rusage':>7s} {'startup':>7s} "
           f"{'raw-st':>7s} {'window':>7s} {'steps/cpu-s':>11s} {'thr':>3s} {'wall':>5s} {'load':>5s}")
     with tempfile.TemporaryDirectory(prefix="swarm-probe-") as tmp:
         root = Path(tmp)
         train_bin = dataset.prepare(root / "cache") / "train" / "train.bin"
-        run_experiment(source, dataset, Budget.parse(args.budget), work_root=root / "runs", cache_dir=root / "cache",
-                       device="cpu")  # warm the caches
-        for rnd in range(args.rounds):
-            order = conditions[rnd % 3:] + conditions[:rnd % 3]
+        for rnd in range(args.rounds + 1):
+            n = len(conditions)
+            order = ["cold start (alone)"] if rnd == 0 else conditions[rnd % n:] + conditions[:rnd % n]
             for cond in order:
                 procs = (hogs(2) if cond == "2 busy loops" else
                          start_loads(2, root / "load", train_bin) if cond == "2 torch loads" else [])
