@@ -193,8 +193,9 @@ class Researcher:
         return self.texts.trials(trusted, pending, self.author)
 
     def _baseline_action(self) -> Action:
-        n = self.noise.baseline_runs() + 1
-        what = f"{n}/{self.policy.baseline_repeats}" if self.head_blob == self.baseline_blob else "of base"
+        n, r = self.noise.baseline_runs() + 1, self.policy.baseline_repeats
+        m = max(n, min(r, n + self.parallel - 1))  # the last of the runs this step puts in flight
+        what = (f"{n}/{r}" if m == n else f"{n}-{m}/{r}") if self.head_blob == self.baseline_blob else "of base"
         return Action(kind="baseline", train_py=self.head_text, description=f"{BASELINE_PREFIX} {what}")
 
     def _adopt_action(self, view: SwarmView) -> Action | None:
