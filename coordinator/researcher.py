@@ -12,8 +12,8 @@ their description), so a restarted node re-runs nothing.
 Paired seeds: the k-th run of a blob on this class uses seed k (``runner(text, k)``), k = one more than the highest
 run index the swarm holds for that blob on this class; each run is one ``RunRecord`` of the Outcome and one signed
 Result. Decisions compare a candidate's run k with the best's run k (``decide_runs``); "best" is the mean of this
-node's own runs of the HEAD train.py (peers' numbers are hints; the feed's best counts every run). Results of another clock (a wall-clock result beside
-CPU-seconds ones, e.g. every version-1 result) do not compete and are left out of the view.
+node's own runs of the HEAD train.py (peers' numbers are hints; the feed's best counts every run). Results of another
+clock (a wall-clock result beside CPU-seconds ones, e.g. every version-1 result) do not compete and are left out.
 """
 
 from __future__ import annotations
@@ -21,19 +21,20 @@ from __future__ import annotations
 import logging
 import random
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from coordinator.agents.base import Agent
 from coordinator.decide import Decision, decide_runs
 from coordinator.noise import NoiseEvidence, NoiseModel
 from coordinator.peers import (adopt_candidates, claimed_blobs, parent_blobs, scored_blobs, stack_pairs,
                               unfulfilled_claims, verified_ids, vouched_peers)
-from coordinator.plan import Tally, plan_next
+from coordinator.plan import Tally, plan_next, share_allows
 from coordinator.records import (Action, HistoryItem, Outcome, Policy, ProposalContext, RunRecord, ScoredText,
                                  SeenResult, SwarmView, TrustChange)
 from coordinator.runbook import RunBook
-from coordinator.runs import CANDIDATE_FIRST_WAVE, RunLike, run_wave
+from coordinator.runs import RunLike, first_wave, run_wave
 from coordinator.texts import MAX_TRAIN_PY, TextBook, gate
+from coordinator.transfer import TRANSFER_PREFIX, Rung, transfer_action
 from coordinator.trust import TrustBook
 from coordinator.workspace import Workspace, blob_hash, commit_message, merge3
 
@@ -57,7 +58,7 @@ class Researcher:
                  clock: Callable[[], float] = time.time,
                  merge: Callable[[str, str, str], str | None] = merge3,
                  offer_text: Callable[[str, str, str], None] | None = None, budget_clock: str = "wall",
-                 parallel: int = 1) -> None:
+                 parallel: int = 1, rungs: Sequence[Rung] = ()) -> None:
         self.workspace = workspace
         self.agent = agent
         self.runner = runner
@@ -78,6 +79,8 @@ class Researcher:
         self.budget_clock = budget_clock  # "cpu" | "wall": what this node's seconds budget counts
         self.parallel = max(1, int(parallel))  # runs of one step in flight at once (runs.py)
         self.texts = TextBook(lambda blob: self.fetch_blob(blob))  # read late: a test may swap fetch_blob
+        self.rungs = tuple(rungs)         # the manifest's rungs (coordinator.transfer): rung k scales rung-0 ideas
+        self._tried_transfers: set[str] = set()
         self._ran: set[str] = set()
         self._tried_stacks: set[tuple[str, str]] = set()
         self._resume(self.swarm_view())
@@ -240,7 +243,24 @@ class Researcher:
                     return text, f" (on {s.result.author.hex()[:8]}'s {s.result.metric:.4f})"
         return self.head_text, ""
 
+    def _transfer_action(self, view: SwarmView) -> Action | None:
+        """Under a seconds budget, another class's (or a lower rung's) kept idea merged onto HEAD, within the verify
+        share of this node's experiments (coordinator.transfer; judged here like any explore)."""
+        mine = sum(1 for s in view.results if s.result.author == self.author and getattr(s.result, "action", "") ==
+                   "explore" and s.result.description.startswith(TRANSFER_PREFIX))
+        if self.budget_kind != "seconds" or not share_allows(mine, self.tally.experiments, self.policy.verify_share):
+            return None
+        index = parent_blobs(view.results, baseline_commit=self.baseline_commit, baseline_blob=self.baseline_blob)
+        action = transfer_action(view.results, me=self.author, hw_class=self.hw_class, trust=self.trust,
+                                 head_text=self.head_text, text_of=self._text, commit_blob=index, merge=self.merge,
+                                 taken=self._taken(view), tried=self._tried_transfers, blob_of=blob_hash,
+                                 rungs=self.rungs)
+        return action if action is not None and gate(action.train_py) else None
+
     def _explore_action(self, view: SwarmView) -> Action | None:
+        transfer = self._transfer_action(view)  # the view holds every class's results (same clock)
+        if transfer is not None:
+            return transfer
         context = self._history(view)
         base, note = self._explore_base(view)
         if base != self.head_text:
@@ -290,31 +310,6 @@ class Researcher:
         up to ``parallel``."""
         return run_wave(self.runner, self.book, text, blob, actions, self.parallel)
 
-    def _first_wave(self, action: Action) -> list[str]:
-        """The first runs of a step: a baseline's missing repeats, a candidate's first two (one run is never kept),
-        as many as ``parallel`` allows (1: one run, and a re-run only when the first gains)."""
-        if action.kind == "baseline":
-            wanted = max(1, self.policy.baseline_repeats - self.noise.baseline_runs())
-            return ["baseline"] * min(self.parallel, wanted)
-        return [action.kind] + ["rerun"] * (min(self.parallel, CANDIDATE_FIRST_WAVE) - 1)
-
-    def _reference(self, action: Action) -> tuple[str, dict[int, float]]:
-        """The blob a candidate must beat and its runs by index: HEAD, or for a stack the better merged parent."""
-        best_blob = self.head_blob
-        best_mean = self._head_mean()
-        for blob in action.parents if action.kind == "stack" else ():
-            runs = self.noise.runs_of(blob)
-            if runs and (best_mean is None or sum(runs) / len(runs) < best_mean):
-                best_blob, best_mean = blob, sum(runs) / len(runs)
-        return best_blob, self.noise.by_index(best_blob)
-
-    def _judge(self, runs: dict[int, float], reference: dict[int, float], margin: float,
-               paired_margin: float | None) -> Decision:
-        if not reference:
-            assert self.best is not None
-            reference = {-1: self.best}
-        return decide_runs(runs, reference, margin=margin, paired_margin=paired_margin)
-
     def _execute(self, action: Action, changes: list[TrustChange]) -> Outcome:
         blob = self._remember(action.train_py)
         if action.kind != "baseline" and self.offer_text is not None:
@@ -322,9 +317,10 @@ class Researcher:
         if action.kind != "baseline" and self.announce_claim is not None:
             self.announce_claim(blob, self.clock() + self.policy.claim_ttl)
         self.workspace.write_candidate(action.train_py)
-        _, reference = self._reference(action)
+        _, reference = self.book.reference(self.head_blob, action.parents if action.kind == "stack" else ())
         margin, paired_margin = self.margin, self.noise.paired_margin  # measured before this candidate's runs
-        wave = self._runs(action.train_py, blob, self._first_wave(action))
+        missing = self.policy.baseline_repeats - self.noise.baseline_runs()
+        wave = self._runs(action.train_py, blob, first_wave(action.kind, self.parallel, missing))
         (first, record), records = wave[0], [rec for _, rec in wave]
         self._ran.add(blob)
         parent = self.head
@@ -341,14 +337,15 @@ class Researcher:
             return self._outcome(action, first, commit, parent, blob, (), "crash", reason, changes, records=records)
         runs = {rec.run_index: rec.metric for rec in records if rec.status == "ok"}
         assert self.best is not None
-        verdict = self._judge(runs, reference, margin, paired_margin)
+        reference = reference or {-1: self.best}  # the best's mean where it has no run by index
+        verdict = decide_runs(runs, reference, margin=margin, paired_margin=paired_margin)
         refute_first = action.kind == "adopt" and record.metric > (action.claimed_metric or 0.0) + margin
         if len(records) == 1 and (verdict.verdict == "rerun" or refute_first):
             [(_, again)] = self._runs(action.train_py, blob, ["rerun"])
             records.append(again)
             if again.status == "ok":
                 runs[again.run_index] = again.metric
-            verdict = self._judge(runs, reference, margin, paired_margin)
+            verdict = decide_runs(runs, reference, margin=margin, paired_margin=paired_margin)
         if verdict.verdict == "rerun":
             verdict = Decision("discard", verdict.gain, verdict.margin, "the re-run crashed", verdict.paired)
         mean = sum(runs.values()) / len(runs)

@@ -15,7 +15,7 @@ from typing import Callable, Protocol, Sequence
 from coordinator.records import RunRecord
 from coordinator.runbook import RunBook
 
-__all__ = ["RunLike", "run_wave", "CANDIDATE_FIRST_WAVE"]
+__all__ = ["RunLike", "run_wave", "first_wave", "CANDIDATE_FIRST_WAVE"]
 
 CANDIDATE_FIRST_WAVE = 2  # a candidate's runs in flight at once when the node allows it: the two a keep needs
 
@@ -40,6 +40,14 @@ class RunLike(Protocol):
     @property
     def reason(self) -> str: ...
     # cpu_seconds: float and clock: str are read with getattr (trainers before CPU budgets have neither)
+
+
+def first_wave(kind: str, parallel: int, baseline_missing: int) -> list[str]:
+    """The action labels of a step's first runs: a baseline's missing repeats, a candidate's first two (one run is
+    never kept), as many as ``parallel`` allows (1: one run, and a re-run only when the first gains)."""
+    if kind == "baseline":
+        return ["baseline"] * max(1, min(parallel, baseline_missing))
+    return [kind] + ["rerun"] * (min(max(1, parallel), CANDIDATE_FIRST_WAVE) - 1)
 
 
 def run_wave(runner: Callable[[str, int], RunLike], book: RunBook, text: str, blob: str, actions: Sequence[str],
