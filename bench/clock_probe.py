@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -105,6 +106,7 @@ def main() -> None:
                         help="CPU-s of start-up not charged (4: the hostile tests'; 10: the default)")
     parser.add_argument("--conditions", default="alone,2 busy loops,2 torch loads")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # SIGTERM too stops the loads (finally blocks run)
     limits.STARTUP_CPU_CAP = args.startup_cap
     runner.TreeClock = ProbeClock  # type: ignore[misc]
     dataset = builtin_dataset()

@@ -107,7 +107,8 @@ def test_cpu_hogs_beside_a_run_do_not_change_its_steps(tmp_path: Path, data: tup
         assert summary.compute_limit <= summary.train_compute <= summary.compute_limit + 0.5  # data stopped at it
     # Under a wall-clock budget two hogs on this 2-core machine cut steps up to five-fold (MEASURED.md). Under the CPU
     # budget the same CPU-seconds (asserted within 5%) train the same steps within 10%, not the issue's 5%: what one
-    # CPU-second buys is physical. bench/clock_probe.py, tiny train.py, 3 CPU-s, at load 17-30 from other work: steps
+    # CPU-second buys is physical. bench/clock_probe.py, tiny train.py, 3 CPU-s, at load 17-30 from other work (with
+    # two niced busy loops and two niced torch loads among it, even "alone"; README's Benchmarks row): steps
     # per CPU-second 59.4-62.5 alone and 60.2-62.7 beside two busy loops in adjacent runs (within 5%), 61.9 beside
     # two torch loads, but 78.9 in one run minutes before, while the other work's torch processes were fewer: the cores'
     # caches and memory bandwidth are shared with whatever else runs, and this test's two runs took 195 and 210 steps
