@@ -26,6 +26,7 @@ from coordinator.researcher import Researcher
 from coordinator.workspace import Workspace
 from protocol import Result, one_line
 from trainer import Budget, Hardware, Progress, RunSummary, hardware_fingerprint, run_experiment, sandbox_available
+from trainer.limits import ceiling_from_baseline, runs_in_flight
 
 from node.config import NodeConfig, public_key_of_peer_id
 from node.ledger import AgentNote, CurrentRun, Ledger, NoiseRecord
@@ -34,7 +35,7 @@ from node.ports import Network, ThreadPorts
 from node.swarms import SwarmError, SwarmSpec, budget_rule
 
 __all__ = ["ResearchLoop", "make_agent", "attestation_of", "verify_claim", "trusted_keys", "budget_clock",
-           "next_run_index"]
+           "next_run_index", "baseline_ceiling"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,18 @@ def next_run_index(rows: Iterable[ResultRow], blob: str, hw_class: str) -> int:
     """One more than the highest run index the ledger rows hold for ``blob`` on ``hw_class`` (0 for none)."""
     return max((int(getattr(r, "run_index", 0)) + 1 for r in rows if r.blob == blob and r.hw_class == hw_class),
                default=0)
+
+
+def baseline_ceiling(rows: Iterable[ResultRow], *, baseline_blob: str, hw_class: str, author: bytes,
+                     budget: str) -> float | None:
+    """A token-budget run's compute ceiling from the baseline's own use on this class: ``ceiling_from_baseline`` of
+    the mean CPU-seconds (cpu clock; wall seconds on a device) of this node's finished baseline runs, None before it
+    has one. Only this node's own runs count: a peer's number could widen the ceiling its code then runs under."""
+    used = [float(r.cpu_seconds) if r.clock == "cpu" else float(r.wall_seconds) for r in rows
+            if r.author == author and r.blob == baseline_blob and r.hw_class == hw_class and r.action == "baseline"
+            and r.status != "crash" and str(r.budget) == budget]
+    used = [u for u in used if u > 0]
+    return ceiling_from_baseline(sum(used) / len(used)) if used else None
 
 
 def make_agent(config: NodeConfig, rng: random.Random) -> Agent:
@@ -132,10 +145,17 @@ class ResearchLoop:
                                                       tokens=p.tokens, started_at=started))
 
         self._description = "training"
+        ceiling = None
+        if self.swarm.budget.kind == "tokens":  # the ceiling is recorded in the summary (compute_limit)
+            ceiling = baseline_ceiling(self.ledger.results(self.swarm.swarm_id),
+                                       baseline_blob=self.swarm.manifest.baseline_blob,
+                                       hw_class=self.hardware.hw_class, author=self.author,
+                                       budget=str(budget_rule(self.swarm.budget)))
         try:
             return run_experiment(train_py, self.swarm.dataset, self.swarm.budget, work_root=self.work_root,
                                   seed=seed, require_sandbox=self.require_sandbox, progress=progress,
-                                  cache_dir=Path(self.config.cache_dir) / "prepared", task=self.swarm.task)
+                                  cache_dir=Path(self.config.cache_dir) / "prepared", compute_ceiling=ceiling,
+                                  task=self.swarm.task)
         finally:
             if not self._stopped:
                 self.ledger.status.set_current(None)
@@ -150,6 +170,7 @@ class ResearchLoop:
             announce_claim=self.ports.announce_claim, offer_text=self.ports.offer_text,
             program=self.swarm.manifest.program, policy=self.policy, rng=self.rng,
             budget_clock=budget_clock(self.hardware.device, self.swarm.budget),
+            parallel=runs_in_flight(self.hardware.device, self.config.parallel),
             direction=self.swarm.task.direction, metric_name=self.swarm.task.metric, task_kind=self.swarm.task.kind,
         )
 

@@ -333,27 +333,38 @@ Examples:
 @click.option("--swarm", "wanted", help=SWARM_HELP)
 def export(path: Path, hw_class: str | None, attestations: bool, home: Path | None, wanted: str | None) -> None:
     """Write the results as TSV in autoresearch's columns (commit, val_bpb, memory_gb, status, description),
-    plus author and hardware class. The metric column is named after the swarm's metric (val_bpb, accuracy,
-    ndcg@10, ...)."""
-    from node.ledger.export import write_results_tsv
+    plus author, hardware class, runs and verified: one row per experiment, its metric the mean of its runs (the
+    column is named after the swarm's metric: val_bpb, accuracy, ndcg@10, ...). Then prints the best per class by
+    the mean of its runs (at least 2), with the run count and the verified mark."""
+    from node.config import load_config
+    from node.feed.standing import best_line
+    from node.feed.views import eligible_best, viewer_of
+    from node.ledger.export import metric_of_swarm, write_results_tsv
 
     ledger = open_ledger(home)
     swarm_id = _swarm(ledger, wanted)
+    viewer = viewer_of(load_config(overrides={"home": home} if home else None))
+    rows = [r for r in ledger.results(swarm_id) if hw_class is None or r.hw_class == hw_class]
+    metric, direction = metric_of_swarm(ledger, swarm_id)
+    eligible = eligible_best(rows, viewer, lambda blob: ledger.get_commit(blob) is not None, direction=direction)
     try:
         handle = sys.stdout if str(path) == "-" else path.open("w", newline="", encoding="utf-8")
     except OSError as exc:
         raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from exc
     try:
-        done = write_results_tsv(ledger, swarm_id, handle, hw_class=hw_class, attestations=attestations)
+        done = write_results_tsv(ledger, swarm_id, handle, hw_class=hw_class, attestations=attestations,
+                                 eligible=lambda row: row.message_id in eligible)
     finally:
         if handle is not sys.stdout:
             handle.close()
     if len(done.classes) > 1:
         click.echo(f"warning: {len(done.classes)} hardware classes mixed ({', '.join(done.classes)}); under a time "
                    "budget they are not comparable: pick one with --hw-class", err=True)
+    for entry in done.best:
+        click.echo(best_line(entry, metric), err=True)
     if str(path) != "-":
         left = f" ({done.attestations_left_out} attestations left out)" if done.attestations_left_out else ""
-        click.echo(f"wrote {done.rows} results to {path}{left}", err=True)
+        click.echo(f"wrote {done.rows} experiments to {path}{left}", err=True)
 
 
 @cli.command(epilog="\b\nExamples:\n  swarm-node dashboard              # http://127.0.0.1:8737/\n"

@@ -26,7 +26,7 @@ from coordinator.peers import verification
 from coordinator.records import SeenResult
 
 __all__ = ["MIN_RUNS", "cohort_of", "cohort_label", "Standing", "standings", "best_per_cohort", "running_best",
-           "cohort_noise", "compute_shares", "USES"]
+           "cohort_noise", "compute_shares", "USES", "best_line"]
 
 MIN_RUNS = 2
 USES = {"baseline": "baselines", "rerun": "re-runs", "adopt": "verification", "verify": "verification",
@@ -108,6 +108,13 @@ def best_per_cohort(rows: Sequence[Any], seen: Sequence[SeenResult], *,
             "attestations": len(check.confirmed_by) + len(check.refuted_by), "confirmed": len(check.confirmed_by),
         })
     return out
+
+
+def best_line(entry: dict[str, Any], metric: str = "val_bpb") -> str:
+    """One line for a terminal: a :func:`best_per_cohort` entry with its run count and verified mark."""
+    mark = "verified" if entry["verified"] else "not verified"
+    return (f"best {entry['label']}: {metric} {entry['metric']:.4f} (mean of {entry['runs']} runs, {mark}) "
+            f"commit {entry['commit'][:7]} by {entry['author'][:16]}: {entry['description']}")
 
 
 def running_best(rows: Sequence[Any], *, eligible: Callable[[Any], bool] = lambda row: True, direction: str = "min"
