@@ -192,7 +192,8 @@ def test_the_feed_best_and_export_of_a_max_metric(max_home: tuple[Path, bytes], 
     target = tmp_path / "results.tsv"
     assert CliRunner().invoke(cli, ["export", str(target), "--home", str(home)]).exit_code == 0
     table = [line.split("\t") for line in target.read_text().splitlines()]
-    assert table[0][:2] == ["commit", "accuracy"] and table[3][:2] == ["bbbbbbb", "0.800000"]
+    assert table[0][:2] == ["commit", "accuracy"]
+    assert ["bbbbbbb", "0.800000"] in [row[:2] for row in table[1:]]  # the kept experiment, in the task's own terms
 
 
 def test_a_higher_claim_that_does_not_reproduce_is_refuted_in_the_feed(max_home: tuple[Path, bytes]) -> None:
