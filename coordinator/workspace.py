@@ -8,7 +8,6 @@ of a swarm has the same baseline commit id.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import subprocess
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 from coordinator.errors import WorkspaceError
+from protocol.hashing import git_blob_hash
 
 __all__ = ["Workspace", "LogEntry", "blob_hash", "merge3", "commit_message", "FILE_NAME"]
 
@@ -32,9 +32,9 @@ BASELINE_MESSAGE = "baseline\n"
 
 
 def blob_hash(text: str) -> str:
-    """The git blob id of a train.py text (what ``git hash-object`` gives): the swarm's dedupe key."""
-    data = text.encode("utf-8")
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+    """The git blob id of a train.py text (what ``git hash-object`` gives): the swarm's dedupe key, spelled once in
+    :func:`protocol.git_blob_hash` (this takes the text, that the bytes)."""
+    return git_blob_hash(text.encode("utf-8"))
 
 
 @dataclass(frozen=True)

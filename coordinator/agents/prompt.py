@@ -13,11 +13,12 @@ from typing import Sequence
 
 from coordinator.errors import ReplyError
 from coordinator.records import HistoryItem, ProposalContext
+from coordinator.texts import MAX_TRAIN_PY
 
 __all__ = ["SYSTEM_PROMPT", "TASK_BRIEFS", "system_prompt", "build_messages", "parse_reply", "MAX_REPLY_CHARS", "MAX_FILE_BYTES"]
 
 MAX_REPLY_CHARS = 256 * 1024
-MAX_FILE_BYTES = 64 * 1024
+MAX_FILE_BYTES = MAX_TRAIN_PY  # one limit for a train.py text in the coordinator (the trainer's gate: the same)
 MAX_PROGRAM_CHARS = 12_000
 MAX_ITEMS = 10
 MAX_LINE_CHARS = 200

@@ -105,3 +105,20 @@ def test_allowed_arrows_pass(tmp_path: Path) -> None:
         "trainer/x.py": "from trainer.budget import Budget\nimport torch\n",
     })
     assert broken_arrows(root) == []
+
+
+def test_one_spelling_per_idea() -> None:
+    """The git blob id and the train.py size limit are each defined once: the coordinator's spellings are the
+    protocol's and the trainer's, which the coordinator may not import (so this test, which sees all, holds them)."""
+    import subprocess
+
+    from coordinator.agents.prompt import MAX_FILE_BYTES
+    from coordinator.texts import MAX_TRAIN_PY
+    from coordinator.workspace import blob_hash
+    from protocol import git_blob_hash
+    from trainer.gate import MAX_TRAIN_PY_BYTES
+
+    text = "N_LAYER = 4  # déjà vu\n"
+    git = subprocess.run(["git", "hash-object", "--stdin"], input=text.encode(), capture_output=True, check=True)
+    assert blob_hash(text) == git_blob_hash(text.encode()) == git.stdout.decode().strip()
+    assert MAX_FILE_BYTES == MAX_TRAIN_PY == MAX_TRAIN_PY_BYTES
