@@ -25,7 +25,6 @@ import trio
 from libp2p.abc import IHost
 from libp2p.peer.id import ID
 from libp2p.relay.circuit_v2.config import RelayConfig, RelayRole
-from libp2p.relay.circuit_v2.dcutr import DCUtRProtocol
 from libp2p.relay.circuit_v2.nat import is_private_ip
 from libp2p.relay.circuit_v2.protocol import PROTOCOL_ID as HOP_PROTOCOL
 from libp2p.relay.circuit_v2.protocol import CircuitV2Protocol
@@ -34,6 +33,7 @@ from libp2p.relay.circuit_v2.transport import CircuitV2Transport
 from libp2p.tools.anyio_service import background_trio_service
 
 from node.errors import NetworkError
+from node.net.holepunch import HolePunch
 from node.net.host import parse_peer_addr
 from node.net.nat import PRIVATE, UNKNOWN, Reachability, map_upnp_port
 from node.net.seeding import dialable_addrs
@@ -127,7 +127,7 @@ class Relays:
         self.protocol = CircuitV2Protocol(host, lib_limits, allow_hop=True)
         self.transport = CircuitV2Transport(
             host, self.protocol, RelayConfig(roles=RelayRole.HOP | RelayRole.STOP, limits=lib_limits))
-        self.dcutr = DCUtRProtocol(host, dial_timeout=int(dial_timeout))  # hole punching over relayed connections
+        self.dcutr = HolePunch(host, dial_timeout=dial_timeout)  # hole punching over relayed connections
         self.reserved: dict[ID, str] = {}      # relay peer -> the relay's public address we reached it at
         self._failed: dict[ID, float] = {}
         self.private: bool | None = None       # None until known; set by :meth:`note_reachability`
@@ -179,6 +179,11 @@ class Relays:
         manager = self.protocol.resource_manager
         manager._clean_expired()
         return len(manager._reservations)
+
+    def circuit_count(self) -> int:
+        """Circuits this node relays now (between other peers)."""
+        manager = self.protocol.resource_manager
+        return sum(r.active_connections for r in list(manager._reservations.values()))
 
     def note_reachability(self, private: bool | None) -> None:
         self.private = private
