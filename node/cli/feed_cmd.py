@@ -187,6 +187,7 @@ def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
     """The node: identity, swarms, peers (and bans: who, why, until when), the current step, the measured (paired)
     noise and margin, and the share of compute that went to baselines, re-runs, verification and new ideas."""
     from node.config import load_config
+    from node.feed.netpanel import STATE_NET, net_lines, net_state
     from node.feed.terminal import noise_lines
     from node.feed.views import (STATE_AGENT, STATE_CURRENT, STATE_NOISE, STATE_PEERS, build_feed, swarm_info,
                                  viewer_of)
@@ -207,6 +208,7 @@ def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
         "stale_node_file": stale,
         "swarms": swarms,
         "peers": ledger.get_state(STATE_PEERS, []),
+        "net": net_state(ledger.get_state(STATE_NET)),
         "current": ledger.get_state(STATE_CURRENT),
         "noise": ledger.get_state(STATE_NOISE),
         "agent": ledger.get_state(STATE_AGENT),
@@ -240,6 +242,8 @@ def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
         for line in s["lines"]:
             click.echo(f"          {line}")
     click.echo(f"peers     {len(report['peers'] or [])} connected, {report['known_peers']} known")
+    for line in net_lines(report["net"])[1:]:  # direct/relayed links (the reachability line is above)
+        click.echo(f"          {line}")
     for ban in report["bans"]:
         until = time.strftime("%Y-%m-%d %H:%M", time.localtime(ban["until"]))
         click.echo(f"banned    {ban['peer']} until {until}: {ban['reason']}")

@@ -27,6 +27,7 @@ from node.housekeeping import prune_claims_forever
 from node.joinstring import format_join, parse_join
 from node.ledger import Ledger
 from node.net.logs import route_libp2p_logs
+from node.feed.netpanel import STATE_NET
 from node.feed.views import STATE_CURRENT, STATE_PEERS
 from node.net.seeding import BUILTIN_BUDGET, builtin_swarm, dialable_addrs
 from node.net.service import NodeService
@@ -176,6 +177,7 @@ async def _serve(config: NodeConfig, identity: Identity, ledger: Ledger, swarm_i
         finally:
             config.node_json_path.unlink(missing_ok=True)
             ledger.set_state(STATE_PEERS, [])
+            ledger.set_state(STATE_NET, None)
             ledger.set_state(STATE_CURRENT, None)
 
 
@@ -204,6 +206,7 @@ async def _publish_peers(svc: NodeService, ledger: Ledger) -> None:
     """Keep the connected peers in the ledger's state, where the feed and status read them."""
     while True:
         ledger.set_state(STATE_PEERS, svc.peers())
+        ledger.set_state(STATE_NET, svc.relays.panel())  # reachability and links: the feed's peer panel
         await trio.sleep(2.0)
 
 

@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence
 
 from coordinator.peers import Verification, verifications, vouched_peers
 from coordinator.records import SeenResult
+from node.feed.netpanel import STATE_NET, net_state
 from node.feed.standing import (best_per_cohort, cohort_label, cohort_noise, cohort_of, compute_shares,
                                 running_best)
 from node.ledger import Ledger, ResultRow
@@ -226,6 +227,7 @@ def build_feed(ledger: Ledger, swarm_id: bytes, *, viewer: Viewer = Viewer(), la
         ],
         "current": current if isinstance(current, dict) else None,
         "peers": [p for p in peers if isinstance(p, str)] if isinstance(peers, list) else [],
+        "net": net_state(ledger.get_state(STATE_NET)),  # reachability, direct/relayed per peer (netpanel.py)
         "noise": ledger.get_state(STATE_NOISE),
         "agent": _agent_note(ledger),
         "generated_at": time.time(),

@@ -36,6 +36,7 @@ from node.errors import NetworkError
 from node.net.holepunch import HolePunch
 from node.net.host import parse_peer_addr
 from node.net.nat import PRIVATE, UNKNOWN, Reachability, map_upnp_port
+from node.net.relaybudget import BoundedRelay, SourceBudget
 from node.net.seeding import dialable_addrs
 from protocol.identity import peer_id_from_public_key
 
@@ -55,6 +56,9 @@ class RelayLimits:
     circuit_seconds: int = 600          # a circuit is cut after this long ...
     circuit_bytes: int = 64 << 20       # ... or after this many bytes, both directions together
     reservation_seconds: int = 3600     # a slot lapses unless renewed
+    source_circuits_per_minute: int = 60    # one peer asking for more circuits than this ...
+    source_bytes_per_hour: int = 256 << 20  # ... or moving more bytes through its circuits, is cut off ...
+    cutoff_seconds: int = 600               # ... for this long (node/net/relaybudget.py)
 
     def to_libp2p(self) -> LibRelayLimits:
         return LibRelayLimits(duration=self.circuit_seconds, data=self.circuit_bytes,
@@ -124,7 +128,8 @@ class Relays:
         self.dial_timeout = dial_timeout
         bound_idle_circuits()
         lib_limits = limits.to_libp2p()
-        self.protocol = CircuitV2Protocol(host, lib_limits, allow_hop=True)
+        self.protocol = BoundedRelay(host, lib_limits, allow_hop=True, budget=SourceBudget(
+            limits.source_circuits_per_minute, limits.source_bytes_per_hour, limits.cutoff_seconds))
         self.transport = CircuitV2Transport(
             host, self.protocol, RelayConfig(roles=RelayRole.HOP | RelayRole.STOP, limits=lib_limits))
         self.dcutr = HolePunch(host, dial_timeout=dial_timeout)  # hole punching over relayed connections
@@ -184,6 +189,10 @@ class Relays:
         """Circuits this node relays now (between other peers)."""
         manager = self.protocol.resource_manager
         return sum(r.active_connections for r in list(manager._reservations.values()))
+
+    def panel(self) -> dict[str, Any]:
+        """What the feed's peer panel shows (stored as ``STATE_NET``, read by node/feed/netpanel.py)."""
+        return {"reachability": self.reachability.status, "links": self.links(), "relaying": self.circuit_count()}
 
     def note_reachability(self, private: bool | None) -> None:
         self.private = private
