@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[0] = str(ROOT)  # not bench/: its noise.py would shadow the noise package py-libp2p imports
 
 from node.ledger import Ledger  # noqa: E402
 from tests.integration.nattopo import PUBLIC_IP, NatTopology, nat_tools_missing  # noqa: E402
@@ -120,7 +120,8 @@ def main() -> None:
         share = "n/a" if kind == "lan" else f"{upgraded}/{n}"
         print(f"{kind:10} {n:>6} {_median([r['result'] for r in runs]):>15} {_median([r['link'] for r in runs]):>13} "
               f"{'-' if kind == 'lan' else _median([r['direct'] for r in runs]):>15} {share:>9} "
-              f"{_median([r['released'] for r in runs]):>14} {_median([r['bytes'] for r in runs]):>15}", flush=True)
+              f"{'-' if kind == 'lan' else _median([r['released'] for r in runs]):>14} "
+              f"{_median([r['bytes'] for r in runs]):>15}", flush=True)
     lan = statistics.median([r["bytes"] or 0 for r in rows["lan"]]) or 1
     sym = statistics.median([r["bytes"] or 0 for r in rows["symmetric"]])
     print(f"relay cost: P moves {sym / lan:.2f}x the bytes per result behind symmetric NATs vs one network")
