@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/efficacy.py                      # 60 min of swarm, 60 s budget (the README's swarm)
     .venv/bin/python bench/efficacy.py --minutes 5 --budget 15s --max-keeps 3   # the short mode (~10 min in all)
+    .venv/bin/python bench/efficacy.py --agent tpe          # the same swarm with another agent (mutate, tpe, hybrid)
 
-1. Two real ``swarm-node join`` processes (the built-in swarm under ``--budget``, the mutate agent, loopback only,
+1. Two real ``swarm-node join`` processes (the built-in swarm under ``--budget``, ``--agent`` (mutate), loopback only,
    no mDNS; the second bootstraps from the first) research for ``--minutes``; then both are stopped (SIGINT).
 2. On the machine they leave quiet, the baseline train.py, each node's final best train.py (its HEAD: the last
    train.py it kept) and each kept train.py (the latest ``--max-keeps``) are re-run ``--reruns`` times each, one
@@ -50,9 +51,9 @@ class Keep:
     description: str
 
 
-def start_node(home: Path, budget: str, peer: str | None, log: Path) -> subprocess.Popen[bytes]:
+def start_node(home: Path, budget: str, peer: str | None, log: Path, agent: str) -> subprocess.Popen[bytes]:
     argv = [sys.executable, "-m", "node", "join", "--home", str(home), "--listen", "/ip4/127.0.0.1/tcp/0",
-            "--no-mdns", "--budget", budget]
+            "--no-mdns", "--budget", budget, "--agent", agent]
     if peer:
         argv += ["--peer", peer]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -126,17 +127,20 @@ def main() -> None:
     parser.add_argument("--budget", default="60s", help="the built-in swarm's budget (the README's: 60s)")
     parser.add_argument("--reruns", type=int, default=3, help="quiet re-runs of each train.py (paired seeds)")
     parser.add_argument("--max-keeps", type=int, default=8, help="re-check at most this many keeps (latest first)")
+    parser.add_argument("--agent", default="mutate", help="the agent both nodes run (mutate, tpe, hybrid)")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the node homes here (default: a temp dir)")
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="efficacy-"))
     work.mkdir(parents=True, exist_ok=True)
     homes = [work / "node-a", work / "node-b"]
     started = time.monotonic()
-    print(f"swarm of two local nodes: built-in swarm, budget {args.budget}, {args.minutes:g} min, homes in {work}")
-    a = start_node(homes[0], args.budget, None, work / "node-a.log")
+    print(f"swarm of two local nodes: built-in swarm, budget {args.budget}, agent {args.agent}, {args.minutes:g} min, "
+          f"homes in {work}")
+    a = start_node(homes[0], args.budget, None, work / "node-a.log", args.agent)
     procs = [a]
     try:
-        procs.append(start_node(homes[1], args.budget, first_addr(homes[0]), work / "node-b.log"))
+        procs.append(start_node(homes[1], args.budget, first_addr(homes[0]), work / "node-b.log",
+                                args.agent))
         deadline = started + args.minutes * 60
         while time.monotonic() < deadline:
             if any(p.poll() is not None for p in procs):
@@ -201,7 +205,7 @@ def main() -> None:
     print(f"\nreproduced gain (best node) {best_gain:+.2%}  [target >= 3% in 60 min]")
     print(f"keeps that reproduce {reproduced}/{len(checked)} = {share:.0%}  [target >= 90%]")
     print(f"(swarm {swarm_seconds / 60:.1f} min, quiet re-runs {(time.monotonic() - rerun_started) / 60:.1f} min, "
-          f"sandbox {'on' if ok else 'off: ' + why}, budget {args.budget})")
+          f"sandbox {'on' if ok else 'off: ' + why}, budget {args.budget}, agent {args.agent})")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,12 @@ A token-budget run has a compute ceiling (CPU-seconds on the cpu clock, wall sec
 competes" never means "whoever spends the most compute wins": by default ``tokens / TOKENS_PER_CPU_SECOND_FLOOR``
 plus start-up; a node that knows its baseline's use passes :func:`ceiling_from_baseline` (a stated multiple of it).
 Either way the ceiling is recorded in the run's summary.
+
+The wall safety net on the cpu clock is for a tree that stops using its CPU (sleeps, blocks): the time it spent
+runnable but waiting for a CPU (a laptop busy with other work, other nodes' runs) does not count towards it, up to
+:data:`WALL_STRETCH` times the net (``TrainLimits.longest_wall``; see :mod:`trainer.sandbox_io`). Measured in the
+two-node efficacy bench beside other work (load average ~20 on 2 cores), honest 60 s runs took 372 s of wall time
+and were killed at the unstretched net of 371 s.
 """
 
 from __future__ import annotations
@@ -33,7 +39,8 @@ from typing import Literal
 from trainer.budget import Budget
 
 __all__ = ["Clock", "TrainLimits", "train_limits", "cpu_grace", "ceiling_from_baseline", "clock_for",
-           "CPU_CLOCK_THREADS", "STARTUP_CPU_CAP", "TOKENS_PER_CPU_SECOND_FLOOR", "CEILING_MULTIPLE", "WALL_SAFETY"]
+           "CPU_CLOCK_THREADS", "STARTUP_CPU_CAP", "TOKENS_PER_CPU_SECOND_FLOOR", "CEILING_MULTIPLE", "WALL_SAFETY",
+           "WALL_STRETCH"]
 
 Clock = Literal["cpu", "wall"]
 
@@ -43,6 +50,7 @@ TOKENS_PER_CPU_SECOND_FLOOR = 4000.0  # default ceiling: the default train.py do
 CEILING_STARTUP = 20.0  # CPU-seconds of start-up (imports, model build, export) inside a token ceiling
 CEILING_MULTIPLE = 3.0  # ceiling_from_baseline: this many times the baseline's own use on the same class
 WALL_SAFETY = 5.0  # on the cpu clock, the wall kill comes at this many times the budget's wall time at full use
+WALL_STRETCH = 9.0  # on the cpu clock, time spent waiting for a CPU moves the wall kill back, up to this many times it
 
 
 def clock_for(device: str) -> Clock:
@@ -73,6 +81,12 @@ class TrainLimits:
     wall_timeout: float  # the wall-clock kill (the limit itself on the wall clock, a safety net on the cpu clock)
     rlimit_cpu: int  # RLIMIT_CPU of each process: the backstop
     startup_cap: float = 0.0  # cpu clock: CPU-seconds of start-up not charged (a tree never asking for data: all)
+    wall_stretch: float = 0.0  # cpu clock: waiting for a CPU does not count towards wall_timeout, up to this multiple
+
+    @property
+    def longest_wall(self) -> float:
+        """The latest the training sandbox can end (the wall kill, stretched as far as it may be)."""
+        return self.wall_timeout * (1.0 + self.wall_stretch)
 
 
 def train_limits(budget: Budget, *, clock: Clock, threads: int, wall_margin: float,
@@ -91,6 +105,6 @@ def train_limits(budget: Budget, *, clock: Clock, threads: int, wall_margin: flo
         kill_at = limit + cpu_grace(limit)
         cap = STARTUP_CPU_CAP
         wall = (limit / threads + cap) * WALL_SAFETY + wall_margin
-        return TrainLimits("cpu", threads, limit, kill_at, wall, int(math.ceil(kill_at + cap)) + 1, cap)
+        return TrainLimits("cpu", threads, limit, kill_at, wall, int(math.ceil(kill_at + cap)) + 1, cap, WALL_STRETCH)
     wall = limit + wall_margin
     return TrainLimits("wall", threads, limit, None, wall, int(wall * threads * 2 + 60))

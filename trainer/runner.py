@@ -259,7 +259,7 @@ def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, 
     memory = _memory_limit(device)
     evaluation = Evaluation(
         locked=locked, evald=evald, score_dir=locked.parent / "score", readable=python_paths + (locked, work),
-        val_path=data_dir / "val" / "val.bin", train_wall=train_wall, memory=memory, dev_paths=_dev_paths(device),
+        val_path=data_dir / "val" / "val.bin", train_wall=limits.longest_wall, memory=memory, dev_paths=_dev_paths(device),
         cfg={"device": device, "eval_context": EVAL_CONTEXT, "eval_batch": EVAL_BATCH, "threads": eval_threads},
         env=_env(locked, evald, locked / "model_server.json", eval_threads), require_sandbox=require_sandbox)
 
@@ -290,7 +290,8 @@ def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, 
         workdir=work, ro_paths=python_paths + (locked,), dev_paths=_dev_paths(device),
         env=_env(locked, work, locked / "harness.json", threads), wall_timeout=train_wall,
         cpu_seconds=limits.rlimit_cpu, memory_bytes=memory, pass_fds=(request_fd, reply_fd),
-        cpu_clock=tree_clock, cpu_kill_at=limits.kill_at, memory_cgroup_bytes=cgroup_memory_limit())
+        cpu_clock=tree_clock, cpu_kill_at=limits.kill_at, memory_cgroup_bytes=cgroup_memory_limit(),
+        wall_stretch=limits.wall_stretch)
     train_cfg["launched_at"] = time.time()
     (locked / "harness.json").write_text(json.dumps(train_cfg))
     launched = launch["at"] = time.monotonic()
@@ -319,7 +320,8 @@ def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, 
         status, reason = "timeout", (f"killed at {tree_clock.budget_used():.1f} CPU-seconds after start-up: the "
                                      f"limit is {limits.compute_limit:.1f} (budget {budget}) + {grace:.1f} grace")
     elif result.timed_out:
-        status, reason = "timeout", f"killed after {train_wall:.0f} s (budget {budget} + margin)"
+        waited = f", {result.waited_seconds:.0f} s of it waiting for a CPU" if limits.wall_stretch else ""
+        status, reason = "timeout", f"killed after {result.wall_seconds:.0f} s{waited} (budget {budget} + margin)"
     elif result.returncode != 0:
         status, reason = "crash", _crash_reason(result.output_tail, result.returncode)
     elif count.refused:

@@ -59,6 +59,7 @@ class SandboxSpec:
     dev_paths: tuple[str, ...] = ()  # device nodes to pass through (e.g. /dev/nvidia0); /sys is then bound too
     env: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ENV))  # the COMPLETE environment inside
     wall_timeout: float = 60.0  # hard kill of the whole process tree after this many seconds
+    wall_stretch: float = 0.0  # time waiting for a CPU moves the kill back, up to this many times wall_timeout
     cpu_seconds: int | None = None  # RLIMIT_CPU (per process)
     memory_bytes: int | None = None  # RLIMIT_AS (per process; CPU runs only: CUDA maps huge address ranges)
     file_bytes: int = 256 << 20  # RLIMIT_FSIZE, and the size of the tmpfs /tmp
@@ -86,6 +87,7 @@ class SandboxResult:
     sandboxed: bool
     cpu_seconds: float = 0.0  # CPU-seconds of the whole tree, read outside it
     killed_for_cpu: bool = False  # killed for passing cpu_kill_at
+    waited_seconds: float = 0.0  # the busiest task's time runnable but waiting for a CPU (with wall_stretch only)
     cpu_clock: str = ""  # where cpu_seconds came from ("cgroup v1", "cgroup v2", "/proc tree")
     memory_cgroup: bool = False  # the tree ran under a memory cgroup
 
@@ -243,7 +245,7 @@ def run_sandboxed(argv: Sequence[str], spec: SandboxSpec, *, on_line: Callable[[
         supervisor = Supervisor(plan.launcher(command, join), cwd=spec.workdir, env=dict(env), pass_fds=pass_fds,
                                 stdin=spec.stdin, on_line=on_line, output_bytes=spec.output_bytes,
                                 max_processes=spec.max_processes + 2, cgroup=cgroup, clock=clock,
-                                cpu_kill_at=spec.cpu_kill_at)
+                                cpu_kill_at=spec.cpu_kill_at, wall_stretch=spec.wall_stretch)
         outcome = supervisor.run(spec.wall_timeout)
     finally:
         for fd in fds:
@@ -257,6 +259,7 @@ def run_sandboxed(argv: Sequence[str], spec: SandboxSpec, *, on_line: Callable[[
                          wall_seconds=outcome.wall_seconds, output_tail=outcome.output_tail,
                          output_truncated=outcome.output_truncated, peak_rss_mb=outcome.peak_rss_mb, sandboxed=ok,
                          cpu_seconds=outcome.cpu_seconds, killed_for_cpu=outcome.killed_for_cpu,
+                         waited_seconds=outcome.waited_seconds,
                          cpu_clock=clock.source, memory_cgroup=memory is not None)
 
 

@@ -11,7 +11,11 @@
   outside it); past ``cpu_kill_at`` CPU-seconds charged to the budget (:meth:`~trainer.cpuclock.TreeClock.budget_used`)
   the tree is killed (``killed_for_cpu``);
 - at the deadline, or when the tree holds more processes than allowed, SIGKILLs the group, the descendants it can
-  see and the cgroup, and reaps the child (``wait4``).
+  see and the cgroup, and reaps the child (``wait4``). With ``wall_stretch`` > 0 (CPU-budget runs), the time the tree
+  spent runnable but waiting for a CPU (``run_delay`` in ``/proc/<pid>/task/<tid>/schedstat``, the busiest task's)
+  moves the deadline back, up to ``wall_stretch`` times the timeout: on a machine busy with other work an honest run
+  gets its share of a core, not a kill, while a tree that sleeps or blocks still meets the wall net on time. Waiting
+  for a CPU cannot be bought without using CPU, which the CPU budget charges.
 
 The command is started with no ``preexec_fn`` (unsafe from threads): limits and cgroups are set by the launcher at
 the head of its command line (:meth:`trainer.rlimits.RlimitPlan.launcher`).
@@ -56,6 +60,7 @@ class Outcome:
     peak_rss_mb: float
     cpu_seconds: float = 0.0  # CPU-seconds of the whole tree (its clock; at least the reaped child's rusage)
     killed_for_cpu: bool = False  # killed past cpu_kill_at
+    waited_seconds: float = 0.0  # the busiest task's time runnable but waiting for a CPU (schedstat run_delay)
 
 
 class OutputTail:
@@ -123,7 +128,8 @@ class Supervisor:
     def __init__(self, argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], pass_fds: Sequence[int],
                  stdin: bytes | None, on_line: Callable[[str], None] | None,
                  output_bytes: int, max_processes: int, cgroup: PidsCgroup | None,
-                 clock: TreeClock | None = None, cpu_kill_at: float | None = None) -> None:
+                 clock: TreeClock | None = None, cpu_kill_at: float | None = None,
+                 wall_stretch: float = 0.0) -> None:
         self._argv = list(argv)
         self._cwd = cwd
         self._env = dict(env)
@@ -139,6 +145,12 @@ class Supervisor:
         self._proc: subprocess.Popen[bytes] | None = None
         self._status: int | None = None
         self._peak_rss = 0
+        self._wall_stretch = max(0.0, wall_stretch)
+        self._run_delay: dict[int, int] = {}  # tid -> its latest run_delay (ns); a task that ended keeps its last
+
+    def waited(self) -> float:
+        """Seconds the busiest task of the tree waited, runnable, for a CPU (so far)."""
+        return max(self._run_delay.values(), default=0) / 1e9
 
     def run(self, wall_timeout: float) -> Outcome:
         start = time.monotonic()
@@ -150,7 +162,7 @@ class Supervisor:
         self._proc = proc
         killed = timed_out = False
         try:
-            killed, timed_out = self._loop(proc, start + wall_timeout)
+            killed, timed_out = self._loop(proc, start, wall_timeout)
         finally:
             if self._status is None:  # an exception (or the loop ended early): never leave the tree running
                 self._kill(proc)
@@ -166,10 +178,11 @@ class Supervisor:
         peak_mb = self._peak_rss / 2**20
         return Outcome(returncode=returncode, timed_out=timed_out, wall_seconds=wall, output_tail=self._tail.text(),
                        output_truncated=self._tail.truncated, peak_rss_mb=peak_mb, cpu_seconds=self._clock.used(),
-                       killed_for_cpu=self._killed_for_cpu)
+                       killed_for_cpu=self._killed_for_cpu, waited_seconds=round(self.waited(), 3))
 
-    def _loop(self, proc: subprocess.Popen[bytes], deadline: float) -> tuple[bool, bool]:
+    def _loop(self, proc: subprocess.Popen[bytes], start: float, wall_timeout: float) -> tuple[bool, bool]:
         """Drain and watch until the child is reaped and its pipes are closed; (killed, timed_out)."""
+        deadline = start + wall_timeout
         sel = selectors.DefaultSelector()
         assert proc.stdout is not None and proc.stderr is not None
         for stream, is_stdout in ((proc.stdout, True), (proc.stderr, False)):
@@ -193,6 +206,8 @@ class Supervisor:
                             self._tail.feed(b"\n[sandbox] killed: more than %d processes\n" % self._max_processes)
                             killed, killed_at = True, now
                             self._kill(proc)
+                        if self._wall_stretch:
+                            deadline = start + wall_timeout + min(self.waited(), self._wall_stretch * wall_timeout)
                         used = self._clock.budget_used()
                         if self._cpu_kill_at is not None and used > self._cpu_kill_at and not killed:
                             log.info("sandbox: tree used %.1f CPU-s, over %.1f: killing it", used, self._cpu_kill_at)
@@ -301,6 +316,8 @@ class Supervisor:
             except psutil.Error:
                 return 0
         self._clock.sample(pids)
+        if self._wall_stretch:
+            self._sample_waits(pids)
         rss = 0
         for pid in pids:
             try:
@@ -310,6 +327,21 @@ class Supervisor:
                 pass
         self._peak_rss = max(self._peak_rss, rss)
         return len(pids)
+
+    def _sample_waits(self, pids: Sequence[int]) -> None:
+        """Note each task's run_delay (its second schedstat field, ns; absent where the kernel keeps no sched info)."""
+        for pid in pids:
+            try:
+                tids = os.listdir(f"/proc/{pid}/task")
+            except OSError:
+                continue
+            for tid in tids:
+                try:
+                    with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as handle:
+                        delay = int(handle.read().split()[1])
+                except (OSError, ValueError, IndexError):
+                    continue
+                self._run_delay[int(tid)] = max(delay, self._run_delay.get(int(tid), 0))
 
     def _kill(self, proc: subprocess.Popen[bytes]) -> None:
         """SIGKILL the group, every descendant psutil can see, and the cgroup (bwrap's pid namespace then collapses)."""

@@ -139,3 +139,39 @@ def test_cpu_of_the_whole_tree_is_counted_outside_and_enforced(tmp_path: Path, u
     assert 1.5 <= result.cpu_seconds <= 1.5 + 1.2, result.cpu_seconds  # + one sampling period of two processes
     assert "[sandbox] killed: " in result.output_tail and "CPU-seconds" in result.output_tail
     assert result.cpu_clock == clock.source
+
+
+def _pinned(code: str) -> str:
+    """``code`` run on CPU 0 only, where the test's hogs also run (so its share of the CPU is known)."""
+    return f"import os\nos.sched_setaffinity(0, {{0}})\n{code}"
+
+
+@pytest.fixture
+def pinned_hogs() -> object:
+    """Four busy loops on CPU 0: a command pinned there gets about a fifth of it, whatever else the machine does."""
+    procs = [subprocess.Popen(py(_pinned("while True: pass"))) for _ in range(4)]
+    try:
+        yield
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@needs_bwrap
+def test_waiting_for_a_cpu_stretches_the_wall_net_but_sleeping_does_not(tmp_path: Path, pinned_hogs: object) -> None:
+    """A laptop busy with other work: an honest CPU-budget run that gets a fifth of a core needs five times its
+    budget in wall time. The wall net is there for a tree that stops using its CPU (sleeps, blocks), so the time the
+    tree waited for a CPU does not count towards it (up to ``wall_stretch`` times); sleeping still does."""
+    work = _pinned("import time\nt = time.process_time()\nwhile time.process_time() - t < 1.0: pass\nprint('done')")
+    spec = SandboxSpec(workdir=tmp_path / "busy", wall_timeout=2.0, cpu_kill_at=30.0, wall_stretch=20.0)
+    result = run_sandboxed(py(work), spec)
+    assert result.wall_seconds > 3.0, f"the hogs did not slow the run ({result.wall_seconds:.1f} s): the test is void"
+    assert not result.timed_out and result.returncode == 0, result.output_tail
+    assert "done" in result.output_tail
+    assert result.waited_seconds > 1.0, result.waited_seconds
+
+    sleeper = SandboxSpec(workdir=tmp_path / "sleep", wall_timeout=2.0, cpu_kill_at=30.0, wall_stretch=20.0)
+    slept = run_sandboxed(py(_pinned("import time\ntime.sleep(30)")), sleeper)
+    assert slept.timed_out and slept.returncode is None
+    assert slept.wall_seconds < 8.0, f"a sleeping tree outlived its wall net: {slept.wall_seconds:.1f} s"

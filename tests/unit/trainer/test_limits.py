@@ -15,11 +15,14 @@ def test_a_cpu_budget_is_cpu_seconds_of_the_training_threads() -> None:
     assert limits.kill_at == 120.0 + cpu_grace(120.0) and cpu_grace(120.0) == pytest.approx(9.0)
     assert limits.rlimit_cpu > limits.kill_at  # the per-process backstop comes after the tree's kill
     assert limits.wall_timeout > 60.0 * 4  # the wall kill is only a generous safety net
+    # ... that waiting for a CPU moves back (a busy machine), and the evaluator waits for as long as it can be moved
+    assert limits.wall_stretch > 0 and limits.longest_wall == limits.wall_timeout * (1 + limits.wall_stretch)
 
 
 def test_a_device_budget_is_wall_time() -> None:
     limits = train_limits(Budget.parse("60s"), clock="wall", threads=8, wall_margin=21.0)
     assert (limits.clock, limits.compute_limit, limits.kill_at, limits.wall_timeout) == ("wall", 60.0, None, 81.0)
+    assert limits.wall_stretch == 0 and limits.longest_wall == 81.0  # on a device the wall IS the budget
     assert clock_for("cpu") == "cpu" and clock_for("cuda") == clock_for("mps") == "wall"
 
 
