@@ -102,7 +102,7 @@ def _median(values: list[float | None]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--trials", type=int, default=20, help="cone and symmetric trials (the upgrade rate); lan: 1/10")
+    parser.add_argument("--trials", type=int, default=20, help="cone and symmetric trials (upgrade rates); lan: 1/10")
     parser.add_argument("--results", type=int, default=20)
     args = parser.parse_args()
     missing = nat_tools_missing()

@@ -35,7 +35,7 @@ def relayed_conns(host: IHost, peer: ID) -> int:
     return count
 
 
-class HolePunch(DCUtRProtocol):
+class HolePunch(DCUtRProtocol):  # type: ignore[misc]
     """py-libp2p's DCUtR; the relayed connection is closed ``relay_grace`` s after the direct one verifies."""
 
     def __init__(self, host: IHost, *, dial_timeout: float, relay_grace: float = RELAY_GRACE) -> None:

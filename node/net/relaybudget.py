@@ -94,7 +94,7 @@ class SourceBudget:
         return table[peer]
 
 
-class BoundedRelay(CircuitV2Protocol):
+class BoundedRelay(CircuitV2Protocol):  # type: ignore[misc]
     """py-libp2p's relay (HOP) with a :class:`SourceBudget` in front of every CONNECT."""
 
     def __init__(self, *args: Any, budget: SourceBudget, **kwargs: Any) -> None:
