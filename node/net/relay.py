@@ -350,10 +350,13 @@ class Relays:
         return False
 
     def _serves_hop(self, peer: ID) -> bool:
+        """True unless ``peer``'s protocols are known and lack HOP: right after connecting, identify may not have
+        answered yet (seconds on a loaded machine), and a one-shot ``verify`` then found no relay at all."""
         try:
-            return HOP_PROTOCOL in (self.host.get_peerstore().get_protocols(peer) or [])
+            protocols = self.host.get_peerstore().get_protocols(peer) or []
         except Exception:
-            return False
+            protocols = []
+        return not protocols or HOP_PROTOCOL in protocols
 
     def _relay_addr(self, relay: ID) -> str | None:
         if relay in self.reserved:
