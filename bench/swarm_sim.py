@@ -1,7 +1,7 @@
 """Swarm simulator: time for 1, 4, 8 and 16 nodes to reach a target val_bpb, sharing results or working independently.
 
     .venv/bin/python bench/swarm_sim.py [--seeds 7] [--target 2.175] [--nodes 1,4,8,16] [--max-experiments 400]
-                                        [--agents mutate,tpe] [--noise-file bench/results/noise.json]
+                                        [--agents mutate,tpe] [--noise-file bench/results/noise.json] [--levels today,new]
 
 Each agent gets its own table (``tpe`` with sharing is the swarm as one optimiser: every node's results are trials of
 every node's study, claims in flight are its pending trials), then one line per node count puts them side by side.
@@ -135,7 +135,29 @@ def table(agent: str, counts: list[int], seeds: int, target: float, cap: float,
             total = sum(mix.values())
             top = ", ".join(f"{k} {v / total:.0%}" for k, v in sorted(mix.items(), key=lambda kv: -kv[1])[:8])
             print(f"actions with {n} sharing nodes: {top}")
+    half = len(range(seeds)) // 2
+    times[agent, noise] = {n: ((shared / RUN_TIME, s_cap > half), (alone / RUN_TIME, a_cap > half))
+                           for n, shared, s_cap, alone, a_cap, _ in rows}
     return [(n, single / shared, alone / shared, s_cap) for n, shared, s_cap, alone, _, _ in rows]
+
+
+times: dict[tuple[str, tuple[float, float]], dict[int, tuple[tuple[float, bool], tuple[float, bool]]]] = {}
+"""(agent, noise) -> nodes -> ((experiments per node sharing, capped), (independent, capped)), filled by ``table``."""
+
+
+def side_by_side(counts: list[int], level: str, noise: tuple[float, float]) -> None:
+    """Experiments per node to the target: mutate sharing, tpe alone (independent nodes) and tpe sharing."""
+    cell = lambda x: f"{'>' if x[1] else ''}{x[0]:.1f}"  # noqa: E731
+    print(f"\n{level} noise, experiments per node to the target (median over seeds; '>' most seeds capped):")
+    print(f"{'nodes':>5} | {'mutate sharing':>14} | {'tpe independent':>15} | {'tpe sharing':>11} | "
+          f"tpe sharing vs 1 node | vs as many independent")
+    mutate, tpe = times.get(("mutate", noise), {}), times.get(("tpe", noise), {})
+    for n in counts:
+        if n not in tpe:
+            continue
+        m = cell(mutate[n][0]) if n in mutate else "-"
+        print(f"{n:>5} | {m:>14} | {cell(tpe[n][1]):>15} | {cell(tpe[n][0]):>11} | "
+              f"{tpe[1][0][0] / tpe[n][0][0]:>20.1f}x | {tpe[n][1][0] / tpe[n][0][0]:>21.1f}x")
 
 
 def main() -> None:
@@ -146,6 +168,7 @@ def main() -> None:
     parser.add_argument("--max-experiments", type=int, default=400, help="per node, the cap of a run")
     parser.add_argument("--agents", default="mutate,tpe", help="comma-separated: mutate, tpe")
     parser.add_argument("--noise-file", type=Path, default=NOISE_FILE, help="bench/noise.py's figures (JSON)")
+    parser.add_argument("--levels", default="today,new", help="comma-separated noise levels: today, new")
     args = parser.parse_args()
     cap = args.max_experiments * RUN_TIME
     counts = [int(x) for x in args.nodes.split(",")]
@@ -156,7 +179,7 @@ def main() -> None:
     started = time.perf_counter()
     summary: list[tuple[str, int, float, float, int]] = []
     for agent in args.agents.split(","):
-        for level, noise in levels.items():
+        for level, noise in [(k, v) for k, v in levels.items() if k in args.levels.split(",")]:
             print(f"\n== agent {agent}, {level} noise: a run's own noise {noise[0]:.4f} bpb, a seed's shared effect "
                   f"{noise[1]:.4f} bpb (paired std {noise[0] * math.sqrt(2):.4f}, unpaired {math.hypot(*noise):.4f})")
             for n, a, b, c in table(agent, counts, args.seeds, args.target, cap, noise):
@@ -165,6 +188,8 @@ def main() -> None:
     for n in counts:
         cells = [f"{what}: {a:.1f}x / {b:.1f}x{' (capped)' if c else ''}" for what, m, a, b, c in summary if m == n]
         print(f"  {n:>2} nodes  " + "   ".join(cells))
+    for level, noise in [(k, v) for k, v in levels.items() if k in args.levels.split(",")]:
+        side_by_side(counts, level, noise)
     print(f"\n(simulated in {time.perf_counter() - started:.0f} s of wall clock)")
 
 

@@ -21,18 +21,19 @@ import ast
 import logging
 import random
 import time
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, Sequence
 
 from coordinator.agents.base import Agent
 from coordinator.decide import Decision, decide_runs
 from coordinator.noise import NoiseEvidence, NoiseModel
 from coordinator.peers import (adopt_candidates, claimed_blobs, parent_blobs, scored_blobs, stack_pairs,
                               unfulfilled_claims, verified_ids, vouched_peers)
-from coordinator.plan import Tally, plan_next
+from coordinator.plan import Tally, plan_next, share_allows
 from coordinator.records import (Action, HistoryItem, Outcome, Policy, ProposalContext, RunRecord, ScoredText,
                                  SeenResult, SwarmView, TrustChange)
 from coordinator.branch import trial_texts
 from coordinator.runbook import RunBook
+from coordinator.transfer import TRANSFER_PREFIX, Rung, transfer_action
 from coordinator.trust import TrustBook
 from coordinator.workspace import Workspace, blob_hash, commit_message, merge3
 
@@ -91,7 +92,8 @@ class Researcher:
                  policy: Policy = Policy(), trust: TrustBook | None = None, rng: random.Random | None = None,
                  clock: Callable[[], float] = time.time,
                  merge: Callable[[str, str, str], str | None] = merge3,
-                 offer_text: Callable[[str, str, str], None] | None = None, budget_clock: str = "wall") -> None:
+                 offer_text: Callable[[str, str, str], None] | None = None, budget_clock: str = "wall",
+                 rungs: Sequence[Rung] = ()) -> None:
         self.workspace = workspace
         self.agent = agent
         self.runner = runner
@@ -110,6 +112,8 @@ class Researcher:
         self.merge = merge
         self.offer_text = offer_text  # (blob, train.py, parent) before its claim: peers can fetch what is in flight
         self.budget_clock = budget_clock  # "cpu" | "wall": what this node's seconds budget counts
+        self.rungs = tuple(rungs)         # the manifest's rungs (coordinator.transfer): rung k scales rung-0 ideas
+        self._tried_transfers: set[str] = set()
         self._texts: dict[str, str] = {}
         self._missing: dict[str, int] = {}  # blob -> step count before which a failed fetch is not retried
         self._steps = 0
@@ -293,7 +297,24 @@ class Researcher:
                     return text, f" (on {s.result.author.hex()[:8]}'s {s.result.metric:.4f})"
         return self.head_text, ""
 
+    def _transfer_action(self, view: SwarmView) -> Action | None:
+        """Under a seconds budget, another class's (or a lower rung's) kept idea merged onto HEAD, within the verify
+        share of this node's experiments (coordinator.transfer; judged here like any explore)."""
+        mine = sum(1 for s in view.results if s.result.author == self.author and getattr(s.result, "action", "") ==
+                   "explore" and s.result.description.startswith(TRANSFER_PREFIX))
+        if self.budget_kind != "seconds" or not share_allows(mine, self.tally.experiments, self.policy.verify_share):
+            return None
+        index = parent_blobs(view.results, baseline_commit=self.baseline_commit, baseline_blob=self.baseline_blob)
+        action = transfer_action(view.results, me=self.author, hw_class=self.hw_class, trust=self.trust,
+                                 head_text=self.head_text, text_of=self._text, commit_blob=index, merge=self.merge,
+                                 taken=self._taken(view), tried=self._tried_transfers, blob_of=blob_hash,
+                                 rungs=self.rungs)
+        return action if action is not None and gate(action.train_py) else None
+
     def _explore_action(self, view: SwarmView) -> Action | None:
+        transfer = self._transfer_action(view)  # the view holds every class's results (same clock)
+        if transfer is not None:
+            return transfer
         context = self._history(view)
         base, note = self._explore_base(view)
         if base != self.head_text:

@@ -14,13 +14,14 @@ import heapq
 import math
 import random
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 from coordinator.agents.base import Agent
 from coordinator.agents.mutate import MutateAgent
 from coordinator.knobs import read_knobs
 from coordinator.records import Outcome, Policy, SeenResult, SwarmView
 from coordinator.researcher import Researcher
+from coordinator.transfer import Rung, rung_of
 from coordinator.workspace import LogEntry, blob_hash
 from protocol import BudgetRule, Claim, Result
 
@@ -165,6 +166,7 @@ class MemoryWorkspace:
 @dataclass
 class _Node:
     key: bytes
+    hw_class: str = "cpu:2t"
     time: float = 0.0
     seq: int = 0
     researcher: Researcher | None = None
@@ -177,7 +179,8 @@ class SimSwarm:
     def __init__(self, n: int, *, seed: int, share: bool = True, run_time: float = 75.0, noise: float = 0.005,
                  policy: Policy = Policy(), budget: BudgetRule = BudgetRule("seconds", 60),
                  liars: int = 0, agent: Callable[[random.Random], Agent] = MutateAgent,
-                 seed_noise: float = 0.0) -> None:
+                 seed_noise: float = 0.0, classes: Sequence[str] = ("cpu:2t",), rungs: Sequence[Rung] = (),
+                 shift: Callable[[str, str], float] | None = None) -> None:
         self.share = share
         self.run_time = run_time
         self.noise = noise
@@ -189,13 +192,17 @@ class SimSwarm:
         self.texts: dict[str, str] = {blob_hash(SIM_TRAIN_PY): SIM_TRAIN_PY}
         self.best_true: list[tuple[float, float]] = []             # (time, best true value of any node's HEAD)
         self._best = true_value(SIM_TRAIN_PY) or math.inf
+        self.shift = shift   # (hw_class, train.py) -> what that class adds to the true value (ideas that do not travel)
         self.nodes: list[_Node] = []
         rng = random.Random(seed)
         for i in range(n):
-            node = _Node(key=hashlib.sha256(f"node-{seed}-{i}".encode()).digest())
+            node = _Node(key=hashlib.sha256(f"node-{seed}-{i}".encode()).digest(), hw_class=classes[i % len(classes)])
+            rung = rung_of(node.hw_class)
+            baseline = rungs[rung - 1].scale_text(SIM_TRAIN_PY) if 0 < rung <= len(rungs) else SIM_TRAIN_PY
+            self.texts[blob_hash(baseline)] = baseline
             node.researcher = Researcher(
-                workspace=MemoryWorkspace(SIM_TRAIN_PY), agent=agent(random.Random(rng.random())),  # type: ignore[arg-type]
-                runner=self._runner(node), hw_class="cpu:2t", budget=budget, author=node.key,
+                workspace=MemoryWorkspace(baseline), agent=agent(random.Random(rng.random())),  # type: ignore[arg-type]
+                runner=self._runner(node), hw_class=node.hw_class, budget=budget, author=node.key, rungs=rungs,
                 swarm_view=self._view(node), fetch_blob=self.texts.get, publish=self._publish(node),
                 announce_claim=self._claim(node), policy=policy, rng=random.Random(rng.random()),
                 clock=lambda node=node: node.time, offer_text=self._offer)
@@ -204,7 +211,10 @@ class SimSwarm:
     def _runner(self, node: _Node):  # type: ignore[no-untyped-def]
         def run(text: str, seed: int) -> SimRun:
             node.time += self.run_time
-            return objective(text, seed, self.noise, self.seed_noise, self.world)
+            run = objective(text, seed, self.noise, self.seed_noise, self.world)
+            if self.shift is None or run.val_bpb is None:
+                return run
+            return SimRun(status=run.status, val_bpb=run.val_bpb + self.shift(node.hw_class, text))
         return run
 
     def _view(self, node: _Node):  # type: ignore[no-untyped-def]

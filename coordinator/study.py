@@ -13,6 +13,7 @@ import logging
 import math
 import random
 import warnings
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -31,7 +32,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 CRASH_PENALTY = 0.05      # bpb above the branch's worst finished trial that a crash is scored at
 NEAR_FACTOR = 3.0         # the trust region of a log knob: base / 3 .. base * 3
-MIN_STEP = 1.3            # the smallest move of a log knob in a local proposal
+MIN_STEP = 1.5            # the smallest move of a log knob in a local proposal (mutate's float step)
 
 
 def _distribution(p: Param) -> BaseDistribution:
@@ -72,19 +73,53 @@ class Study:
         self.optuna = optuna.create_study(direction="minimize", sampler=sampler)
         self.finished: list[TrialView] = []
         self.pending = 0
-        finite = [s.metric for s in mine if s.status in ("keep", "discard") and math.isfinite(s.metric)]
-        crash_value = (max(finite) + CRASH_PENALTY) if finite else None
-        for s in mine:
-            values = knob_values(s.train_py)
-            if s.status == "pending":
-                self.add_pending(values)
-            elif s.status == "crash":
-                if crash_value is not None:
-                    self._add(values, crash_value, TrialState.COMPLETE)
+        self._added: Counter[tuple[str, float, str]] = Counter()   # finished records already in the study
+        self._claims: dict[str, int] = {}      # text of a claim in flight -> its RUNNING trial's number
+        self._asked: list[int] = []            # this study's own asks, retired at the next update
+        self._worst: float | None = None
+        self.update(base, scored)
+
+    def update(self, base: str, scored: Sequence[ScoredText]) -> None:
+        """Bring the study up to date with ``scored`` (records only grow): a new base (the moved incumbent), the
+        finished records not yet added, claims that appeared (RUNNING) or ended (retired). The last proposal's asks
+        are retired too: their outcomes arrive as finished records."""
+        self.base = base
+        self.base_values = knob_values(base)
+        for number in self._asked:
+            self._retire(number)
+        self._asked = []
+        mine = [s for s in scored if branch_key(s.train_py) == self.branch][-MAX_TRIALS:]
+        counts = Counter((s.train_py, s.metric, s.status) for s in mine if s.status != "pending")
+        fresh = [key for key, n in counts.items() for _ in range(n - self._added[key])]
+        self._added.update(fresh)
+        finite = [m for _, m, status in fresh if status in ("keep", "discard") and math.isfinite(m)]
+        if finite:
+            self._worst = max(finite + ([self._worst] if self._worst is not None else []))
+        for text, metric, status in fresh:
+            values = knob_values(text)
+            if status == "crash":
+                if self._worst is not None:
+                    self._add(values, self._worst + CRASH_PENALTY, TrialState.COMPLETE)
                 self.finished.append(TrialView(values, math.inf, "crash"))
-            elif math.isfinite(s.metric):
-                self._add(values, s.metric, TrialState.COMPLETE)
-                self.finished.append(TrialView(values, s.metric, s.status))
+            elif math.isfinite(metric):
+                self._add(values, metric, TrialState.COMPLETE)
+                self.finished.append(TrialView(values, metric, status))
+        claims = {s.train_py for s in mine if s.status == "pending"}
+        for text in [t for t in self._claims if t not in claims]:
+            self._retire(self._claims.pop(text))
+        for text in sorted(claims - set(self._claims)):
+            self.add_pending(knob_values(text))
+            self._claims[text] = len(self.optuna.get_trials(deepcopy=False)) - 1
+        self.pending = len(self._claims)
+
+    def _retire(self, number: int) -> None:
+        """A RUNNING trial that is no longer in flight: FAIL, which TPE ignores (the liar counts RUNNING ones)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                self.optuna.tell(number, state=TrialState.FAIL)
+            except (ValueError, RuntimeError) as exc:  # already finished
+                log.debug("trial %d not retired: %s", number, exc)
 
     def _params(self, values: Mapping[str, Value]) -> dict[str, Any]:
         params: dict[str, Any] = {}
@@ -102,7 +137,6 @@ class Study:
     def add_pending(self, values: Mapping[str, Value]) -> None:
         """A configuration in flight (a live claim, or one this node found taken): TPE's liar counts it as bad."""
         self._add(values, None, TrialState.RUNNING)
-        self.pending += 1  # claims in flight (asks of this study are pending in it too, but not counted here)
 
     @property
     def incumbent(self) -> dict[str, Value]:
@@ -158,6 +192,7 @@ class Study:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             trial = self.optuna.ask(chosen)
+        self._asked.append(trial.number)
         for n, value in moved.items():
             trial.set_user_attr(n, value)
         params = {n: self._stepped(n, trial.params[n], centre[n]) if local else trial.params[n] for n in chosen}
@@ -166,7 +201,8 @@ class Study:
 
     def _stepped(self, name: str, x: Any, centre: Value) -> Any:
         """``x`` moved at least one measurable step from the incumbent (TPE exploits in steps too small to beat the
-        noise margin): x1.3 on log knobs, 1/8 of the range on linear ones, one on integers."""
+        noise margin; at x1.3 the simulator's TPE lost to mutate): x1.5 on log knobs, 1/8 of the range on linear
+        ones, one on integers."""
         p, c = self.space[name], self.space[name].internal(centre)
         if c is None or isinstance(c, (bool, str)) or isinstance(x, (bool, str)):
             return x

@@ -17,6 +17,7 @@ Imports nothing of the rest of the project. Files:
 - ``hardware.py``: :func:`hardware_fingerprint` -> :class:`Hardware`.
 - ``sandbox.py`` (:func:`sandbox_available`, ``run_sandboxed``), ``seccomp.py``, ``rlimits.py``, ``sandbox_io.py``:
   bubblewrap + seccomp + rlimits + the supervision of one sandboxed process tree.
+- ``tasks/``: :class:`TaskSpec` and the task kinds (lm, classify, rank, custom), their data formats and baselines.
 - ``errors.py``: :class:`TrainerError` and its tree.
 """
 
@@ -25,15 +26,19 @@ from __future__ import annotations
 from trainer.baseline import default_train_py
 from trainer.budget import Budget
 from trainer.data import DataSet, builtin_dataset, load_dataset
-from trainer.errors import BudgetError, DataError, GateError, SandboxUnavailable, TrainerError
+from trainer.errors import BudgetError, DataError, GateError, SandboxUnavailable, TaskError, TrainerError
 from trainer.gate import check_train_py
 from trainer.hardware import Hardware, hardware_fingerprint
 from trainer.runner import Progress, RunSummary, run_experiment
 from trainer.sandbox import sandbox_available
+from trainer.tasks import (LM_TASK, Direction, TaskKind, TaskSpec, baseline_train_py, load_task_data, metrics_of,
+                           task_dataset, task_spec)
 
 __all__ = [
     "Budget", "DataSet", "RunSummary", "Hardware", "Progress",
     "builtin_dataset", "load_dataset", "default_train_py", "hardware_fingerprint",
     "run_experiment", "sandbox_available", "check_train_py",
     "TrainerError", "BudgetError", "DataError", "GateError", "SandboxUnavailable",
+    "TaskError", "TaskSpec", "TaskKind", "Direction", "LM_TASK", "metrics_of", "task_spec", "load_task_data",
+    "task_dataset", "baseline_train_py",
 ]

@@ -11,6 +11,9 @@ one status byte: :data:`BATCH` followed by ``batch_size * (context + 1)`` bytes 
 ``x = row[:-1]``, ``y = row[1:]``), :data:`SPENT` (the budget is spent; asked again it answers the same), or
 :data:`REFUSED` (a malformed request; the server then stops). Row starts are drawn from ``random.Random(seed)``: the
 same seed gives the same batches, the paired-seed property.
+
+A classify or rank run serves rows of its task instead (a :class:`Source`, :mod:`trainer.task_batches`): the same
+request and status byte, the payload that source's docstring states.
 """
 
 from __future__ import annotations
@@ -24,9 +27,9 @@ import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
-__all__ = ["BatchServer", "ServedCount", "Stop", "BATCH", "SPENT", "REFUSED", "REQUEST", "MAX_BATCH_BYTES"]
+__all__ = ["BatchServer", "ServedCount", "Stop", "Source", "BATCH", "SPENT", "REFUSED", "REQUEST", "MAX_BATCH_BYTES"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,14 @@ _POLL = 0.2  # seconds between looks at the stop flag while waiting on a pipe
 
 # (steps served, tokens served) -> True when the next batch of this many tokens would pass the budget
 Stop = Callable[[int, int, int], bool]
+
+
+class Source(Protocol):
+    """Batches of a task other than lm: a refusal reason for a request, else its payload (after the BATCH byte)."""
+
+    def refusal(self, batch_size: int, context: int) -> str: ...
+
+    def payload(self, rng: random.Random, batch_size: int, context: int) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -53,8 +64,9 @@ class BatchServer:
     """Serves one run's batches from ``train_path`` on a thread; :meth:`child_fds` go to the sandbox."""
 
     def __init__(self, train_path: Path, seed: int, stop: Stop,
-                 on_batch: Callable[[int, int], None] | None = None) -> None:
+                 on_batch: Callable[[int, int], None] | None = None, source: Source | None = None) -> None:
         self._path = Path(train_path)
+        self._source = source
         self._rng = random.Random(seed)
         self._stop = stop
         self._on_batch = on_batch
@@ -98,6 +110,12 @@ class BatchServer:
     # ------------------------------------------------------------------ the serving thread
 
     def _serve(self) -> None:
+        if self._source is not None:
+            try:
+                self._loop(b"", 0)
+            except Exception:  # noqa: BLE001 - the run then ends for lack of data; never the runner's thread
+                log.exception("batch server failed")
+            return
         try:
             with open(self._path, "rb") as handle:
                 size = os.fstat(handle.fileno()).st_size
@@ -117,10 +135,15 @@ class BatchServer:
                 return
             batch_size, context = REQUEST.unpack(request)
             row = context + 1
-            if batch_size < 1 or context < 1 or row >= size or batch_size * row > MAX_BATCH_BYTES:
+            refusal = ""
+            if self._source is not None:
+                refusal = self._source.refusal(batch_size, context)
+            elif batch_size < 1 or context < 1 or row >= size or batch_size * row > MAX_BATCH_BYTES:
+                refusal = (f"train_batches({batch_size}, {context}) refused: needs 1 <= context < "
+                           f"{size - 1} and batch_size * (context + 1) <= {MAX_BATCH_BYTES}")
+            if refusal:
                 with self._lock:
-                    self._refused = (f"train_batches({batch_size}, {context}) refused: needs 1 <= context < "
-                                     f"{size - 1} and batch_size * (context + 1) <= {MAX_BATCH_BYTES}")
+                    self._refused = refusal
                 self._write(REFUSED)
                 return
             tokens = batch_size * context
@@ -132,8 +155,11 @@ class BatchServer:
                 if not self._write(SPENT):
                     return
                 continue
-            starts = [self._rng.randrange(0, size - row) for _ in range(batch_size)]
-            payload = b"".join(data[s:s + row] for s in starts)
+            if self._source is not None:
+                payload = self._source.payload(self._rng, batch_size, context)
+            else:
+                starts = [self._rng.randrange(0, size - row) for _ in range(batch_size)]
+                payload = b"".join(data[s:s + row] for s in starts)
             with self._lock:
                 self._steps += 1
                 self._tokens += tokens

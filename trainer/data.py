@@ -53,6 +53,7 @@ class DataSet:
     name: str
     data_hash: str
     corpus: bytes = field(repr=False, compare=False)
+    task: str = "lm"  # the task kind whose format the bytes passed (trainer.tasks.task_dataset)
 
     @classmethod
     def from_bytes(cls, name: str, data: bytes) -> DataSet:
@@ -72,7 +73,13 @@ class DataSet:
         return self.corpus
 
     def prepare(self, cache_dir: Path) -> Path:
-        """Write the split files under ``cache_dir/data/<data_hash>`` once (atomically) and return that folder."""
+        """Write the split files under ``cache_dir/data/<data_hash>`` once (atomically) and return that folder.
+
+        classify and rank data: :func:`trainer.tasks.store.prepare_task` (``data/<data_hash>.<kind>``)."""
+        if self.task in ("classify", "rank"):
+            from trainer.tasks.store import prepare_task
+
+            return prepare_task(self, Path(cache_dir))
         target = Path(cache_dir) / "data" / self.data_hash
         if _prepared(target, len(self.corpus)):
             return target

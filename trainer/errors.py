@@ -7,11 +7,12 @@
     +-- DataError                 a corpus that is missing, empty, too large, not UTF-8 text, or fails its hash
     +-- GateError                 a train.py that fails the lint (size, encoding, syntax)
     +-- SandboxUnavailable        bubblewrap cannot start here and a sandbox was required
+    +-- TaskError                 a task spec or task data (classify/rank JSONL, evaluate.py) that cannot be used
 """
 
 from __future__ import annotations
 
-__all__ = ["TrainerError", "BudgetError", "DataError", "GateError", "SandboxUnavailable"]
+__all__ = ["TrainerError", "BudgetError", "DataError", "GateError", "SandboxUnavailable", "TaskError"]
 
 
 class TrainerError(Exception):
@@ -32,3 +33,7 @@ class GateError(TrainerError):
 
 class SandboxUnavailable(TrainerError):
     """The sandbox cannot start on this machine and the caller required it."""
+
+
+class TaskError(TrainerError, ValueError):
+    """A bad task spec or task data; the message names the line (for data) and the fix."""

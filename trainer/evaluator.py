@@ -45,6 +45,7 @@ class EvalResult:
     seconds: float
     sandboxed: bool
     forwards: int = 0
+    metrics: tuple[tuple[str, float], ...] = ()  # classify/rank: every metric the scorer computed (lm: val_bpb)
 
 
 class Evaluation:
@@ -52,7 +53,10 @@ class Evaluation:
 
     def __init__(self, *, locked: Path, evald: Path, score_dir: Path, readable: tuple[Path, ...], val_path: Path,
                  cfg: Mapping[str, Any], env: Mapping[str, str], train_wall: float, memory: int | None,
-                 dev_paths: tuple[str, ...], require_sandbox: bool) -> None:
+                 dev_paths: tuple[str, ...], require_sandbox: bool, scorer_path: Path = EVALUATOR_PATH,
+                 server_extra: Mapping[str, Any] | None = None, scorer_extra: Mapping[str, Any] | None = None) -> None:
+        """``scorer_path``: the scorer script (lm: ``evaluate.py``; classify/rank: ``evaluate_task.py``);
+        ``server_extra`` / ``scorer_extra``: task settings added to each process's config."""
         self.evald, self.score_dir = evald, score_dir
         self.go_path = evald / "go.json"
         self.to_model, self.from_model = evald / "to_model.fifo", evald / "from_model.fifo"
@@ -62,9 +66,10 @@ class Evaluation:
         common = {"eval_context": cfg["eval_context"], "eval_batch": cfg["eval_batch"], "threads": cfg["threads"],
                   "to_model": str(self.to_model), "from_model": str(self.from_model)}
         server_cfg = {**common, "device": cfg["device"], "go_path": str(self.go_path),
-                      "wait_seconds": self.wait_seconds}
+                      "wait_seconds": self.wait_seconds, **(server_extra or {})}
         scorer_cfg = {**common, "val_path": str(val_path), "result_path": str(self.result_path),
-                      "wait_seconds": self.wait_seconds, "max_seconds": EVAL_MAX_SECONDS}
+                      "wait_seconds": self.wait_seconds, "max_seconds": EVAL_MAX_SECONDS, **(scorer_extra or {})}
+        self.scorer_path = scorer_path
         self.server_cfg_path = locked / "model_server.json"
         self.server_cfg_path.write_text(json.dumps(server_cfg))
         self.scorer_cfg_path = score_dir / "scorer.json"
@@ -96,7 +101,7 @@ class Evaluation:
             self.box["started"] = time.monotonic()
             with (self.score_dir / "scorer.log").open("wb") as log_file:
                 self.scorer = subprocess.Popen(
-                    [sys.executable, "-u", str(EVALUATOR_PATH), str(self.scorer_cfg_path)], stdin=subprocess.DEVNULL,
+                    [sys.executable, "-u", str(self.scorer_path), str(self.scorer_cfg_path)], stdin=subprocess.DEVNULL,
                     stdout=log_file, stderr=subprocess.STDOUT, env=self.scorer_env, cwd=self.score_dir,
                     start_new_session=True)
             self.thread.start()
@@ -149,12 +154,28 @@ class Evaluation:
                 why = "timed out" if server.timed_out else f"exit code {server.returncode}"
                 reason += f" ({why}; its last line: {tail[0][:300] if tail else 'none'})"
             return EvalResult(None, f"evaluator rejected the model: {reason}", 0.0, sandboxed)
+        if "metrics" in record:
+            return _task_result(record, sandboxed)
         val_bpb = record.get("val_bpb")
         if isinstance(val_bpb, bool) or not isinstance(val_bpb, (int, float)) or not math.isfinite(val_bpb) \
                 or val_bpb < 0:
             return EvalResult(None, "evaluator output unreadable", 0.0, sandboxed)
         return EvalResult(float(val_bpb), "", float(record.get("seconds", 0.0)), sandboxed,
                           int(record.get("forwards", 0)))
+
+
+def _finite(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _task_result(record: dict[str, Any], sandboxed: bool) -> EvalResult:
+    metrics = record.get("metrics")
+    if not isinstance(metrics, dict) or not metrics or not all(
+            isinstance(k, str) and _finite(v) for k, v in metrics.items()):
+        return EvalResult(None, "evaluator output unreadable", 0.0, sandboxed)
+    seconds = record.get("seconds", 0.0)
+    return EvalResult(None, "", float(seconds) if _finite(seconds) else 0.0, sandboxed,
+                      int(record.get("forwards", 0)), tuple(sorted((k, float(v)) for k, v in metrics.items())))
 
 
 def _write_atomic(path: Path, record: dict[str, Any]) -> None:

@@ -19,7 +19,10 @@ process tree read outside it (:mod:`trainer.cpuclock`); on CUDA/MPS it is device
 the tokens served by the batch server (:mod:`trainer.batches`, outside the sandbox: the training split is not bound
 inside) and has a compute ceiling. The budget counts from the launch of the training sandbox (start-up is inside it);
 the tree is killed past the limit plus a stated grace (a run that overstays is a ``timeout``). Steps and tokens are
-the batch server's counts, never what train.py prints. A crash is data (``status="crash"``, with the log tail and a
+the batch server's counts, never what train.py prints. Tasks (:mod:`trainer.tasks`, docs/tasks.md): classify and
+rank runs get their rows from the batch server (:mod:`trainer.task_batches`) and are scored by
+``locked/evaluate_task.py`` behind the same model server; a custom run's model is scored by the seeder's evaluate.py
+in a sandbox of its own (:mod:`trainer.tasks.custom`). A crash is data (``status="crash"``, with the log tail and a
 reason), never an exception.
 """
 
@@ -49,7 +52,11 @@ from trainer.limits import CPU_CLOCK_THREADS, Clock, TrainLimits, clock_for, tra
 from trainer.pacing import Progress, cgroup_memory_limit, resolve_device, served_progress
 from trainer.evaluator import Evaluation
 from trainer.floor import default_floor
-from trainer.locked import HARNESS_PATH, MODEL_SERVER_PATH, OP_ALLOWLIST_PATH
+from trainer.locked import EVALUATOR_PATH, HARNESS_PATH, MODEL_SERVER_PATH, OP_ALLOWLIST_PATH, TASK_EVALUATOR_PATH
+from trainer.task_batches import TaskSource
+from trainer.tasks.custom import CustomEvaluation
+from trainer.tasks.settings import check_task, task_settings
+from trainer.tasks.spec import LM_TASK, TaskSpec
 
 from trainer.sandbox import SandboxResult, SandboxSpec, run_sandboxed
 
@@ -92,6 +99,11 @@ class RunSummary:
     seed: int = 0  # the harness seed of this run (the k-th run of a train.py in a swarm uses seed k)
     startup_cpu_seconds: float = 0.0  # clock cpu: CPU-seconds before the first batch (not charged to the budget)
     eval_seconds: float = 0.0  # the scorer's time from the model server's ready to the score (0 when not scored)
+    # The task's deciding metric (== val_bpb for lm; None unless status == "ok"), every metric the evaluator computed,
+    # and the deciding metric's name (trainer.tasks.TaskSpec.metric).
+    metric: float | None = None
+    metrics: tuple[tuple[str, float], ...] = ()
+    metric_name: str = "val_bpb"
 
 
 def wall_margin(budget: Budget) -> float:
@@ -204,15 +216,20 @@ def run_experiment(train_py: str, dataset: DataSet, budget: Budget, *, work_root
                    require_sandbox: bool = True, progress: Callable[[Progress], None] | None = None,
                    device: str = "auto", threads: int | None = None, cache_dir: Path | None = None,
                    keep: bool = False, clock: Clock | None = None,
-                   compute_ceiling: float | None = None, floor_bpb: float | None = None) -> RunSummary:
-    """Run one experiment and score it. Raises only ``SandboxUnavailable`` (when required and missing).
+                   compute_ceiling: float | None = None, floor_bpb: float | None = None,
+                   task: TaskSpec = LM_TASK) -> RunSummary:
+    """Run one experiment and score it. Raises only ``SandboxUnavailable`` (when required and missing) and
+    ``TaskError`` (``dataset`` is not data of ``task``'s kind).
 
     ``clock``: what a time budget counts (default: ``cpu`` on a CPU device, ``wall`` on CUDA/MPS); ``threads``:
     default :data:`~trainer.limits.CPU_CLOCK_THREADS` on the cpu clock, every core on the wall clock;
     ``compute_ceiling``: a token budget's ceiling in CPU-seconds (cpu clock) or seconds (wall clock), default
     :func:`~trainer.limits.train_limits`'s. ``seed``: the harness seed (data order and initialisation).
     ``floor_bpb``: a val_bpb below it is refused as a crash (default: :func:`trainer.floor.default_floor` of the data).
+    ``task``: what is trained and scored (:mod:`trainer.tasks`); ``dataset.task`` must be its kind (lm and custom
+    take a text corpus). ``RunSummary.metric`` is the task's deciding metric (lm: val_bpb, floor-checked).
     """
+    check_task(task, dataset)
     started = time.monotonic()
     device = resolve_device(device)
     clock = clock if clock is not None else clock_for(device)
@@ -230,12 +247,12 @@ def run_experiment(train_py: str, dataset: DataSet, budget: Budget, *, work_root
     locked, work, evald = run_dir / "locked", run_dir / "work", run_dir / "eval"
     for folder in (locked, work, evald, run_dir / "score"):
         folder.mkdir(parents=True)
-    floor = default_floor(dataset) if floor_bpb is None else floor_bpb
+    floor = (default_floor(dataset) if floor_bpb is None else floor_bpb) if task.kind == "lm" else 0.0
     try:
         summary = _run(source, data_dir, budget, locked, work, evald, seed=seed, require_sandbox=require_sandbox,
-                       progress=progress, device=device, limits=limits, started=started)
+                       progress=progress, device=device, limits=limits, started=started, task=task)
         if summary.val_bpb is not None and summary.val_bpb < floor:
-            return replace(summary, status="crash", val_bpb=None,
+            return replace(summary, status="crash", val_bpb=None, metric=None, metrics=(),
                            reason=f"val_bpb {summary.val_bpb:.4f} is below this task's floor of {floor:.3f} bits per "
                                   "byte (a sanity bound from the corpus's own entropy estimate): refused as "
                                   "impossible; if it is real, the swarm's seeder must lower the floor")
@@ -247,7 +264,7 @@ def run_experiment(train_py: str, dataset: DataSet, budget: Budget, *, work_root
 
 def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, evald: Path, *, seed: int,
          require_sandbox: bool, progress: Callable[[Progress], None] | None, device: str, limits: TrainLimits,
-         started: float) -> RunSummary:
+         started: float, task: TaskSpec = LM_TASK) -> RunSummary:
     shutil.copyfile(HARNESS_PATH, locked / "swarm_harness.py")
     shutil.copyfile(MODEL_SERVER_PATH, locked / "model_server.py")
     shutil.copyfile(OP_ALLOWLIST_PATH, locked / "op_allowlist.py")
@@ -257,11 +274,22 @@ def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, 
     train_wall = limits.wall_timeout
     python_paths = _python_paths()
     memory = _memory_limit(device)
-    evaluation = Evaluation(
-        locked=locked, evald=evald, score_dir=locked.parent / "score", readable=python_paths + (locked, work),
-        val_path=data_dir / "val" / "val.bin", train_wall=limits.longest_wall, memory=memory, dev_paths=_dev_paths(device),
-        cfg={"device": device, "eval_context": EVAL_CONTEXT, "eval_batch": EVAL_BATCH, "threads": eval_threads},
-        env=_env(locked, evald, locked / "model_server.json", eval_threads), require_sandbox=require_sandbox)
+    builtin_task = task.kind in ("classify", "rank")
+    harness_extra, server_extra, scorer_extra = task_settings(task, data_dir, EVAL_BATCH) if builtin_task else ({}, {}, {})
+    evaluation: Evaluation | CustomEvaluation
+    if task.kind == "custom":
+        evaluation = CustomEvaluation(task.evaluator, task.metric, val_path=data_dir / "val" / "val.bin",
+                                      run_dir=locked.parent, readable=python_paths, memory=memory,
+                                      require_sandbox=require_sandbox)
+    else:
+        evaluation = Evaluation(
+            locked=locked, evald=evald, score_dir=locked.parent / "score", readable=python_paths + (locked, work),
+            val_path=data_dir / "val" / ("val.jsonl" if builtin_task else "val.bin"), train_wall=limits.longest_wall,
+            memory=memory, dev_paths=_dev_paths(device),
+            cfg={"device": device, "eval_context": EVAL_CONTEXT, "eval_batch": EVAL_BATCH, "threads": eval_threads},
+            env=_env(locked, evald, locked / "model_server.json", eval_threads), require_sandbox=require_sandbox,
+            scorer_path=TASK_EVALUATOR_PATH if builtin_task else EVALUATOR_PATH, server_extra=server_extra,
+            scorer_extra=scorer_extra)
 
     def start_evaluator(p: Progress | None = None) -> None:
         if p is None or p.budget_fraction >= 0.5:
@@ -279,13 +307,16 @@ def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, 
     tree_clock = TreeClock(startup_cap=limits.startup_cap)
     launch: dict[str, float] = {}
     served, spent = served_progress(budget, limits, tree_clock, launch, progress, start_evaluator)
-    server = BatchServer(data_dir / "train" / "train.bin", seed, spent, on_batch=served)
+    task_source = TaskSource(task.kind, data_dir / "train" / "train.jsonl", tuple(harness_extra["labels"])) \
+        if builtin_task else None
+    server = BatchServer(data_dir / "train" / ("train.jsonl" if builtin_task else "train.bin"), seed, spent,
+                         on_batch=served, source=task_source)
     request_fd, reply_fd = server.child_fds()
     train_cfg = {"budget_kind": budget.kind, "budget_amount": budget.amount, "budget": str(budget), "seed": seed,
                  "device": device, "threads": threads, "eval_context": EVAL_CONTEXT, "eval_batch": EVAL_BATCH,
                  "clock": limits.clock, "compute_limit": limits.compute_limit, "batch_request_fd": request_fd,
                  "batch_reply_fd": reply_fd, "gpu_memory_fraction": GPU_MEMORY_FRACTION,
-                 "work_dir": str(work), "progress_every": 1.0}
+                 "work_dir": str(work), "progress_every": 1.0, **harness_extra}
     train_spec = SandboxSpec(  # the training split is NOT bound: batches come through the server's pipes
         workdir=work, ro_paths=python_paths + (locked,), dev_paths=_dev_paths(device),
         env=_env(locked, work, locked / "harness.json", threads), wall_timeout=train_wall,
@@ -341,10 +372,19 @@ def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, 
     phases = (("prepare", launched - started), ("imports", imports), ("setup", startup - imports),
               ("train", train_seconds), ("export", export),
               ("after_export", finished - launched - startup - train_seconds - export))
-    summary = RunSummary(status="ok", val_bpb=None, wall_seconds=finished - started, reason="", phases=phases, **base)
-    if scored.val_bpb is None:
-        return replace(summary, status="crash", reason=scored.reason)
-    return replace(summary, val_bpb=scored.val_bpb, sandboxed=summary.sandboxed and scored.sandboxed,
+    summary = RunSummary(status="ok", val_bpb=None, wall_seconds=finished - started, reason="", phases=phases,
+                         metric_name=task.metric, **base)
+    if task.kind == "lm":
+        if scored.val_bpb is None:
+            return replace(summary, status="crash", reason=scored.reason)
+        metrics: tuple[tuple[str, float], ...] = (("val_bpb", scored.val_bpb),)
+        return replace(summary, val_bpb=scored.val_bpb, metric=scored.val_bpb, metrics=metrics,
+                       sandboxed=summary.sandboxed and scored.sandboxed, eval_seconds=scored.seconds,
+                       phases=phases + (("eval_compute", scored.seconds),))
+    decided = dict(scored.metrics).get(task.metric)
+    if decided is None:
+        return replace(summary, status="crash", reason=scored.reason or f"the evaluator gave no {task.metric}")
+    return replace(summary, metric=decided, metrics=scored.metrics, sandboxed=summary.sandboxed and scored.sandboxed,
                    eval_seconds=scored.seconds, phases=phases + (("eval_compute", scored.seconds),))
 
 

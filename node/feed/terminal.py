@@ -53,7 +53,8 @@ def _best_table(feed: dict[str, Any]) -> Table:
 
 
 def noise_lines(feed: dict[str, Any]) -> list[str]:
-    """Per cohort: the paired noise, the margin, and where the compute went (shared by ``feed`` and ``status``)."""
+    """Per cohort: the paired noise, the margin, where the compute went, which ideas held on which classes and how
+    many keeps climbed a rung (shared by ``feed`` and ``status``)."""
     lines = []
     plot = feed.get("plot") or {}
     for cohort, n in sorted((plot.get("noise") or {}).items()):
@@ -68,6 +69,11 @@ def noise_lines(feed: dict[str, Any]) -> list[str]:
         lines.append("compute: " + ", ".join(f"{use} {share:.0%}" for use, share in
                                              sorted(shares.items(), key=lambda kv: -kv[1]))
                      + f" of {compute.get('total', 0.0) / 3600:.2f} h")
+    transfers = feed.get("transfers") or {}
+    lines += [f"idea {line}" for line in transfers.get("ideas") or []]
+    if transfers.get("up_tested"):
+        lines.append(f"rungs: {transfers['up_held']} of {transfers['up_tested']} rung-0 keeps re-tested higher up "
+                     "held there")
     return lines
 
 

@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence
 
 from coordinator.peers import Verification, verifications, vouched_peers
 from coordinator.records import SeenResult
+from coordinator.transfer import transfer_counts, transfer_lines
 from node.feed.netpanel import STATE_NET, net_state
 from node.feed.standing import (best_per_cohort, cohort_label, cohort_noise, cohort_of, compute_shares,
                                 running_best)
@@ -197,6 +198,12 @@ def _agent_note(ledger: Ledger) -> str | None:
     return str(note.get("note")) if isinstance(note, dict) and note.get("note") else None
 
 
+def _transfers(seen: Sequence[SeenResult]) -> dict[str, Any]:
+    """Which ideas held on which classes, and how many rung-0 keeps were re-tested higher up and held there."""
+    tested, held = transfer_counts(seen)
+    return {"ideas": transfer_lines(seen), "up_tested": tested, "up_held": held}
+
+
 def build_feed(ledger: Ledger, swarm_id: bytes, *, viewer: Viewer = Viewer(), latest: int = LATEST) -> dict[str, Any]:
     """The whole feed of one swarm: best per class (eligible for ``viewer``: see :func:`eligible_best`), latest
     results, the best-so-far series, lineage, live state."""
@@ -230,5 +237,6 @@ def build_feed(ledger: Ledger, swarm_id: bytes, *, viewer: Viewer = Viewer(), la
         "net": net_state(ledger.get_state(STATE_NET)),  # reachability, direct/relayed per peer (netpanel.py)
         "noise": ledger.get_state(STATE_NOISE),
         "agent": _agent_note(ledger),
+        "transfers": _transfers(seen),
         "generated_at": time.time(),
     }

@@ -7,7 +7,8 @@ the targets. It imports torch while training still runs, then waits for the runn
 (TorchScript ``model.ts`` or torch.export ``model.pt2``) or says abort.
 
 Before the first forward the model's graph is checked against the op allowlist (:mod:`op_allowlist`). Then, per
-request: read one batch of ``eval_batch x eval_context`` token bytes from ``to_model``, run the forward, check that
+request: read one batch of ``eval_batch x eval_context`` token bytes (``input_shape`` for classify/rank) from
+``to_model``, run the forward, check that
 no parameter or buffer changed, and write the float32 logits to ``from_model``. Frames on ``from_model``: one kind byte
 (``R`` ready, ``L`` logits, ``E`` error with a UTF-8 reason), a 4-byte little-endian length, the payload. Nothing this
 process or the model prints is read by anyone but a human: the score is computed by the scorer alone.
@@ -120,16 +121,17 @@ def serve(cfg: dict[str, Any], go: dict[str, Any], in_fd: int, out_fd: int) -> i
     before = snapshot(module)
     send(out_fd, b"R", json.dumps({"nodes": nodes, "load_seconds": round(time.monotonic() - started, 3)}).encode())
     batch, context = int(cfg["eval_batch"]), int(cfg["eval_context"])
-    expected = (batch, context, VOCAB)
-    out_buf = bytearray(batch * context * VOCAB * 4)
+    shape_in = tuple(int(n) for n in cfg.get("input_shape", (batch, context)))  # classify/rank: set by the runner
+    expected = tuple(int(n) for n in cfg.get("output_shape", (batch, context, VOCAB)))
+    out_buf = bytearray(4 * _prod(expected))
     out_view = torch.frombuffer(out_buf, dtype=torch.float32).view(expected)
     served = 0
     with torch.no_grad():
         while True:
-            raw = read_exact(in_fd, batch * context)
+            raw = read_exact(in_fd, _prod(shape_in))
             if raw is None:
                 return served
-            x = torch.frombuffer(raw, dtype=torch.uint8).view(batch, context).long().to(device)
+            x = torch.frombuffer(raw, dtype=torch.uint8).view(shape_in).long().to(device)
             try:
                 out = forward(x)
             except Exception as exc:  # noqa: BLE001
@@ -143,6 +145,13 @@ def serve(cfg: dict[str, Any], go: dict[str, Any], in_fd: int, out_fd: int) -> i
             out_view.copy_(out.detach().float().cpu())
             send(out_fd, b"L", out_buf)
             served += 1
+
+
+def _prod(shape: tuple[int, ...]) -> int:
+    total = 1
+    for n in shape:
+        total *= n
+    return total
 
 
 def main() -> int:

@@ -20,6 +20,17 @@ read outside this process, from the first batch asked for: start-up before it is
 ``"wall"`` (wall seconds on a CUDA/MPS device, from the launch of the sandbox: start-up is inside the budget). A token budget counts the tokens
 served (batch_size * context per batch); a batch that would exceed it is not served. ``budget_fraction()`` reads this
 process's own clock only to pace schedules: rewriting it changes nothing outside.
+The task (``TASK``: "lm" | "classify" | "rank"; "custom" tasks train an lm-shaped model) changes what
+``train_batches`` yields and what ``submit_model`` expects:
+
+- classify: ``LABELS`` (the sorted label names), ``N_LABELS``; ``train_batches(batch_size, context)`` yields x int64
+  [B, context] (a text's UTF-8 bytes, cut, right-padded with 0) and y int64 [B] (label ids, indexes into LABELS);
+  the model maps int64 [B, EVAL_CONTEXT] to logits [B, N_LABELS];
+- rank: ``train_batches(batch_size, context)`` yields x int64 [B, 2, context] (per pair: the query's bytes, the
+  candidate's bytes, each cut and 0-padded) and y float32 [B] (1.0 relevant, 0.0 not; half the pairs relevant);
+  the model maps int64 [B, 2, EVAL_CONTEXT] to scores float [B] (higher ranks first).
+
+Each row's output must depend on that row alone: the evaluator checks it.
 The harness prints machine-readable lines starting with ``@@swarm `` for the runner (nothing in them is trusted).
 """
 
@@ -38,6 +49,7 @@ import torch
 
 __all__ = [
     "BUDGET", "BUDGET_KIND", "BUDGET_AMOUNT", "DEVICE", "SEED", "VOCAB_SIZE", "EVAL_CONTEXT", "CLOCK", "THREADS",
+    "TASK", "LABELS", "N_LABELS",
     "train_batches", "budget_fraction", "elapsed", "submit_model",
 ]
 
@@ -57,6 +69,9 @@ THREADS: int = max(1, int(_CONFIG.get("threads", 1)))
 _COMPUTE_LIMIT: float = float(_CONFIG.get("compute_limit", BUDGET_AMOUNT))
 _REQUEST_FD: int = int(_CONFIG["batch_request_fd"])
 _REPLY_FD: int = int(_CONFIG["batch_reply_fd"])
+TASK: str = str(_CONFIG.get("task", "lm"))
+LABELS: tuple[str, ...] = tuple(str(name) for name in _CONFIG.get("labels", ()))
+N_LABELS: int = len(LABELS)
 
 
 def _pick_device(wanted: str) -> str:
@@ -115,8 +130,16 @@ def _read_exact(n: int) -> bytes:
     return bytes(buf)
 
 
-def _next_batch(batch_size: int, context: int) -> torch.Tensor | None:
-    """One (batch_size, context + 1) uint8 batch from the batch server, or None when the budget is spent."""
+def _payload_size(batch_size: int, context: int) -> int:
+    if TASK == "classify":
+        return batch_size * context + 2 * batch_size
+    if TASK == "rank":
+        return batch_size * 2 * context + batch_size
+    return batch_size * (context + 1)
+
+
+def _next_batch(batch_size: int, context: int) -> bytearray | None:
+    """One batch's payload from the batch server (see :func:`_payload_size`), or None when the budget is spent."""
     if _state["cpu_at_first_batch"] is None:  # on the cpu clock the budget starts with the first batch asked for
         _state["cpu_at_first_batch"] = time.process_time()
     os.write(_REQUEST_FD, struct.pack("<II", batch_size, context))
@@ -126,23 +149,35 @@ def _next_batch(batch_size: int, context: int) -> torch.Tensor | None:
     if status != b"\x01":
         raise ValueError(f"train_batches({batch_size}, {context}) refused by the runner: context must be shorter "
                          "than the training split and one batch at most 64 MiB")
-    raw = bytearray(_read_exact(batch_size * (context + 1)))
-    return torch.frombuffer(raw, dtype=torch.uint8).view(batch_size, context + 1)
+    return bytearray(_read_exact(_payload_size(batch_size, context)))
+
+
+def _decode(raw: bytearray, batch_size: int, context: int) -> tuple[torch.Tensor, torch.Tensor]:
+    if TASK == "classify":
+        cut = batch_size * context
+        x = torch.frombuffer(raw[:cut], dtype=torch.uint8).view(batch_size, context).long()
+        return x, torch.frombuffer(raw[cut:], dtype=torch.int16).long()
+    if TASK == "rank":
+        cut = batch_size * 2 * context
+        x = torch.frombuffer(raw[:cut], dtype=torch.uint8).view(batch_size, 2, context).long()
+        return x, torch.frombuffer(raw[cut:], dtype=torch.uint8).float()
+    chunk = torch.frombuffer(raw, dtype=torch.uint8).view(batch_size, context + 1).long()
+    return chunk[:, :-1], chunk[:, 1:]
 
 
 def train_batches(batch_size: int, context: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Random (x, y) windows of the training split until the budget is spent; x, y: int64 [batch_size, context]."""
+    """Random (x, y) batches of the training split until the budget is spent. lm: windows, x and y int64
+    [batch_size, context]; classify and rank: see the module's docstring."""
     if batch_size < 1 or context < 1:
         raise ValueError("batch_size and context must be positive")
     per_batch = batch_size * context
     last_progress = 0.0
     while True:
-        rows = _next_batch(batch_size, context)
-        if rows is None:
+        raw = _next_batch(batch_size, context)
+        if raw is None:
             break
         now = time.time()
-        chunk = rows.long()
-        x, y = chunk[:, :-1], chunk[:, 1:]
+        x, y = _decode(raw, batch_size, context)
         if DEVICE != "cpu":
             x, y = x.to(DEVICE, non_blocking=True), y.to(DEVICE, non_blocking=True)
         if _state["first_batch_at"] is None:
@@ -182,14 +217,17 @@ def submit_model(model: torch.nn.Module) -> None:
     work = _CONFIG["work_dir"]
     model.eval()
     wrapped = _LogitsOnly(model).eval()
-    example = torch.randint(0, VOCAB_SIZE, (_EVAL_BATCH, EVAL_CONTEXT), device=DEVICE,
+    shape_in = (_EVAL_BATCH, 2, EVAL_CONTEXT) if TASK == "rank" else (_EVAL_BATCH, EVAL_CONTEXT)
+    example = torch.randint(0, VOCAB_SIZE, shape_in, device=DEVICE,
                             generator=torch.Generator().manual_seed(SEED) if DEVICE == "cpu" else None)
     with torch.no_grad():
         out = wrapped(example)
-    expected = (_EVAL_BATCH, EVAL_CONTEXT, VOCAB_SIZE)
+    expected = {"classify": (_EVAL_BATCH, N_LABELS), "rank": (_EVAL_BATCH,)}.get(
+        TASK, (_EVAL_BATCH, EVAL_CONTEXT, VOCAB_SIZE))
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected:
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise ValueError(f"the model must map int64 [B, {EVAL_CONTEXT}] to logits {list(expected)}, got {shape}")
+        what = {"classify": "logits", "rank": "scores"}.get(TASK, "logits")
+        raise ValueError(f"the model must map int64 {list(shape_in)} to {what} {list(expected)}, got {shape}")
     fmt, path, errors = None, None, []
     try:
         with torch.no_grad():

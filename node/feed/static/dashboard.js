@@ -50,6 +50,12 @@ function renderNoise(feed) {
     box.appendChild(el("div", "compute: " + shares.map(([use, s]) => `${use} ${(s * 100).toFixed(0)}%`).join(", ") +
       ` of ${(Number(compute.total || 0) / 3600).toFixed(2)} h`));
   }
+  const transfers = feed.transfers || {};
+  for (const line of transfers.ideas || []) box.appendChild(el("div", `idea ${line}`, "mono"));
+  if (transfers.up_tested) {
+    box.appendChild(el("div", `rungs: ${transfers.up_held} of ${transfers.up_tested} rung-0 keeps re-tested higher ` +
+      "up held there"));
+  }
 }
 
 function renderLatest(feed) {

@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 import random
 import statistics
+from typing import Callable
 
+from coordinator.agents.base import Agent
+from coordinator.agents.mutate import MutateAgent
 from coordinator.agents.tpe import PREFIX, TPEAgent
 from coordinator.branch import apply_values, branch_key, knob_values
 from coordinator.records import ProposalContext, ScoredText
@@ -47,12 +50,30 @@ def test_proposes_whole_configurations_of_the_same_branch() -> None:
     assert again.train_py == proposal.train_py                            # deterministic for a given rng
 
 
-def test_improves_on_the_simulator_from_its_own_trials() -> None:
-    swarm = SimSwarm(1, seed=0, agent=TPEAgent)
-    swarm.run_until(target=0.0, max_time=40 * swarm.run_time)
-    base = true_value(SIM_TRAIN_PY)
-    assert base is not None and swarm.best_true and swarm.best_true[-1][1] < base - 0.1, swarm.best_true
-    assert any(o.agent == "tpe" and o.kept for o in swarm.nodes[0].outcomes)
+NEAR_OPTIMUM = 2.20   # the simulator's floor is 2.15 and the baseline 2.44: within 0.05 bpb of the optimum
+CAP = 75
+
+
+def trials_to_near_optimum(agent: Callable[[random.Random], Agent], seed: int) -> int:
+    """Experiments (baseline runs included) until one node's kept HEAD is truly near the optimum; CAP + 1 if never."""
+    swarm = SimSwarm(1, seed=seed, agent=agent)
+    researcher = swarm.nodes[0].researcher
+    assert researcher is not None
+    for trial in range(1, CAP + 1):
+        researcher.step()
+        value = true_value(researcher.head_text)
+        if value is not None and value <= NEAR_OPTIMUM:
+            return trial
+    return CAP + 1
+
+
+def test_tpe_finds_the_optimum_in_fewer_trials_than_mutate() -> None:
+    # seeds 0-3, the first four (not picked); the noise is the simulator's default (a run's own 0.005 bpb)
+    tpe = [trials_to_near_optimum(TPEAgent, seed) for seed in range(4)]
+    mutate = [trials_to_near_optimum(MutateAgent, seed) for seed in range(4)]
+    reached = (sum(t <= CAP for t in tpe), sum(m <= CAP for m in mutate))
+    assert reached[0] >= 3 and reached[0] > reached[1], (tpe, mutate)
+    assert statistics.median(tpe) < statistics.median(mutate), (tpe, mutate)
 
 
 def distance(a: str, b: str, space: dict[str, Param]) -> float:
@@ -136,3 +157,20 @@ def test_hostile_peer_texts_are_no_trials() -> None:
     proposal = agent.propose(context(junk))
     assert branch_key(deep) is None and agent.last_study is not None and agent.last_study.trials == 1
     assert branch_key(proposal.train_py) == branch_key(SIM_TRAIN_PY)
+
+
+def test_the_kept_study_adds_new_trials_and_retires_claims_that_ended() -> None:
+    from optuna.trial import TrialState
+
+    trials = peer_trials(10, seed=6)
+    agent = TPEAgent(random.Random(4))
+    first = agent.propose(context(trials))
+    claim = ScoredText(first.train_py, 0.0, "pending")
+    agent.propose(context(trials + [claim]))
+    study = agent.last_study
+    assert study is not None and study.pending == 1 and study.trials == 10
+    done = ScoredText(first.train_py, 2.3, "discard")          # the claim's result arrived: no longer in flight
+    agent.propose(context(trials + [done]))
+    assert agent.last_study is study and study.pending == 0 and study.trials == 11   # the same study, updated
+    states = [t.state for t in study.optuna.get_trials(deepcopy=False)]
+    assert states.count(TrialState.RUNNING) == 1 and states.count(TrialState.COMPLETE) == 11  # only the last ask runs

@@ -208,3 +208,30 @@ def test_a_single_lucky_run_is_never_best(tmp_path: Path) -> None:
     plot = feed["plot"]
     assert len(plot["points"]) == 4 and plot["running_best"]["cpu:2t wall"][-1]["mean"] == pytest.approx(2.60)
     assert feed["compute"]["share"] == pytest.approx({"baselines": 0.75, "new ideas": 0.25})
+
+
+def test_feed_and_status_show_which_ideas_held_on_which_classes(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    write_identity(home, BOB)
+    manifest = make_manifest(ALICE, name="classes")
+    swarm = swarm_id_of(manifest)
+    gpu, fast, slow = "cuda:H100-80GB", "cpu:Xeon:8t", "cpu:Xeon:2t"
+    rows = [signed_result(ALICE, 1, swarm, metric=1.10, hw_class=gpu, description="relu2", action="explore"),
+            signed_result(BOB, 1, swarm, metric=2.30, hw_class=fast, description=f"from {gpu}: relu2",
+                          action="explore"),
+            signed_result(CAROL, 1, swarm, metric=2.60, hw_class=slow, status="discard",
+                          description=f"from {gpu}: relu2", action="explore"),
+            signed_result(CAROL, 2, swarm, metric=2.50, hw_class=slow, description="LR 4e-3 -> 6e-3",
+                          action="explore"),
+            signed_result(BOB, 2, swarm, metric=2.20, hw_class=f"{slow}+r1",
+                          description=f"from {slow}: LR 4e-3 -> 6e-3", action="explore")]
+    with Ledger(home / "ledger.sqlite") as ledger:
+        ledger.put_manifest(swarm, manifest)
+        assert ledger.add_results(rows) == [True] * 5
+        feed = build_feed(ledger, swarm, viewer=Viewer(me=BOB.public_key))
+    assert f"relu2: kept on {gpu}, {fast}; lost on {slow}" in feed["transfers"]["ideas"]
+    assert feed["transfers"]["up_tested"] == 1 and feed["transfers"]["up_held"] == 1
+    out = CliRunner().invoke(cli, ["status", "--home", str(home)])
+    assert out.exit_code == 0 and f"idea relu2: kept on {gpu}, {fast}; lost on {slow}" in out.output, out.output
+    assert "rungs: 1 of 1 rung-0 keeps re-tested higher up held there" in out.output
