@@ -3,7 +3,7 @@
 Usage: ``python bench/ingest.py [--n 10000] [--authors 20] [--batch 1 10 100 500]``. Prints figures; asserts nothing.
 
 Three measurements on the same pre-signed envelopes, side by side in one run:
-- validate: ``protocol.decode_and_verify`` (with a ReplayGuard and the expected swarm), nothing stored;
+- validate: ``protocol.decode_and_verify`` (with the expected swarm), nothing stored;
 - store:    ``Ledger.add_results`` of already verified results, one transaction per batch;
 - both:     validate a batch, then store it (what a node does with gossip and sync pages).
 It also times the sync-side reads on the full ledger: ``seq_vector`` and one ``results_since`` page.
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from node.ledger import Ledger
-from protocol import BudgetRule, Identity, ReplayGuard, Result, Verified, decode_and_verify, sign_message
+from protocol import BudgetRule, Identity, Result, Verified, decode_and_verify, sign_message
 
 SWARM = bytes(range(32))
 
@@ -42,8 +42,7 @@ def make_envelopes(n: int, authors: int) -> list[bytes]:
 
 
 def validate(raws: list[bytes]) -> list[Verified]:
-    guard = ReplayGuard()
-    return [decode_and_verify(raw, expected_swarm=SWARM, replay=guard) for raw in raws]
+    return [decode_and_verify(raw, expected_swarm=SWARM) for raw in raws]
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -80,9 +79,8 @@ def main() -> None:
                 assert ledger.count() == n
             with Ledger(Path(tmp) / f"both-{batch}.sqlite") as ledger:
                 def both() -> None:
-                    guard = ReplayGuard()
                     for i in range(0, n, batch):
-                        chunk = [decode_and_verify(r, expected_swarm=SWARM, replay=guard) for r in raws[i:i + batch]]
+                        chunk = [decode_and_verify(r, expected_swarm=SWARM) for r in raws[i:i + batch]]
                         ledger.add_results(chunk)
                 t_both = timed(both)
                 assert ledger.count() == n

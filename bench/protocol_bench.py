@@ -16,7 +16,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from protocol import (
     BudgetRule,
     Identity,
-    ReplayGuard,
     Result,
     SyncResponse,
     decode_and_verify,
@@ -75,20 +74,11 @@ def main() -> None:
         for i in range(lo, hi):
             decode_and_verify(envelopes[i], expected_swarm=swarm, now=now)
 
-    guards: list[ReplayGuard] = []
-
-    def pipeline_verify_replay(lo: int, hi: int) -> None:
-        if lo == 0:
-            guards.append(ReplayGuard())  # a fresh guard each round: every seq is new once
-        for i in range(lo, hi):
-            decode_and_verify(envelopes[i], expected_swarm=swarm, now=now, replay=guards[-1])
-
     measures = {
         "raw Ed25519 sign": raw_sign,
         "sign_message": pipeline_sign,
         "raw Ed25519 verify": raw_verify,
         "decode_and_verify": pipeline_verify,
-        "decode_and_verify + ReplayGuard": pipeline_verify_replay,
     }
     # interleave in slices of CHUNK ops so that a busy machine slows every measure alike
     samples: dict[str, list[float]] = {name: [] for name in measures}

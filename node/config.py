@@ -80,6 +80,7 @@ class NodeConfig:
     trusted_peers: tuple[str, ...] = ()  # peer ids (12D3KooW...) whose claims and attestations this user trusts
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8737
+    sync_interval: float = 5.0        # seconds between anti-entropy rounds (one connected peer per round)
 
     @property
     def identity_path(self) -> Path:
@@ -254,7 +255,7 @@ def _coerce(key: str, value: object, source: str, from_text: bool) -> Any:
         return _as_peer_ids(key, value, source, from_text)
     if key in ("mdns", "watch", "require_sandbox", "upnp"):
         return _as_bool(key, value, source, from_text)
-    if key in ("verify_share", "trust_threshold"):
+    if key in ("verify_share", "trust_threshold", "sync_interval"):
         return _as_float(key, value, source, from_text)
     if key == "dashboard_port":
         return _as_int(key, value, source, from_text)
@@ -278,6 +279,8 @@ def _check(config: NodeConfig, sources: Mapping[str, str]) -> None:
         raise _fail("agent", src("agent"), f"unknown agent {config.agent!r}; choose one of {', '.join(AGENTS)}")
     if not 0.0 <= config.verify_share <= 1.0:
         raise _fail("verify_share", src("verify_share"), f"{config.verify_share} is not between 0 and 1")
+    if not 0.1 <= config.sync_interval <= 3600.0:
+        raise _fail("sync_interval", src("sync_interval"), f"{config.sync_interval} is not between 0.1 and 3600 s")
     if not 0 <= config.dashboard_port <= 65535:
         raise _fail("dashboard_port", src("dashboard_port"), f"{config.dashboard_port} is not a port (0-65535)")
     if config.home.exists() and not config.home.is_dir():

@@ -1,4 +1,4 @@
-"""Upkeep of a running node's ledger, run as one task of ``join`` (and of the runtime that will own it).
+"""Upkeep of a running node's ledger, run as one task of ``node.runtime.Node.join``.
 
 :func:`prune_claims_forever` deletes claims that expired more than :data:`CLAIM_KEEP_EXPIRED` ago, when the node
 starts and then every :data:`CLAIM_PRUNE_INTERVAL` seconds. An expired claim is still evidence for a while (the

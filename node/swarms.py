@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from protocol import BudgetRule, Manifest, ProtocolError, decode_and_verify, git_blob_hash, swarm_id_of
 from trainer import Budget, DataSet, builtin_dataset, default_train_py, load_dataset
 from trainer.errors import TrainerError
 
 from node.errors import NodeError
+
+if TYPE_CHECKING:
+    from node.ledger import Ledger
 
 __all__ = ["SwarmSpec", "SwarmError", "budget_rule", "check_program", "is_builtin_data", "load_swarm"]
 
@@ -62,7 +65,7 @@ def check_program(text: str) -> str:
     return text
 
 
-def load_swarm(ledger: Any, swarm_id: bytes) -> SwarmSpec:
+def load_swarm(ledger: Ledger, swarm_id: bytes) -> SwarmSpec:
     """The swarm ``swarm_id`` as this node's ledger holds it; SwarmError says what is still missing."""
     envelope = ledger.get_manifest(swarm_id)
     if envelope is None:

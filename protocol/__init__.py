@@ -14,20 +14,20 @@ Files:
 - ``identity.py``   ``Identity`` (Ed25519 key file, signing, peer id), ``peer_id_from_public_key``.
 - ``small_order.py`` refuses small-order ("anyone can sign") Ed25519 keys, which OpenSSL alone would accept.
 - ``hashing.py``    ``git_blob_hash``, ``message_id_of``, ``swarm_id_of``.
-- ``envelope.py``   ``sign_message``, ``decode_and_verify`` (the one validation pipeline), ``Verified``.
-- ``replay.py``     ``ReplayGuard``: per-author seen seqs (floor + bounded set), persistable with to/from_dict.
+- ``envelope.py``   ``sign_message`` (``seal``: signed, as a ``Verified``), ``decode_and_verify`` (the one
+                    validation pipeline), ``Verified``.
 - ``requests.py``   unsigned stream messages (sync, commit, manifest, data), ``encode_request``/``decode_request``.
 
 Typical use::
 
     me = Identity.load_or_create(home / "identity.key")
     raw = sign_message(me, Result(swarm_id=sid, author=me.public_key, seq=7, ...))
-    v = decode_and_verify(raw, expected_swarm=sid, replay=guard)   # -> Verified, or a ProtocolError subclass
+    v = decode_and_verify(raw, expected_swarm=sid)   # -> Verified, or a ProtocolError subclass
 """
 
 from __future__ import annotations
 
-from protocol.envelope import DOMAIN_TAG, Verified, decode_and_verify, sign_message
+from protocol.envelope import DOMAIN_TAG, Verified, decode_and_verify, seal, sign_message
 from protocol.errors import (
     AuthorMismatch,
     BadSignature,
@@ -36,7 +36,6 @@ from protocol.errors import (
     LimitExceeded,
     MalformedMessage,
     ProtocolError,
-    Replayed,
     SchemaError,
     StaleMessage,
     UnexpectedKind,
@@ -49,7 +48,6 @@ from protocol.identity import Identity, peer_id_from_public_key
 from protocol.limits import DEFAULT_LIMITS, PROTOCOL_VERSION, SIGNED_VERSION, Limits
 from protocol.messages import (ACTIONS, CLOCKS, STATUSES, BudgetRule, Claim, Manifest, Message, Result, legacy_action,
                                one_line)
-from protocol.replay import ReplayGuard
 from protocol.requests import (
     CommitRequest,
     CommitResponse,
@@ -69,9 +67,9 @@ __all__ = [
     "Manifest", "Result", "Claim", "BudgetRule", "Message", "STATUSES", "ACTIONS", "CLOCKS", "legacy_action", "one_line",
     "SyncRequest", "SyncResponse", "CommitRequest", "CommitResponse",
     "ManifestRequest", "ManifestResponse", "DataRequest", "DataResponse", "Request",
-    "sign_message", "decode_and_verify", "Verified", "DOMAIN_TAG",
-    "encode_request", "decode_request", "ReplayGuard", "Limits", "DEFAULT_LIMITS", "PROTOCOL_VERSION", "SIGNED_VERSION",
+    "sign_message", "seal", "decode_and_verify", "Verified", "DOMAIN_TAG",
+    "encode_request", "decode_request", "Limits", "DEFAULT_LIMITS", "PROTOCOL_VERSION", "SIGNED_VERSION",
     "ProtocolError", "MalformedMessage", "SchemaError", "UnexpectedKind", "UnsupportedVersion", "LimitExceeded",
-    "BadSignature", "AuthorMismatch", "InvalidValue", "StaleMessage", "Replayed", "WrongSwarm", "WrongSender",
+    "BadSignature", "AuthorMismatch", "InvalidValue", "StaleMessage", "WrongSwarm", "WrongSender",
     "KeyFileError",
 ]

@@ -2,7 +2,7 @@
 
 ``check_intrinsic`` holds for a message wherever it is (the signer runs it too, so a node cannot sign what its peers
 would reject); ``check_context`` depends on the receiver: its clock (``now``, ``Limits.future_skew``) and the swarm it
-expects. Replay is checked last, by ``protocol.replay.ReplayGuard``, in ``protocol.envelope``.
+expects. Replays are the receiver's to drop (node/: the gossip gate's seq heads and the ledger's dedupe).
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ equal the body's own. ``message_id`` = sha256(envelope bytes); for a manifest th
 
 Pipeline order (each step raises its own ``ProtocolError``): size limit -> envelope decode (version, kind, size of
 that kind, expected kind) -> sender (a cheap compare, before the costly signature) -> signature -> strict body decode
--> schema -> author matches signer -> intrinsic bounds -> receiver bounds (skew, expiry, swarm) -> replay (results).
+-> schema -> author matches signer -> intrinsic bounds -> receiver bounds (skew, expiry, swarm). A replayed
+(author, seq) is the receiver's to drop: node/ keeps per-author seq heads (gossip gate) and the ledger dedupes.
 """
 
 from __future__ import annotations
@@ -39,9 +40,8 @@ from protocol.errors import (
 from protocol.identity import Identity, peer_id_from_public_key, verify_signature
 from protocol.limits import DEFAULT_LIMITS, PROTOCOL_VERSION, SIGNED_VERSION, Limits
 from protocol.messages import KIND_OF, LEGACY_SCHEMAS, SCHEMAS, Message, Result
-from protocol.replay import ReplayGuard
 
-__all__ = ["DOMAIN_TAG", "Verified", "sign_message", "decode_and_verify", "signed_bytes"]
+__all__ = ["DOMAIN_TAG", "Verified", "sign_message", "seal", "decode_and_verify", "signed_bytes"]
 
 DOMAIN_TAG = b"swarm-node/signed-message\x00"
 
@@ -74,6 +74,11 @@ class Verified:
 def sign_message(identity: Identity, message: Message, *, limits: Limits = DEFAULT_LIMITS) -> bytes:
     """The raw envelope of ``message`` signed by ``identity``. The message must pass the checks its receivers apply
     (schema and intrinsic bounds; not the clock), and ``message.author`` must be ``identity.public_key``."""
+    return _sign(identity, message, limits)[1]
+
+
+def _sign(identity: Identity, message: Message, limits: Limits) -> tuple[bytes, bytes]:
+    """(signed body, raw envelope) of ``message``; see :func:`sign_message`."""
     kind = KIND_OF.get(type(message))
     if kind is None:
         raise SchemaError(f"not a signed message type: {type(message).__name__}")
@@ -88,7 +93,15 @@ def sign_message(identity: Identity, message: Message, *, limits: Limits = DEFAU
     bound = limits.max_manifest_envelope if kind == "manifest" else limits.max_envelope
     if len(raw) > bound:
         raise LimitExceeded(f"signed {kind} is {len(raw)} bytes > {bound}")
-    return raw
+    return body, raw
+
+
+def seal(identity: Identity, message: Message, *, limits: Limits = DEFAULT_LIMITS) -> Verified:
+    """``message`` signed by ``identity``, as the :class:`Verified` its receivers will hold (the same raw bytes and
+    message id), without decoding the signature back: the signer checked the schema and bounds on the way in."""
+    body, raw = _sign(identity, message, limits)
+    return Verified(message=message, author=identity.public_key, body=body, raw=raw,
+                    message_id=hashlib.sha256(raw).digest())
 
 
 def decode_and_verify(
@@ -97,7 +110,6 @@ def decode_and_verify(
     expected_swarm: bytes | None = None,
     sender: str | None = None,
     now: float | None = None,
-    replay: ReplayGuard | None = None,
     expect: type | tuple[type, ...] | None = None,
     limits: Limits = DEFAULT_LIMITS,
 ) -> Verified:
@@ -105,7 +117,7 @@ def decode_and_verify(
 
     ``expected_swarm``: the swarm of the topic or stream (for a manifest: its expected id). ``sender``: the libp2p
     peer id that delivered it directly when the author must be that peer (claims); ``None`` for relayed gossip and
-    sync. ``now``: the receiver's clock (default ``time.time()``). ``replay``: updated for results that pass.
+    sync. ``now``: the receiver's clock (default ``time.time()``).
     ``expect``: the message type(s) acceptable here (e.g. ``Result`` on a results topic)."""
     if type(raw) is not bytes:
         if not isinstance(raw, (bytearray, memoryview)):
@@ -155,6 +167,4 @@ def decode_and_verify(
     message_id = hashlib.sha256(raw).digest()
     if kind == "manifest" and expected_swarm is not None and message_id != expected_swarm:
         raise WrongSwarm(f"manifest {message_id.hex()[:16]} is not swarm {expected_swarm.hex()[:16]}")
-    if replay is not None and isinstance(message, Result):
-        replay.check_and_update(author, message.seq)
     return Verified(message=message, author=author, body=body, raw=raw, message_id=message_id)

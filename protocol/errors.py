@@ -16,13 +16,12 @@ whatever the input bytes.
     +-- InvalidValue              right type, impossible value: NaN/inf/-0.0, metric out of range, unknown status,
     |                             bad hash or hardware-class syntax, negative count, claim expiring before it starts
     +-- StaleMessage              created_at too far in the future for the allowed clock skew, or a claim expired
-    +-- Replayed                  an (author, seq) already seen, or below the author's replay floor
     +-- WrongSwarm                a message for another swarm than the topic/stream expects
     +-- WrongSender               the author is not the libp2p peer that delivered it directly
     +-- KeyFileError              identity key file or key bytes that cannot be used: unsafe mode, corrupt, not Ed25519
 
-At the network edge every ``ProtocolError`` becomes a reject, logged with the peer id. ``Replayed`` is not by itself
-misbehaviour: the same result reaches a node through gossip and through sync.
+At the network edge every ``ProtocolError`` becomes a reject, logged with the peer id. A replayed (author, seq) is no
+error here: the same result reaches a node through gossip and through sync, and node/ drops the copy unblamed.
 """
 
 from __future__ import annotations
@@ -38,7 +37,6 @@ __all__ = [
     "AuthorMismatch",
     "InvalidValue",
     "StaleMessage",
-    "Replayed",
     "WrongSwarm",
     "WrongSender",
     "KeyFileError",
@@ -83,10 +81,6 @@ class InvalidValue(ProtocolError):
 
 class StaleMessage(ProtocolError):
     """A timestamp outside the allowed clock skew, or an expired claim."""
-
-
-class Replayed(ProtocolError):
-    """An (author, seq) pair seen before, or below the author's replay floor."""
 
 
 class WrongSwarm(ProtocolError):

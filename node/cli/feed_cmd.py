@@ -9,19 +9,23 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import click
 
 from node.cli.main import cli
 
+if TYPE_CHECKING:
+    from node.ledger import Ledger, ResultRow
+
 __all__ = ["feed", "status", "best", "export", "dashboard", "open_ledger"]
 
 HOME_HELP = "The node home (default: $SWARM_NODE_HOME or ~/.swarm-node)."
+STANDING_ROWS = 50
 SWARM_HELP = "Which swarm (a hex id or prefix); default: the node's active swarm, or the only one."
 
 
-def open_ledger(home: Path | None) -> Any:
+def open_ledger(home: Path | None) -> Ledger:
     """The ledger of a node home, read-only, or a clean error that says how to get one."""
     from node.config import load_config
     from node.errors import NodeError
@@ -40,7 +44,7 @@ def open_ledger(home: Path | None) -> Any:
         raise click.ClickException(str(exc)) from exc
 
 
-def _swarm(ledger: Any, wanted: str | None) -> bytes:
+def _swarm(ledger: Ledger, wanted: str | None) -> bytes:
     from node.feed.views import pick_swarm
 
     swarm_id = pick_swarm(ledger, wanted)
@@ -50,7 +54,7 @@ def _swarm(ledger: Any, wanted: str | None) -> bytes:
     return swarm_id
 
 
-def _new_results(ledger: Any, swarm_id: bytes, printed: set[bytes]) -> Iterator[Any]:
+def _new_results(ledger: Ledger, swarm_id: bytes, printed: set[bytes]) -> Iterator[ResultRow]:
     for row in ledger.results(swarm_id):
         if row.message_id not in printed:
             printed.add(row.message_id)
@@ -179,22 +183,30 @@ def read_node_file(path: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | 
     return info, None
 
 
+def _as_dict(record: object) -> dict[str, Any] | None:
+    """A status record (``node.ledger.status``) as the JSON report shows it."""
+    import dataclasses
+
+    return None if record is None else dataclasses.asdict(record)  # type: ignore[call-overload]
+
+
 @cli.command(epilog="\b\nExamples:\n  swarm-node status\n  swarm-node status --json")
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), help=HOME_HELP)
 @click.option("--swarm", "wanted", help=SWARM_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
-    """The node: identity, swarms, peers (and bans: who, why, until when), the current step, the measured (paired)
+    """The node: identity, swarms, peers (their standing: trust from reproduced claims, invalid messages, and bans:
+    who, why, until when), the current step, the measured (paired)
     noise and margin, and the share of compute that went to baselines, re-runs, verification and new ideas."""
     from node.config import load_config
     from node.feed.netpanel import STATE_NET, net_lines, net_state
     from node.feed.terminal import noise_lines
-    from node.feed.views import (STATE_AGENT, STATE_CURRENT, STATE_NOISE, STATE_PEERS, build_feed, swarm_info,
-                                 viewer_of)
+    from node.feed.views import build_feed, swarm_info, viewer_of
 
     ledger = open_ledger(home)
     config = load_config(overrides={"home": home} if home else None)
     running, stale = read_node_file(config.node_json_path)
+    known = ledger.peers()
     swarms = []
     for sid in ledger.swarm_ids():
         info = swarm_info(ledger, sid)
@@ -202,17 +214,19 @@ def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
         swarms.append({"swarm_id": sid.hex(), "name": info.name, "budget": info.budget, "results": ledger.count(sid),
                        "best": built["best"], "noise": built["plot"]["noise"], "compute": built["compute"],
                        "lines": noise_lines(built)})
-    report = {
+    report: dict[str, Any] = {
         "home": str(config.home),
         "node": running,
         "stale_node_file": stale,
         "swarms": swarms,
-        "peers": ledger.get_state(STATE_PEERS, []),
+        "peers": ledger.status.peers(),
         "net": net_state(ledger.get_state(STATE_NET)),
-        "current": ledger.get_state(STATE_CURRENT),
-        "noise": ledger.get_state(STATE_NOISE),
-        "agent": ledger.get_state(STATE_AGENT),
-        "known_peers": len(ledger.peers()),
+        "current": _as_dict(ledger.status.current()),
+        "noise": _as_dict(ledger.status.noise()),
+        "agent": _as_dict(ledger.status.agent_note()),
+        "known_peers": len(known),
+        "standing": [{"peer": p.peer_id, "trust": p.trust, "invalid": p.invalid_count, "last_invalid": p.last_invalid}
+                     for p in known if p.trust or p.invalid_count][:STANDING_ROWS],
         "bans": [{"peer": peer, "reason": reason, "until": until} for peer, reason, until in ledger.bans()],
     }
     if as_json:
@@ -244,6 +258,9 @@ def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
     click.echo(f"peers     {len(report['peers'] or [])} connected, {report['known_peers']} known")
     for line in net_lines(report["net"])[1:]:  # direct/relayed links (the reachability line is above)
         click.echo(f"          {line}")
+    for peer in report["standing"]:
+        last = f" (last: {peer['last_invalid'][:60]})" if peer["invalid"] else ""
+        click.echo(f"standing  {peer['peer']} trust {peer['trust']:+.2f}, {peer['invalid']} invalid{last}")
     for ban in report["bans"]:
         until = time.strftime("%Y-%m-%d %H:%M", time.localtime(ban["until"]))
         click.echo(f"banned    {ban['peer']} until {until}: {ban['reason']}")

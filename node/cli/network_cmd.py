@@ -1,43 +1,25 @@
-"""``swarm-node join`` and ``swarm-node verify``: thin commands over ``node.net``.
+"""``swarm-node join`` and ``swarm-node verify``: thin commands over ``node.runtime``.
 
-Each parses its flags, builds the config, identity and ledger, and calls one library function. ``join`` stays in
-the swarm, stores every result it hears of, serves sync/commit/manifest/data to peers and runs the research loop
-(``node.research``); with ``--watch`` it never trains and prints the feed as it arrives.
+Each parses its flags, builds the config, makes one call (``run_join``, ``run_verify``) and maps the one error root
+(``NodeError``) to a message and exit status 1. ``join`` stays in the swarm, stores every result it hears of,
+serves sync/commit/manifest/data to peers and runs the research loop; with ``--watch`` it never trains and prints
+the feed as it arrives. ``verify`` exits 0 when the claim holds here, 3 when it does not.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import os
-import signal
-import socket
 import sys
-import time
 from pathlib import Path
-from typing import Any, Sequence
 
 import click
-import trio
 
 from node.cli.main import cli
 from node.config import NodeConfig, load_config
 from node.errors import NodeError
-from node.housekeeping import prune_claims_forever
-from node.joinstring import format_join, parse_join
-from node.ledger import Ledger
-from node.net.logs import route_libp2p_logs
-from node.feed.netpanel import STATE_NET
-from node.feed.views import STATE_CURRENT, STATE_PEERS
-from node.net.seeding import BUILTIN_BUDGET, builtin_swarm, dialable_addrs
-from node.net.service import NodeService
-from node.swarms import budget_rule, is_builtin_data
-from trainer import Budget
-from protocol import Identity, Manifest, ProtocolError, Result, Verified, decode_and_verify
+from node.joinstring import parse_join
+from node.runtime import run_join, run_verify
 
 __all__ = ["join", "verify"]
-
-log = logging.getLogger(__name__)
 
 JOIN_EXAMPLES = """\b
 Examples:
@@ -53,13 +35,26 @@ Examples:
 HOME_HELP = "The node home (default: $SWARM_NODE_HOME or ~/.swarm-node)."
 
 
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
+class _ClickConsole:
+    """The runtime's console on the terminal: ``say`` to stdout, ``note`` to stderr."""
+
+    def say(self, text: str) -> None:
+        click.echo(text)
+
+    def note(self, text: str) -> None:
+        click.echo(text, err=True)
 
 
-def _config(home: Path | None, **flags: Any) -> NodeConfig:
-    return load_config(overrides={"home": home, **flags})
+CONSOLE = _ClickConsole()
+
+
+def _config(home: Path | None, *, extra_bootstrap: tuple[str, ...] = (), **flags: object) -> NodeConfig:
+    """The config with the CLI's flags on top; ``extra_bootstrap`` (--peer, a join string's peers) is added to the
+    bootstrap peers that the file and the environment name."""
+    config = load_config(overrides={"home": home, **flags})
+    if not extra_bootstrap:
+        return config
+    return load_config(overrides={"home": home, **flags, "bootstrap": tuple(config.bootstrap) + extra_bootstrap})
 
 
 @cli.command(epilog=JOIN_EXAMPLES)
@@ -94,181 +89,22 @@ def join(ctx: click.Context, join_string: str | None, peers: tuple[str, ...], li
          home: Path | None) -> None:
     """Join a swarm (a join string or swarm id; none: the built-in swarm), research in it until Ctrl-C."""
     if join_string is not None and not join_string.strip():  # "" is a mistake, not a request for the built-in swarm
-        _fail("empty join string: paste a join string (swarm://<swarm id>@<multiaddr>,...) or a 64-hex swarm id, "
-              "or leave it out to join the built-in swarm")
+        raise click.ClickException("empty join string: paste a join string (swarm://<swarm id>@<multiaddr>,...) or "
+                                   "a 64-hex swarm id, or leave it out to join the built-in swarm")
     verbose = (ctx.parent.params.get("verbose", 0) if ctx.parent else 0) or 0
     try:
         target = parse_join(join_string) if join_string else None
-        flags = dict(listen=listen or None, mdns=False if no_mdns else None, watch=watch or None, agent=agent,
-                     model=model, budget=budget, require_sandbox=False if no_sandbox else None,
-                     relays=relays or None, upnp=False if no_upnp else None, trusted_peers=trust_peers or None)
-        config = _config(home, **flags)
-        config = _config(home, **flags,
-                         bootstrap=tuple(config.bootstrap) + tuple(peers) + (target.peers if target else ()))
-        config.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        route_libp2p_logs(config.home / "logs" / "libp2p.log", verbose=verbose >= 2)
-        identity = Identity.load_or_create(config.identity_path)
-        with Ledger(config.ledger_path) as ledger:
-            if target is not None:
-                if budget is not None:
-                    raise NodeError("--budget picks a variant of the built-in swarm; a joined swarm's budget is "
-                                    "fixed by its manifest (leave --budget out)")
-                swarm_id = target.swarm_id
-            else:
-                rule = budget_rule(Budget.parse(config.budget)) if config.budget else BUILTIN_BUDGET
-                swarm_id = builtin_swarm(ledger, rule).swarm_id
-            check_ports_free(config.listen)
-            trio.run(_run_join, config, identity, ledger, swarm_id, max_experiments)
-        click.echo("stopped: ledger flushed, host closed", err=True)
-    except (NodeError, ProtocolError) as exc:
-        _fail(str(exc))
-
-
-def check_ports_free(listen: Sequence[str]) -> None:
-    """Fail early, with the fix, when a fixed TCP listen port is taken (py-libp2p binds with SO_REUSEPORT, so a
-    second node on the same port would otherwise start and silently share the port's connections)."""
-    for addr in listen:
-        parts = addr.strip("/").split("/")
-        if len(parts) < 4 or parts[0] not in ("ip4", "ip6") or parts[2] != "tcp" or parts[3] == "0":
-            continue
-        family = socket.AF_INET if parts[0] == "ip4" else socket.AF_INET6
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            try:
-                probe.bind((parts[1], int(parts[3])))
-            except OSError as exc:
-                raise NodeError(f"cannot listen on {addr}: {exc.strerror} (is another swarm-node running? stop it, "
-                                f"or pick another port: --listen /{parts[0]}/{parts[1]}/tcp/0 takes a free one)"
-                                ) from exc
-
-
-async def _run_join(config: NodeConfig, identity: Identity, ledger: Ledger, swarm_id: bytes,
-                    max_experiments: int | None) -> None:
-    """Run until SIGINT/SIGTERM (or the last experiment); ``NodeService`` then shuts down in order."""
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_serve, config, identity, ledger, swarm_id, max_experiments, nursery.cancel_scope)
-            async for signum in signals:
-                log.info("signal %d: shutting down", signum)
-                nursery.cancel_scope.cancel()
-                break
-
-
-async def _serve(config: NodeConfig, identity: Identity, ledger: Ledger, swarm_id: bytes,
-                 max_experiments: int | None, done: trio.CancelScope) -> None:
-    async with NodeService(config, identity, ledger, swarm_id) as svc:
-        addrs = dialable_addrs([a.rsplit("/p2p/", 1)[0] for a in svc.addrs()], svc.peer_id)
-        click.echo(f"node {svc.peer_id}")
-        click.echo(f"swarm {swarm_id.hex()}  ({ledger.count(swarm_id)} results in the ledger)")
-        click.echo(f"join string: {format_join(swarm_id, addrs)}")
-        click.echo("Ctrl-C to leave." + (" (watching: no training)" if config.watch else ""))
-        write_node_file(config, svc.peer_id, addrs, swarm_id)
-        results = svc.results_channel()
-        try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(prune_claims_forever, ledger)
-                nursery.start_soon(_obtain_swarm, svc, config)
-                nursery.start_soon(_publish_peers, svc, ledger)
-                nursery.start_soon(_refresh_node_file, svc, config, swarm_id)
-                if not config.watch:
-                    nursery.start_soon(_research, svc, ledger, config, max_experiments, done)
-                async for verified in results:
-                    if config.watch:
-                        click.echo(_feed_line(verified))
-        finally:
-            config.node_json_path.unlink(missing_ok=True)
-            ledger.set_state(STATE_PEERS, [])
-            ledger.set_state(STATE_NET, None)
-            ledger.set_state(STATE_CURRENT, None)
-
-
-def write_node_file(config: NodeConfig, peer_id: str, addrs: list[str], swarm_id: bytes,
-                    reachability: str = "unknown") -> None:
-    """``node.json`` in the home: what ``swarm-node status`` shows about the running node."""
-    info = {"pid": os.getpid(), "peer_id": peer_id, "addrs": addrs, "swarm_id": swarm_id.hex(),
-            "started_at": time.time(), "watch": config.watch, "reachability": reachability,
-            "join_string": format_join(swarm_id, addrs)}
-    config.node_json_path.write_text(json.dumps(info, indent=1))
-
-
-async def _refresh_node_file(svc: NodeService, config: NodeConfig, swarm_id: bytes) -> None:
-    """Keep node.json's addresses and reachability current: behind NAT they change once a relay slot is held."""
-    shown: tuple[list[str], str] = ([], "")
-    while True:
-        await trio.sleep(2.0)
-        addrs = dialable_addrs([a.rsplit("/p2p/", 1)[0] for a in svc.addrs()], svc.peer_id)
-        now = (addrs, svc.relays.reachability.status)
-        if now != shown:
-            write_node_file(config, svc.peer_id, addrs, swarm_id, svc.relays.reachability.status)
-            shown = now
-
-
-async def _publish_peers(svc: NodeService, ledger: Ledger) -> None:
-    """Keep the connected peers in the ledger's state, where the feed and status read them."""
-    while True:
-        ledger.set_state(STATE_PEERS, svc.peers())
-        ledger.set_state(STATE_NET, svc.relays.panel())  # reachability and links: the feed's peer panel
-        await trio.sleep(2.0)
-
-
-async def _research(svc: NodeService, ledger: Ledger, config: NodeConfig, max_experiments: int | None,
-                    done: trio.CancelScope) -> None:
-    """Wait until the swarm's manifest, baseline and data are here, then run the research loop."""
-    from node.research import ResearchLoop
-    from node.swarms import SwarmError, load_swarm
-
-    waiting_since = time.monotonic()
-    while True:
-        try:
-            spec = load_swarm(ledger, svc.swarm_id)
-            break
-        except SwarmError as exc:
-            if time.monotonic() - waiting_since > 30:
-                click.echo(f"still waiting: {exc}", err=True)
-                waiting_since = time.monotonic()
-            await trio.sleep(1.0)
-    loop = ResearchLoop(service=svc, ledger=ledger, config=config, swarm=spec, on_outcome=_print_outcome)
-    click.echo(f"researching: {loop.describe()}")
-    await loop.run(max_experiments)
-    click.echo(f"done: {max_experiments} experiment(s)")
-    done.cancel()
-
-
-def _print_outcome(outcome: Any) -> None:
-    click.echo(f"{time.strftime('%H:%M:%S')}  {outcome.action:<8} {outcome.status:<7} {outcome.metric:.4f}  "
-               f"{outcome.description[:70]}  ({outcome.reason})")
-
-
-async def _obtain_swarm(svc: NodeService, config: NodeConfig) -> None:
-    """Fetch the manifest, the baseline train.py and the data from peers or the DHT when this node lacks them."""
-    while svc.ledger.get_manifest(svc.swarm_id) is None:
-        if await svc.fetch_manifest() is not None:
-            click.echo("manifest fetched and verified")
-            break
-        await trio.sleep(3.0)
-    manifest = decode_and_verify(bytes(svc.ledger.get_manifest(svc.swarm_id))).message
-    if not isinstance(manifest, Manifest):
-        raise NodeError(f"the record filed as swarm {svc.swarm_id.hex()[:16]}'s manifest is a "
-                        f"{type(manifest).__name__}: the ledger is damaged (move ledger.sqlite aside and join again)")
-    while svc.ledger.get_commit(manifest.baseline_blob) is None and not config.watch:
-        if await svc.fetch_commit(manifest.baseline_blob, author=manifest.author) is not None:
-            break
-        await trio.sleep(3.0)
-    if svc.ledger.get_data_chunk_source(manifest.data_hash) is not None or is_builtin_data(manifest.data_hash):
-        return
-    dest = config.cache_dir / "data" / manifest.data_hash.hex() / "corpus"
-    while not await svc.fetch_data(manifest.data_hash, dest):
-        await trio.sleep(5.0)
-    svc.ledger.put_data_chunk_source(manifest.data_hash, dest)
-    click.echo(f"data fetched and verified: {dest}")
-
-
-def _feed_line(verified: Verified) -> str:
-    r = verified.message
-    if not isinstance(r, Result):
-        return f"{type(r).__name__} from {verified.author.hex()[:8]}"
-    when = time.strftime("%H:%M:%S", time.localtime(r.created_at))
-    return (f"{when}  {verified.author.hex()[:8]}#{r.seq:<5} {r.status:<7} {r.metric:.4f}  {r.hw_class:<14} "
-            f"{r.description[:60]}")
+        if target is not None and budget is not None:
+            raise NodeError("--budget picks a variant of the built-in swarm; a joined swarm's budget is fixed by its "
+                            "manifest (leave --budget out)")
+        config = _config(home, extra_bootstrap=tuple(peers) + (target.peers if target else ()),
+                         listen=listen or None, mdns=False if no_mdns else None, watch=watch or None, agent=agent,
+                         model=model, budget=budget, require_sandbox=False if no_sandbox else None,
+                         relays=relays or None, upnp=False if no_upnp else None, trusted_peers=trust_peers or None)
+        run_join(config, target, max_experiments=max_experiments, verbose=verbose, console=CONSOLE)
+    except NodeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo("stopped: ledger flushed, host closed", err=True)
 
 
 EXIT_REFUTED = 3
@@ -295,48 +131,12 @@ Examples:
 def verify(commit: str, peers: tuple[str, ...], listen: tuple[str, ...], no_mdns: bool, no_sandbox: bool,
            linger: float, home: Path | None) -> None:
     """Re-run a result's commit here and publish the attestation (confirmed, or refuted: exit status 3)."""
-    commit = commit.lower()
     try:
-        config = _config(home, listen=listen or ("/ip4/0.0.0.0/tcp/0",), mdns=False if no_mdns else None,
-                         require_sandbox=False if no_sandbox else None)
-        config = _config(home, listen=listen or ("/ip4/0.0.0.0/tcp/0",), mdns=False if no_mdns else None,
-                         require_sandbox=False if no_sandbox else None, bootstrap=tuple(config.bootstrap) + peers)
-        if not config.ledger_path.exists():
-            raise NodeError(f"no ledger at {config.ledger_path}: join the swarm first (swarm-node join ...)")
-        identity = Identity.load_or_create(config.identity_path)
-        with Ledger(config.ledger_path) as ledger:
-            claims = [r for sid in ledger.swarm_ids() for r in ledger.results(sid)
-                      if not r.reproduces and r.commit and len(commit) >= 4 and r.commit.startswith(commit)]
-            if not claims:
-                raise NodeError(f"no result with commit {commit!r} in this node's ledger (at least 4 hex digits; "
-                                "see swarm-node export -)")
-            claim = max(claims, key=lambda r: r.created_at)
-            outcome = trio.run(_verify, config, identity, ledger, claim, linger)
-        if isinstance(outcome, NodeError):
-            raise outcome
-        result, confirmed = outcome
-    except (NodeError, ProtocolError) as exc:
-        _fail(str(exc))
-        return
-    click.echo(f"{'confirmed' if confirmed else 'refuted'}: {result.description}")
-    if not confirmed:
+        config = _config(home, extra_bootstrap=peers, listen=listen or ("/ip4/0.0.0.0/tcp/0",),
+                         mdns=False if no_mdns else None, require_sandbox=False if no_sandbox else None)
+        verdict = run_verify(config, commit.lower(), linger=linger, console=CONSOLE)
+    except NodeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{'confirmed' if verdict.confirmed else 'refuted'}: {verdict.result.description}")
+    if not verdict.confirmed:
         sys.exit(EXIT_REFUTED)
-
-
-async def _verify(config: NodeConfig, identity: Identity, ledger: Ledger, claim: Any, linger: float) -> Any:
-    from node.research import verify_claim
-    from node.swarms import load_swarm
-
-    spec = load_swarm(ledger, claim.swarm_id)
-    async with NodeService(config, identity, ledger, claim.swarm_id) as svc:
-        with trio.move_on_after(20):  # give the bootstrap peers (and mDNS) a moment to connect
-            while not svc.peers() and ledger.get_commit(claim.blob) is None:
-                await trio.sleep(0.2)
-        click.echo(f"re-running {claim.commit[:10]} ({claim.metric:.4f} claimed by {claim.author.hex()[:8]}) "
-                   f"under {spec.budget} ...", err=True)
-        try:
-            outcome = await verify_claim(service=svc, ledger=ledger, config=config, swarm=spec, claim=claim)
-        except NodeError as exc:  # returned, not raised: the service's nursery would wrap it in a group
-            return exc
-        await trio.sleep(linger)
-        return outcome

@@ -1,11 +1,13 @@
 """Build the shared results feed from a ledger: plain JSON-ready dicts for the terminal, the dashboard and ``--json``.
 
-A running node records what it is doing in the ledger's key/value state (``STATE_CURRENT``, ``STATE_PEERS``,
-``STATE_NOISE``); these views only read, so they work from a second process beside a running node (SQLite WAL).
+A running node records what it is doing in the ledger's typed status records (``ledger.status``: the current run,
+the connected peers, the noise, the agent's note); these views only read, so they work from a second process beside
+a running node (SQLite WAL).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -16,19 +18,14 @@ from coordinator.transfer import transfer_counts, transfer_lines
 from node.feed.netpanel import STATE_NET, net_state
 from node.feed.standing import (best_per_cohort, cohort_label, cohort_noise, cohort_of, compute_shares,
                                 running_best)
+from node.config import NodeConfig
 from node.ledger import Ledger, ResultRow
 from protocol import Manifest, ProtocolError, decode_and_verify
 
 __all__ = [
-    "STATE_CURRENT", "STATE_PEERS", "STATE_NOISE", "STATE_SWARM", "STATE_AGENT", "SwarmInfo",
+    "SwarmInfo",
     "build_feed", "result_dict", "pick_swarm", "swarm_info", "Viewer", "eligible_best", "viewer_of", "FAR_BETTER",
 ]
-
-STATE_CURRENT = "current"  # {"action", "description", "fraction", "eta_seconds", "started_at"} or None
-STATE_PEERS = "peers"  # list of connected peer ids, refreshed by the node
-STATE_NOISE = "noise"  # {"margin", "std", "paired_std", "paired_margin", "runs", "hw_class", "best"} (research loop)
-STATE_SWARM = "active_swarm"  # hex id of the swarm the node is working on
-STATE_AGENT = "agent"  # {"agent", "note"} once the node's agent stopped for good (e.g. the llm key refused), or None
 
 LATEST = 50
 LINEAGE = 500
@@ -42,7 +39,7 @@ class SwarmInfo:
     metric: str
 
 
-def viewer_of(config: Any) -> Viewer:
+def viewer_of(config: NodeConfig) -> Viewer:
     """The viewer of a node home: its identity's public key (if it has one yet) and the peers its user trusts."""
     from node.config import public_key_of_peer_id
     from protocol import Identity, ProtocolError
@@ -63,12 +60,9 @@ def pick_swarm(ledger: Ledger, wanted: str | None = None) -> bytes | None:
     if wanted:
         hits = [s for s in known if s.hex().startswith(wanted.lower())]
         return hits[0] if len(hits) == 1 else None
-    active = ledger.get_state(STATE_SWARM)
-    if isinstance(active, str):
-        try:
-            return bytes.fromhex(active)
-        except ValueError:
-            pass
+    active = ledger.status.active_swarm()
+    if active is not None:
+        return active
     return known[0] if len(known) == 1 else None
 
 
@@ -194,8 +188,8 @@ def _plot(rows: Sequence[ResultRow], best: Sequence[dict[str, Any]]) -> dict[str
 
 
 def _agent_note(ledger: Ledger) -> str | None:
-    note = ledger.get_state(STATE_AGENT)
-    return str(note.get("note")) if isinstance(note, dict) and note.get("note") else None
+    note = ledger.status.agent_note()
+    return note.note if note is not None and note.note else None
 
 
 def _transfers(seen: Sequence[SeenResult]) -> dict[str, Any]:
@@ -213,8 +207,8 @@ def build_feed(ledger: Ledger, swarm_id: bytes, *, viewer: Viewer = Viewer(), la
     seen = [SeenResult(r.message_id, r) for r in rows]
     best = _best_per_class(rows, seen, viewer, lambda blob: ledger.get_commit(blob) is not None)
     newest = sorted(rows, key=lambda r: r.created_at, reverse=True)[:latest]
-    current = ledger.get_state(STATE_CURRENT)
-    peers = ledger.get_state(STATE_PEERS, [])
+    current = ledger.status.current()
+    noise = ledger.status.noise()
     return {
         "swarm": {"swarm_id": swarm_id.hex(), "name": info.name, "budget": info.budget, "metric": info.metric},
         "count": len(rows),
@@ -232,10 +226,10 @@ def build_feed(ledger: Ledger, swarm_id: bytes, *, viewer: Viewer = Viewer(), la
             for r in sorted({r.commit: r for r in sorted(kept, key=lambda r: -r.created_at)}.values(),
                             key=lambda r: r.created_at)[-LINEAGE:]  # one entry per commit, its first result
         ],
-        "current": current if isinstance(current, dict) else None,
-        "peers": [p for p in peers if isinstance(p, str)] if isinstance(peers, list) else [],
+        "current": None if current is None else dataclasses.asdict(current),
+        "peers": ledger.status.peers(),
         "net": net_state(ledger.get_state(STATE_NET)),  # reachability, direct/relayed per peer (netpanel.py)
-        "noise": ledger.get_state(STATE_NOISE),
+        "noise": None if noise is None else dataclasses.asdict(noise),
         "agent": _agent_note(ledger),
         "transfers": _transfers(seen),
         "generated_at": time.time(),

@@ -106,7 +106,7 @@ class DashboardServer:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/"
+        return f"http://{host.decode() if isinstance(host, bytes) else host}:{port}/"
 
     def start(self) -> DashboardServer:
         self._thread.start()

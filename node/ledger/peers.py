@@ -1,8 +1,8 @@
-"""Peers (addresses, trust, invalid messages, blacklist) and claims (who is running which train.py blob, until when)."""
+"""Peers (addresses and standing: trust, invalid messages, a ban with its reason and expiry) and claims (who is
+running which train.py blob, until when)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any, Sequence
@@ -28,10 +28,6 @@ def _peer_id(peer_id: str) -> str:
     if not isinstance(peer_id, str) or not 0 < len(peer_id) <= MAX_PEER_ID:
         raise LedgerError(f"peer id must be a string of 1-{MAX_PEER_ID} characters, got {str(peer_id)[:40]!r}")
     return peer_id
-
-
-BAN_KEY = "ban/"
-"""Bans live in the ``kv`` table as ``ban/<peer id>`` -> {"reason", "until", "since"} (no schema change)."""
 
 
 class PeersAndClaims(LedgerBase):
@@ -67,30 +63,15 @@ class PeersAndClaims(LedgerBase):
         return int(count)
 
     @guarded
-    def update_peer(
-        self,
-        peer_id: str,
-        *,
-        trust: float | None = None,
-        confirmed: int | None = None,
-        refuted: int | None = None,
-        blacklisted: bool | None = None,
-    ) -> None:
-        """Set the given trust fields of a peer (created if unknown); fields left ``None`` are kept."""
+    def set_trust(self, peer_id: str, trust: float) -> None:
+        """Record the research loop's trust score of ``peer_id`` (created if unknown)."""
         now = time.time()
-        changes: dict[str, Any] = {"trust": trust, "confirmed": confirmed, "refuted": refuted}
-        changes["blacklisted"] = None if blacklisted is None else int(blacklisted)
-        sets = [(k, v) for k, v in changes.items() if v is not None]
         with self._write() as conn:
             conn.execute(
-                "INSERT OR IGNORE INTO peers (peer_id, addrs, first_seen, last_seen) VALUES (?, '[]', ?, ?)",
-                (_peer_id(peer_id), now, now),
+                "INSERT INTO peers (peer_id, addrs, first_seen, last_seen, trust) VALUES (?, '[]', ?, ?, ?) "
+                "ON CONFLICT(peer_id) DO UPDATE SET trust = excluded.trust",
+                (_peer_id(peer_id), now, now, float(trust)),
             )
-            if sets:
-                conn.execute(
-                    f"UPDATE peers SET {', '.join(f'{k} = ?' for k, _ in sets)} WHERE peer_id = ?",
-                    [v for _, v in sets] + [peer_id],
-                )
 
     @guarded
     def get_peer(self, peer_id: str) -> PeerRow | None:
@@ -104,46 +85,41 @@ class PeersAndClaims(LedgerBase):
         return [PeerRow.from_row(row) for row in cur]
 
     @guarded
-    def is_blacklisted(self, peer_id: str) -> bool:
-        return bool(self._one("SELECT blacklisted FROM peers WHERE peer_id = ?", (peer_id,)))
+    def is_blacklisted(self, peer_id: str, now: float | None = None) -> bool:
+        """Whether a ban of ``peer_id`` is in force at ``now`` (default: now)."""
+        until = self._one("SELECT banned_until FROM peers WHERE peer_id = ?", (peer_id,))
+        return until is not None and float(until) > (time.time() if now is None else now)
 
     @guarded
     def ban_peer(self, peer_id: str, reason: str, until: float) -> None:
         """Record a ban of ``peer_id`` until ``until`` (``time.time()`` seconds), with its reason (bounded)."""
         now = time.time()
-        record = json.dumps({"reason": str(reason)[:MAX_REASON], "until": float(until), "since": now})
         with self._write() as conn:
             conn.execute(
-                "INSERT INTO peers (peer_id, addrs, first_seen, last_seen, blacklisted) VALUES (?, '[]', ?, ?, 1) "
-                "ON CONFLICT(peer_id) DO UPDATE SET blacklisted = 1", (_peer_id(peer_id), now, now))
-            conn.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (BAN_KEY + peer_id, record))
+                "INSERT INTO peers (peer_id, addrs, first_seen, last_seen, ban_reason, banned_until) "
+                "VALUES (?, '[]', ?, ?, ?, ?) ON CONFLICT(peer_id) DO UPDATE SET "
+                "ban_reason = excluded.ban_reason, banned_until = excluded.banned_until",
+                (_peer_id(peer_id), now, now, str(reason)[:MAX_REASON], float(until)))
 
     @guarded
     def lift_ban(self, peer_id: str) -> None:
         """Forget the ban of ``peer_id`` (expired): its invalid count starts again from zero."""
         with self._write() as conn:
-            conn.execute("UPDATE peers SET blacklisted = 0, invalid_count = 0 WHERE peer_id = ?", (peer_id,))
-            conn.execute("DELETE FROM kv WHERE key = ?", (BAN_KEY + peer_id,))
+            conn.execute("UPDATE peers SET ban_reason = '', banned_until = 0, invalid_count = 0 WHERE peer_id = ?",
+                         (peer_id,))
 
     @guarded
     def bans(self, now: float | None = None) -> list[tuple[str, str, float]]:
         """(peer id, reason, until) of every ban still in force at ``now`` (default: now), soonest expiry first."""
         now = time.time() if now is None else now
-        out: list[tuple[str, str, float]] = []
-        for key, value in self._conn.execute("SELECT key, value FROM kv WHERE key LIKE 'ban/%'"):
-            try:
-                record = json.loads(value)
-                until, reason = float(record["until"]), str(record["reason"])
-            except (ValueError, KeyError, TypeError):
-                continue
-            if until > now:
-                out.append((key[len(BAN_KEY):], reason, until))
-        return sorted(out, key=lambda ban: ban[2])
+        cur = self._conn.execute("SELECT peer_id, ban_reason, banned_until FROM peers WHERE banned_until > ? "
+                                 "ORDER BY banned_until, peer_id", (now,))
+        return [(str(peer), str(reason), float(until)) for peer, reason, until in cur]
 
     # -- claims ----------------------------------------------------------------------------------------------------
 
     @guarded
-    def put_claim(self, v: Any) -> bool:
+    def put_claim(self, v: protocol.Verified) -> bool:
         """Store a verified ``Claim`` (one per swarm, author, blob; a later expiry replaces it); True if kept.
 
         Claims cost their author nothing, so they are bounded here: one lasting over ``MAX_CLAIM_SECONDS`` is refused,
@@ -183,29 +159,33 @@ class PeersAndClaims(LedgerBase):
                                 (swarm, author, blob)).fetchone() is not None
 
     @guarded
-    def active_claims(self, swarm_id: bytes, now: float) -> list[Any]:
+    def active_claims(self, swarm_id: bytes, now: float) -> list[protocol.Claim]:
         """The ``Claim`` messages of a swarm that have not expired at ``now`` (soonest expiry first)."""
         cur = self._conn.execute(
             "SELECT raw FROM claims WHERE swarm_id = ? AND expires_at > ? ORDER BY expires_at", (swarm_id, now)
         )
-        claims: list[Any] = []
+        claims: list[protocol.Claim] = []
         for (raw,) in cur.fetchall():
             try:
-                claims.append(protocol.decode_and_verify(bytes(raw), expected_swarm=swarm_id, now=now).message)
+                message = protocol.decode_and_verify(bytes(raw), expected_swarm=swarm_id, now=now).message
+                if isinstance(message, protocol.Claim):
+                    claims.append(message)
             except protocol.ProtocolError as exc:
                 log.warning("ledger: stored claim no longer verifies: %s", exc)
         return claims
 
     @guarded
-    def recent_claims(self, swarm_id: bytes) -> list[Any]:
+    def recent_claims(self, swarm_id: bytes) -> list[protocol.Claim]:
         """Every stored ``Claim`` of a swarm, live or expired (bounded per author by ``put_claim``), latest first."""
         cur = self._conn.execute("SELECT raw, expires_at FROM claims WHERE swarm_id = ? ORDER BY expires_at DESC",
                                  (swarm_id,))
-        claims: list[Any] = []
+        claims: list[protocol.Claim] = []
         for raw, expires_at in cur.fetchall():
             try:  # checked as of just before its expiry: it was live when it was stored
-                claims.append(protocol.decode_and_verify(bytes(raw), expected_swarm=swarm_id,
-                                                         now=min(time.time(), float(expires_at) - 1e-3)).message)
+                message = protocol.decode_and_verify(bytes(raw), expected_swarm=swarm_id,
+                                                     now=min(time.time(), float(expires_at) - 1e-3)).message
+                if isinstance(message, protocol.Claim):
+                    claims.append(message)
             except protocol.ProtocolError as exc:
                 log.warning("ledger: stored claim no longer verifies: %s", exc)
         return claims

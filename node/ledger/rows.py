@@ -69,7 +69,9 @@ class ResultRow:
 
 @dataclass(frozen=True)
 class PeerRow:
-    """What this node knows of one libp2p peer."""
+    """What this node knows of one libp2p peer, its standing included: trust (the research loop's score from the
+    peer's reproduced and refuted claims), invalid messages (charged to the Noise-authenticated sender), and a ban
+    (its reason and expiry; ``banned_until`` 0 when none)."""
 
     peer_id: str
     addrs: tuple[str, ...]
@@ -77,14 +79,17 @@ class PeerRow:
     last_seen: float
     trust: float
     invalid_count: int
-    confirmed: int
-    refuted: int
-    blacklisted: bool
     last_invalid: str
+    ban_reason: str = ""
+    banned_until: float = 0.0
+
+    def banned(self, now: float) -> bool:
+        """Whether a ban is in force at ``now``."""
+        return self.banned_until > now
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> PeerRow:
-        (peer_id, addrs, first_seen, last_seen, trust, invalid, confirmed, refuted, blacklisted, last_invalid) = row
+        (peer_id, addrs, first_seen, last_seen, trust, invalid, last_invalid, ban_reason, banned_until) = row
         try:
             parsed = json.loads(addrs)
         except ValueError:
@@ -96,15 +101,14 @@ class PeerRow:
             last_seen=last_seen,
             trust=trust,
             invalid_count=invalid,
-            confirmed=confirmed,
-            refuted=refuted,
-            blacklisted=bool(blacklisted),
             last_invalid=last_invalid,
+            ban_reason=ban_reason,
+            banned_until=float(banned_until),
         )
 
 
 PEER_COLUMNS = (
-    "peer_id, addrs, first_seen, last_seen, trust, invalid_count, confirmed, refuted, blacklisted, last_invalid"
+    "peer_id, addrs, first_seen, last_seen, trust, invalid_count, last_invalid, ban_reason, banned_until"
 )
 
 

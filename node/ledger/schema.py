@@ -1,8 +1,11 @@
 """The ledger's SQLite schema, its version table and the migration hook; opening a connection with the right pragmas.
 
 Version 1 is the first schema; version 2 adds the result columns of protocol version 2 (action, run_index,
-cpu_seconds, clock). A later version adds a function to :data:`MIGRATIONS` under its number; opening a
-ledger runs the missing ones in order, each in its own transaction, and records the version reached.
+cpu_seconds, clock); version 3 keeps a peer's standing in one place, its ``peers`` row: trust (from reproductions),
+invalid messages, and a ban with its reason and expiry (the bans move there from ``kv``; the never-written
+``confirmed``/``refuted`` and the duplicate ``blacklisted`` columns go). A later version adds a function to
+:data:`MIGRATIONS` under its number; opening a ledger runs the missing ones in order, each in its own transaction,
+and records the version reached.
 """
 
 from __future__ import annotations
@@ -107,7 +110,7 @@ CREATE TABLE IF NOT EXISTS own_seq (
 );
 
 CREATE TABLE IF NOT EXISTS replay (      -- unused (nothing persists a replay guard), kept so that v1 stays v1
-    author TEXT PRIMARY KEY,               -- a key of ReplayGuard.to_dict()
+    author TEXT PRIMARY KEY,               -- (the replay guard it was for is gone)
     state  TEXT NOT NULL                   -- its value, JSON
 );
 
@@ -137,7 +140,31 @@ def _v2(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS results_blob_run ON results (blob, run_index)")
 
 
-MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {1: _v1, 2: _v2}
+def _v3(db: sqlite_utils.Database) -> None:
+    """One peer-standing row: bans from ``kv`` (``ban/<peer>`` -> {"reason", "until"}) into ``peers`` columns."""
+    import json
+
+    db.execute("ALTER TABLE peers ADD COLUMN ban_reason TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE peers ADD COLUMN banned_until REAL NOT NULL DEFAULT 0")
+    now = time.time()
+    for key, value in db.execute("SELECT key, value FROM kv WHERE key LIKE 'ban/%'").fetchall():
+        try:
+            record = json.loads(value)
+            reason, until = str(record["reason"])[:200], float(record["until"])
+        except (ValueError, KeyError, TypeError):
+            continue
+        peer = str(key)[len("ban/"):]
+        if not 0 < len(peer) <= 128:
+            continue
+        db.execute("INSERT INTO peers (peer_id, addrs, first_seen, last_seen) VALUES (?, '[]', ?, ?) "
+                   "ON CONFLICT(peer_id) DO NOTHING", [peer, now, now])
+        db.execute("UPDATE peers SET ban_reason = ?, banned_until = ? WHERE peer_id = ?", [reason, until, peer])
+    db.execute("DELETE FROM kv WHERE key LIKE 'ban/%'")
+    for column in ("confirmed", "refuted", "blacklisted"):
+        db.execute(f"ALTER TABLE peers DROP COLUMN {column}")
+
+
+MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {1: _v1, 2: _v2, 3: _v3}
 """Schema version -> the function that brings a ledger from the version before it to this one."""
 
 SCHEMA_VERSION = max(MIGRATIONS)

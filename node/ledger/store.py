@@ -16,6 +16,7 @@ from node.errors import LedgerError, RecordRejected
 from node.ledger.base import guarded
 from node.ledger.peers import PeersAndClaims
 from node.ledger.rows import RESULT_COLUMNS, ResultRow, result_columns
+from node.ledger.status import NodeStatus
 
 __all__ = ["Ledger", "MAX_COMMIT_TEXT"]
 
@@ -30,6 +31,11 @@ _INSERT_RESULT = f"INSERT OR IGNORE INTO results ({_COLS}) VALUES ({', '.join('?
 
 class Ledger(PeersAndClaims):
     """The node's SQLite ledger (WAL, synchronous=NORMAL). ``Ledger(path, readonly=True)`` for other processes."""
+
+    @property
+    def status(self) -> NodeStatus:
+        """The running node's typed status records (``node.ledger.status``): current run, peers, noise, agent note."""
+        return NodeStatus(self)
 
     # -- results ---------------------------------------------------------------------------------------------------
 

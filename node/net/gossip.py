@@ -21,7 +21,7 @@ from libp2p.peer.id import ID
 from libp2p.pubsub.pb import rpc_pb2
 
 from node.ledger.peers import MAX_CLAIM_SECONDS
-from protocol import Claim, ProtocolError, Replayed, Result, StaleMessage, Verified
+from protocol import Claim, ProtocolError, Result, StaleMessage, Verified
 
 __all__ = ["Topics", "GossipGate", "Verify"]
 
@@ -121,7 +121,7 @@ class GossipGate:
             return False
         try:
             verified = self._verify(raw)
-        except (Replayed, StaleMessage) as exc:  # not by itself misbehaviour (clock skew, a claim expired in transit)
+        except StaleMessage as exc:  # not by itself misbehaviour (clock skew, a claim expired in transit)
             self.rejected += 1
             log.debug("message from %s dropped: %s", peer, exc)
             return False
@@ -131,7 +131,8 @@ class GossipGate:
         if not isinstance(verified.message, kind):
             self._reject(peer, f"a {type(verified.message).__name__} on the {kind.__name__} topic")
             return False
-        if kind is Claim and verified.message.expires_at - verified.message.created_at > MAX_CLAIM_SECONDS:
+        message = verified.message
+        if isinstance(message, Claim) and message.expires_at - message.created_at > MAX_CLAIM_SECONDS:
             self.rejected += 1  # valid under the protocol's 24 h, but squatting: dropped, not forwarded, nobody blamed
             log.debug("claim from %s dropped: lasts over %.0f s", peer, MAX_CLAIM_SECONDS)
             return False

@@ -9,21 +9,24 @@ whenever they are not connected (a restarted node finds its swarm again without 
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Awaitable, Callable, Sequence
 
 import trio
+from libp2p.abc import IHost
 from libp2p.peer.id import ID
 
+from node.config import NodeConfig
 from node.errors import NetworkError
+from node.ledger import Ledger
 from node.net import sync
+from node.net.dht import SwarmDHT
 from node.net.errors import BadPayload, StreamFailed
+from node.net.gossip import Verify
+from node.net.guard import PeerGuard
 from node.net.host import parse_peer_addr
 from node.net.relay import RelayLimits
-
-if TYPE_CHECKING:
-    from node.net.service import NodeService
+from protocol import Verified
 
 __all__ = ["NetSettings", "Links"]
 
@@ -51,24 +54,33 @@ class NetSettings:
     upnp: bool = True                 # map the listen port on a UPnP router (--no-upnp)
 
     @classmethod
-    def from_config(cls, config: Any) -> NetSettings:
-        """From a ``NodeConfig`` (its listen, bootstrap, mdns); ``SWARM_NODE_SYNC_INTERVAL`` overrides."""
-        interval = float(os.environ.get("SWARM_NODE_SYNC_INTERVAL", cls.sync_interval))
-        return cls(
-            listen=tuple(getattr(config, "listen", cls.listen)),
-            bootstrap=tuple(getattr(config, "bootstrap", ())),
-            mdns=bool(getattr(config, "mdns", True)),
-            sync_interval=interval,
-            relays=tuple(getattr(config, "relays", ())),
-            upnp=bool(getattr(config, "upnp", True)),
-        )
+    def from_config(cls, config: NodeConfig) -> NetSettings:
+        """From a ``NodeConfig``: its listen, bootstrap, mdns, sync interval, relays and UPnP settings."""
+        return cls(listen=tuple(config.listen), bootstrap=tuple(config.bootstrap), mdns=config.mdns,
+                   sync_interval=config.sync_interval, relays=tuple(config.relays), upnp=config.upnp)
 
 
 class Links:
-    """Background tasks of a running :class:`NodeService`: dialling, syncing, remembering peers."""
+    """Background tasks of a running node: dialling, syncing, remembering peers.
 
-    def __init__(self, service: NodeService) -> None:
-        self._svc = service
+    Its collaborators are named, not reached for: the host, the ledger, this swarm's id and settings, the peer
+    guard (who is banned, who to charge), ``connect`` (dial an address, relayed or direct), ``verify`` and ``store``
+    (what a sync pulled: checked, then written through the inbox), and the DHT when it runs.
+    """
+
+    def __init__(self, *, host: IHost, ledger: Ledger, swarm_id: bytes, me: str, settings: NetSettings,
+                 guard: PeerGuard, connect: Callable[[str], Awaitable[str]], verify: Verify,
+                 store: Callable[[Sequence[Verified]], Awaitable[int]], dht: SwarmDHT | None) -> None:
+        self._host = host
+        self._ledger = ledger
+        self._swarm_id = swarm_id
+        self._me = me
+        self._settings = settings
+        self._guard = guard
+        self._connect = connect
+        self._verify = verify
+        self._store = store
+        self._dht = dht
         self._seen: set[ID] = set()
         self._syncing: set[ID] = set()
         self._last_sync: dict[ID, float] = {}
@@ -79,51 +91,51 @@ class Links:
         nursery.start_soon(self._dial_loop)
         nursery.start_soon(self._watch_loop, nursery)
         nursery.start_soon(self._sync_loop)
-        if self._svc.dht is not None:
-            nursery.start_soon(self._announce_loop)
+        if self._dht is not None:
+            nursery.start_soon(self._announce_loop, self._dht)
 
     def _targets(self) -> list[str]:
-        addrs = list(self._svc.settings.bootstrap)
+        addrs = list(self._settings.bootstrap)
         try:
-            rows = list(self._svc.ledger.peers())
+            rows = list(self._ledger.peers())
         except Exception:
             rows = []
-        rows.sort(key=lambda r: getattr(r, "last_seen", 0.0), reverse=True)
-        for row in rows[: self._svc.settings.known_peers]:
-            if self._svc.book.is_blacklisted(row.peer_id):
+        rows.sort(key=lambda r: r.last_seen, reverse=True)
+        for row in rows[: self._settings.known_peers]:
+            if self._guard.is_banned(row.peer_id):
                 continue
-            for addr in getattr(row, "addrs", ()) or ():
+            for addr in row.addrs or ():
                 addr = str(addr)
                 addrs.append(addr if "/p2p/" in addr else f"{addr}/p2p/{row.peer_id}")
         return list(dict.fromkeys(addrs))
 
     async def _dial_loop(self) -> None:
         while True:
-            connected = {p.to_base58() for p in self._svc.host.get_connected_peers()}
+            connected = {p.to_base58() for p in self._host.get_connected_peers()}
             for addr in self._targets():
                 try:
                     peer = parse_peer_addr(addr).peer_id.to_base58()
                 except NetworkError as exc:
                     log.warning("%s", exc)
                     continue
-                if peer in connected or peer == self._svc.peer_id or self._svc.book.is_blacklisted(peer):
+                if peer in connected or peer == self._me or self._guard.is_banned(peer):
                     continue
                 try:
-                    await self._svc.connect(addr)
+                    await self._connect(addr)
                     connected.add(peer)
                 except NetworkError as exc:
                     log.debug("dial %s: %s", addr, exc)
-            await trio.sleep(self._svc.settings.redial_interval)
+            await trio.sleep(self._settings.redial_interval)
 
     async def _watch_loop(self, nursery: trio.Nursery) -> None:
         """Notice new connections: remember the peer, sync with it at once."""
         while True:
-            now = set(self._svc.host.get_connected_peers())
+            now = set(self._host.get_connected_peers())
             for peer in now - self._seen:
                 self._remember(peer)
                 nursery.start_soon(self.sync_with, peer)
-                if self._svc.dht is not None:
-                    nursery.start_soon(self._svc.dht.add_peer, peer)
+                if self._dht is not None:
+                    nursery.start_soon(self._dht.add_peer, peer)
             self._seen = now
             await trio.sleep(0.2)
 
@@ -134,61 +146,59 @@ class Links:
         peer at a time still reach everything (gossip carries the bulk; this repairs its drops).
         """
         while True:
-            await trio.sleep(self._svc.settings.sync_interval)
-            peers = list(self._svc.host.get_connected_peers())
+            await trio.sleep(self._settings.sync_interval)
+            peers = list(self._host.get_connected_peers())
             if peers:
                 await self.sync_with(min(peers, key=lambda p: self._last_sync.get(p, 0.0)))
 
-    async def _announce_loop(self) -> None:
+    async def _announce_loop(self, dht: SwarmDHT) -> None:
         """Keep the swarm's DHT records alive and dial the providers it names."""
-        dht = self._svc.dht
-        assert dht is not None
         await trio.sleep(2.0)  # let the first connections land in the routing table
         while True:
-            envelope = self._svc.ledger.get_manifest(self._svc.swarm_id)
+            envelope = self._ledger.get_manifest(self._swarm_id)
             if envelope is not None:
                 try:
-                    await dht.put_manifest(self._svc.swarm_id, bytes(envelope))
+                    await dht.put_manifest(self._swarm_id, bytes(envelope))
                 except Exception as exc:
                     log.debug("DHT put manifest: %r", exc)
-            await dht.provide(self._svc.swarm_id)
-            connected = set(self._svc.host.get_connected_peers())
-            for info in await dht.providers(self._svc.swarm_id):
-                if info.peer_id not in connected and not self._svc.book.is_blacklisted(info.peer_id.to_base58()):
-                    with trio.move_on_after(self._svc.settings.request_timeout):
+            await dht.provide(self._swarm_id)
+            connected = set(self._host.get_connected_peers())
+            for info in await dht.providers(self._swarm_id):
+                if info.peer_id not in connected and not self._guard.is_banned(info.peer_id.to_base58()):
+                    with trio.move_on_after(self._settings.request_timeout):
                         try:
-                            await self._svc.host.connect(info)
+                            await self._host.connect(info)
                         except Exception as exc:
                             log.debug("dial provider %s: %r", info.peer_id, exc)
-            await trio.sleep(self._svc.settings.announce_interval)
+            await trio.sleep(self._settings.announce_interval)
 
     def _remember(self, peer: ID) -> None:
         text = peer.to_base58()
-        if self._svc.book.is_blacklisted(text):
+        if self._guard.is_banned(text):
             return
         try:
-            addrs = [str(a) for a in self._svc.host.get_peerstore().addrs(peer)]
+            addrs = [str(a) for a in self._host.get_peerstore().addrs(peer)]
         except Exception:
             addrs = []
         try:
-            self._svc.ledger.touch_peer(text, addrs)
+            self._ledger.touch_peer(text, addrs)
         except Exception:
             log.exception("could not record peer %s", text)
 
     async def sync_with(self, peer: ID) -> int:
         """Pull what ``peer`` has and this node lacks; return how many results were new (0 on failure)."""
-        if peer in self._syncing or self._svc.book.is_blacklisted(peer.to_base58()):
+        if peer in self._syncing or self._guard.is_banned(peer.to_base58()):
             return 0
         self._syncing.add(peer)
         self._last_sync[peer] = trio.current_time()
         try:
             new = await sync.pull_from(
-                self._svc.host, peer, swarm_id=self._svc.swarm_id, ledger=self._svc.ledger,
-                verify=self._svc._verify, store=self._svc._store_async,
-                timeout=self._svc.settings.request_timeout, max_response=sync.RESPONSE_BYTES + (64 << 10),
+                self._host, peer, swarm_id=self._swarm_id, ledger=self._ledger, verify=self._verify,
+                store=self._store, timeout=self._settings.request_timeout,
+                max_response=sync.RESPONSE_BYTES + (64 << 10),
             )
         except BadPayload as exc:
-            self._svc._penalise(peer.to_base58(), str(exc))
+            self._guard.penalise(peer.to_base58(), str(exc))
             return 0
         except StreamFailed as exc:
             log.debug("sync with %s failed: %s", peer, exc)
@@ -204,6 +214,6 @@ class Links:
         """Hang up on a blacklisted peer."""
         with trio.move_on_after(2.0):
             try:
-                await self._svc.host.disconnect(peer)
+                await self._host.disconnect(peer)
             except Exception as exc:
                 log.debug("disconnect %s: %r", peer, exc)

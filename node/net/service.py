@@ -17,23 +17,30 @@ import dataclasses
 import hashlib
 import logging
 from pathlib import Path
-from typing import Any, AsyncIterator, Sequence
+from types import TracebackType
+from typing import AsyncIterator, Awaitable, TypeVar
 
 import trio
 from libp2p.custom_types import TProtocol
+from libp2p.abc import ISubscriptionAPI
 from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import PeerInfo
 from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.tools.anyio_service import background_trio_service
 
-from protocol import Claim, Identity, Limits, Result, Verified, decode_and_verify, sign_message
+from protocol import Claim, Identity, Limits, Result, Verified, decode_and_verify, seal
+from node.config import NodeConfig
 from node.errors import NetworkError
+from node.ledger import Ledger
 from node.net import fetch, sync
 from node.net.errors import BadPayload, StreamFailed, is_shutdown_race
 from node.net.dht import SwarmDHT
 from node.net.gossip import GossipGate, Topics
 from node.net.host import build_host, parse_peer_addr, peer_addrs
-from node.net.mdns import LanDiscovery
+from node.net.guard import PeerGuard
+from node.net.inbox import ResultInbox
 from node.net.links import Links, NetSettings
+from node.net.mdns import LanDiscovery
 from node.net.peers import Ban, PeerBook
 from node.net.pubsub import GuardedPubsub
 from node.net.relay import Relays, is_circuit
@@ -46,9 +53,7 @@ log = logging.getLogger(__name__)
 GOSSIPSUB_PROTOCOLS = [TProtocol("/meshsub/1.2.0"), TProtocol("/meshsub/1.1.0"), TProtocol("/meshsub/1.0.0")]
 """1.2.0 first (IDONTWANT: a peer that has a large message tells its mesh not to send it); older peers still mesh."""
 LIMITS = Limits()
-INBOX_CAPACITY = 20_000
-WRITE_BATCH = 1_000
-BAN_CHECK_INTERVAL = 10.0
+T = TypeVar("T")
 
 
 @contextlib.asynccontextmanager
@@ -61,9 +66,9 @@ class NodeService:
 
     def __init__(
         self,
-        config: Any,
+        config: NodeConfig,
         identity: Identity,
-        ledger: Any,
+        ledger: Ledger,
         swarm_id: bytes,
         *,
         settings: NetSettings | None = None,
@@ -75,24 +80,23 @@ class NodeService:
         self.settings = settings or NetSettings.from_config(config)
         self.topics = Topics(swarm_id)
         self.book = PeerBook(max_invalid=self.settings.max_invalid, ban_seconds=self.settings.ban_seconds)
+        self.guard = PeerGuard(self.book, ledger, on_ban=self._on_ban, on_lift=self._on_lift)
         self._me = identity.peer_id
-        self._inbox_send, self._inbox_recv = trio.open_memory_channel[Verified](INBOX_CAPACITY)
-        self._listeners: list[trio.MemorySendChannel[Verified]] = []
         self._data_files: dict[bytes, Path] = {}
-        self._heads: dict[bytes, int] = {}
         self._stack = contextlib.AsyncExitStack()
         self._nursery: trio.Nursery | None = None
+        self.inbox = ResultInbox(ledger, swarm_id, mark_seen=lambda author, seq: self.gate.mark_seen(author, seq))
         self.gate = GossipGate(
             me=self._me,
             verify=self._verify,
-            admit=lambda peer: not self.book.is_blacklisted(peer),  # its rate was charged before the signature
-            have_result=self._have_result,
-            on_result=self._enqueue,
+            admit=lambda peer: not self.guard.is_banned(peer),  # its rate was charged before the signature
+            have_result=self.inbox.have_result,
+            on_result=self.inbox.enqueue,
             on_claim=self._store_claim,
-            on_penalty=self._penalise,
+            on_penalty=self.guard.penalise,
             max_bytes=LIMITS.max_envelope,
         )
-        self.host, self._listen = build_host(identity.private_bytes, self.settings.listen, blame=self._penalise)
+        self.host, self._listen = build_host(identity.private_bytes, self.settings.listen, blame=self.guard.penalise)
         self.gossipsub = GossipSub(
             protocols=GOSSIPSUB_PROTOCOLS,
             degree=6,
@@ -106,14 +110,16 @@ class NodeService:
             self.host,
             self.gossipsub,
             msg_id_constructor=lambda msg: hashlib.sha256(msg.data).digest(),
-            admit=self.book.allow,
-            blame=self._penalise,
+            admit=self.guard.admit,
+            blame=self.guard.penalise,
             max_data=LIMITS.max_envelope,
         )
         self.dht: SwarmDHT | None = SwarmDHT(self.host) if self.settings.dht else None
-        self.links = Links(self)
+        self.links = Links(host=self.host, ledger=ledger, swarm_id=swarm_id, me=self._me, settings=self.settings,
+                           guard=self.guard, connect=self.connect, verify=self._verify, store=self.inbox.store_async,
+                           dht=self.dht)
         self.relays = Relays(self.host, limits=self.settings.relay_limits, named=self.settings.relays,  # NAT: relay.py
-                             upnp=self.settings.upnp, authors=lambda: list(self._heads))
+                             upnp=self.settings.upnp, authors=self.inbox.authors)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -122,9 +128,10 @@ class NodeService:
         log.info("node %s listening on %s", self._me, ", ".join(self.addrs()))
         return self
 
-    async def __aexit__(self, *exc_info: object) -> bool | None:
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> bool | None:
         try:
-            return await self._stack.__aexit__(*exc_info)
+            return await self._stack.__aexit__(exc_type, exc, tb)
         except BaseExceptionGroup as group:
             # See is_shutdown_race: py-libp2p's race at close; the ledger is flushed, nothing is lost.
             _, rest = group.split(is_shutdown_race)
@@ -135,9 +142,8 @@ class NodeService:
 
     @contextlib.asynccontextmanager
     async def _running(self) -> AsyncIterator[None]:
-        self._heads = self.ledger.seq_vector(self.swarm_id)
-        for peer, reason, until in self._ledger_bans():
-            self.book.ban(peer, reason, until)
+        self.inbox.load_heads()
+        self.guard.load_bans()
         async with self.host.run(listen_addrs=self._listen), background_trio_service(self.pubsub), \
                 background_trio_service(self.gossipsub):
             await self.pubsub.wait_until_ready()
@@ -153,8 +159,8 @@ class NodeService:
                     for topic in (self.topics.results, self.topics.claims):
                         subscription = await self.pubsub.subscribe(topic)
                         nursery.start_soon(self._drain, subscription)
-                    nursery.start_soon(self._writer)
-                    nursery.start_soon(self._expire_bans)
+                    nursery.start_soon(self.inbox.writer)
+                    nursery.start_soon(self.guard.expire_bans)
                     await self.links.start(nursery)
                     await nursery.start(self.relays.run)
                     if self.settings.mdns:
@@ -169,15 +175,7 @@ class NodeService:
 
     def _flush(self) -> None:
         """Write whatever the gate accepted but the writer has not stored yet."""
-        batch: list[Verified] = []
-        while True:
-            try:
-                batch.append(self._inbox_recv.receive_nowait())
-            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-                break
-        if batch:
-            self._store(batch)
-        log.info("node %s stopped (%d results flushed at exit)", self._me, len(batch))
+        log.info("node %s stopped (%d results flushed at exit)", self._me, self.inbox.flush())
 
     def _serve_streams(self) -> None:
         limit = trio.Semaphore(self.settings.max_concurrent_requests)
@@ -191,7 +189,7 @@ class NodeService:
             (fetch.DATA_PROTOCOL, server.data),
         ):
             serve(self.host, protocol, handler, max_request=LIMITS.max_request, timeout=self.settings.request_timeout,
-                  limit=limit, admit=self.book.allow, blame=self._penalise, busy=busy)
+                  limit=limit, admit=self.guard.admit, blame=self.guard.penalise, busy=busy)
 
     # ------------------------------------------------------------------ what the node shows the research loop
 
@@ -208,21 +206,15 @@ class NodeService:
         return sorted(p.to_base58() for p in self.host.get_connected_peers())
 
     def results_channel(self, capacity: int = 1_000) -> trio.MemoryReceiveChannel[Verified]:
-        """A channel that receives every result stored from now on (gossip, sync; not own publishes).
-
-        A listener that falls ``capacity`` behind misses results (they are in the ledger regardless).
-        """
-        send, recv = trio.open_memory_channel[Verified](capacity)
-        self._listeners.append(send)
-        return recv
+        """A channel that receives every result stored from now on (gossip, sync; not own publishes)."""
+        return self.inbox.results_channel(capacity)
 
     async def publish_result(self, result: Result) -> Verified:
-        """Sign ``result`` as this node with the next ledger seq, store it, gossip it; return it verified."""
-        message = dataclasses.replace(
-            result, swarm_id=self.swarm_id, author=self.identity.public_key,
-            seq=self.ledger.next_seq(self.identity.public_key),
-        )
-        verified = decode_and_verify(sign_message(self.identity, message), expected_swarm=self.swarm_id)
+        """Sign ``result`` as this node (this swarm, this author, the next ledger seq: the fields only the service
+        knows), store it, gossip it; return it as sent (``protocol.seal``: not decoded back)."""
+        message = dataclasses.replace(result, swarm_id=self.swarm_id, author=self.identity.public_key,
+                                      seq=self.ledger.next_seq(self.identity.public_key))
+        verified = seal(self.identity, message)
         self.gate.mark_seen(verified.author, message.seq)
         self.ledger.add_results([verified])
         await self.pubsub.publish(self.topics.results, verified.raw)
@@ -230,8 +222,8 @@ class NodeService:
 
     async def publish_claim(self, claim: Claim) -> Verified:
         """Sign ``claim`` as this node, store it, gossip it."""
-        message = dataclasses.replace(claim, swarm_id=self.swarm_id, author=self.identity.public_key)
-        verified = decode_and_verify(sign_message(self.identity, message), expected_swarm=self.swarm_id)
+        verified = seal(self.identity, dataclasses.replace(claim, swarm_id=self.swarm_id,
+                                                           author=self.identity.public_key))
         self.ledger.put_claim(verified)
         await self.pubsub.publish(self.topics.claims, verified.raw)
         return verified
@@ -289,12 +281,12 @@ class NodeService:
     async def connect(self, addr: str) -> str:
         """Dial ``addr`` (must end in ``/p2p/<id>``); return the peer id. :class:`NetworkError` on failure."""
         if is_circuit(addr):
-            return await self.relays.dial(addr)
+            return str(await self.relays.dial(addr))
         info = parse_peer_addr(addr)
         with trio.move_on_after(self.settings.request_timeout):
             try:
                 await self.host.connect(info)
-                return info.peer_id.to_base58()
+                return str(info.peer_id.to_base58())
             except Exception as exc:
                 raise NetworkError(f"cannot connect to {addr}: {exc!r}") from exc
         raise NetworkError(f"connecting to {addr} timed out")
@@ -309,122 +301,45 @@ class NodeService:
         return decode_and_verify(raw, expected_swarm=self.swarm_id)
 
     def _peer_ids(self) -> list[ID]:
-        return [p for p in self.host.get_connected_peers() if not self.book.is_blacklisted(p.to_base58())]
+        return [p for p in self.host.get_connected_peers() if not self.guard.is_banned(p.to_base58())]
 
-    async def _ask(self, peer: ID, call: Any) -> Any:
+    async def _ask(self, peer: ID, call: Awaitable[T]) -> T | None:
         try:
             return await call
         except BadPayload as exc:
-            self._penalise(peer.to_base58(), str(exc))
+            self.guard.penalise(peer.to_base58(), str(exc))
         except StreamFailed as exc:
             log.info("request to %s failed: %s", peer, exc)
         return None
 
-    def _enqueue(self, verified: Verified) -> None:
-        try:
-            self._inbox_send.send_nowait(verified)
-        except trio.WouldBlock:
-            log.warning("inbox full: a gossiped result waits for the next sync")
-
-    def _write(self, results: list[Verified]) -> tuple[list[bool], dict[bytes, int]]:
-        """One transaction, then the new seq heads (runs in a worker thread: SQLite may fsync)."""
-        flags = self.ledger.add_results(results) if results else []
-        return flags, self.ledger.seq_vector(self.swarm_id)
-
-    def _announce(self, results: list[Verified], flags: list[bool], heads: dict[bytes, int]) -> int:
-        """After a write: update the gate's view and tell listeners about the results that were new."""
-        self._heads = heads
-        new = 0
-        for verified, fresh in zip(results, flags):
-            self.gate.mark_seen(verified.author, verified.message.seq)
-            if not fresh:
-                continue
-            new += 1
-            for listener in list(self._listeners):
-                try:
-                    listener.send_nowait(verified)
-                except trio.WouldBlock:
-                    pass
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    self._listeners.remove(listener)
-        return new
-
-    def _store(self, batch: Sequence[Verified]) -> int:
-        """Store a batch of verified results in one transaction, on this thread (used at shutdown)."""
-        results = [v for v in batch if isinstance(v.message, Result)]
-        return self._announce(results, *self._write(results))
-
-    async def _store_async(self, batch: Sequence[Verified]) -> int:
-        """Store a batch in one transaction in a worker thread, so a WAL checkpoint's fsync never stalls
-        gossip forwarding and heartbeats on the trio thread; return how many were new."""
-        results = [v for v in batch if isinstance(v.message, Result)]
-        flags, heads = await trio.to_thread.run_sync(self._write, results)
-        return self._announce(results, flags, heads)
-
-    def _have_result(self, author: bytes, seq: int) -> bool:
-        """In memory (the validator must not wait on SQLite): held contiguously up to the author's head."""
-        return seq <= self._heads.get(author, 0)
-
     def _store_claim(self, verified: Verified) -> None:
         self.ledger.put_claim(verified)
 
-    async def _writer(self) -> None:
-        async for first in self._inbox_recv:
-            batch = [first]
-            while len(batch) < WRITE_BATCH:
-                try:
-                    batch.append(self._inbox_recv.receive_nowait())
-                except trio.WouldBlock:
-                    break
-            await self._store_async(batch)
-
-    async def _drain(self, subscription: Any) -> None:
-        """Empty py-libp2p's 32-slot subscription buffer; the gate already queued what matters."""
-        while True:
-            await subscription.get()
-
-    def _penalise(self, peer: str, reason: str) -> None:
-        """Charge one invalid message to ``peer``: an id that Noise authenticated (see ``node.net.host``)."""
-        if self.book.is_blacklisted(peer):
-            return  # already banned: its messages are dropped before anything costs a write
-        try:
-            self.ledger.note_invalid(peer, reason[:200])
-        except Exception:
-            log.exception("could not record an invalid message from %s", peer)
-        ban = self.book.penalise(peer, reason)
-        if ban is not None:
-            self._apply_ban(ban)
-
-    def _apply_ban(self, ban: Ban) -> None:
-        try:
-            self.ledger.ban_peer(ban.peer, ban.reason, ban.until)
-        except Exception:
-            log.exception("could not record the ban of %s", ban.peer)
+    def _on_ban(self, ban: Ban) -> None:
+        """The guard banned a peer: drop its gossip and hang up."""
         peer_id = ID.from_base58(ban.peer)
         self.pubsub.add_to_blacklist(peer_id)
         if self._nursery is not None:
             self._nursery.start_soon(self.links.drop, peer_id)
 
+    def _on_lift(self, peer: str) -> None:
+        self.pubsub.remove_from_blacklist(ID.from_base58(peer))
+
     def bans(self) -> list[Ban]:
         """The bans in force now (peer, reason, until), soonest to expire first."""
-        return self.book.bans()
+        return self.guard.bans()
 
-    async def _expire_bans(self) -> None:
+    async def _drain(self, subscription: ISubscriptionAPI) -> None:
+        """Empty py-libp2p's 32-slot subscription buffer; the gate already queued what matters."""
         while True:
-            await trio.sleep(BAN_CHECK_INTERVAL)
-            for peer in self.book.expired():
-                self.pubsub.remove_from_blacklist(ID.from_base58(peer))
-                try:
-                    self.ledger.lift_ban(peer)
-                except Exception:
-                    log.exception("could not lift the ban of %s in the ledger", peer)
+            await subscription.get()
 
     async def _run_mdns(self) -> None:
         port = next((int(a.value_for_protocol("tcp")) for a in self.host.get_addrs()
                      if "/tcp/" in str(a)), 4001)
 
-        async def dial(info: Any) -> None:
-            if self.book.is_blacklisted(info.peer_id.to_base58()):
+        async def dial(info: PeerInfo) -> None:
+            if self.guard.is_banned(info.peer_id.to_base58()):
                 return
             with trio.move_on_after(self.settings.request_timeout):
                 await self.host.connect(info)
@@ -442,10 +357,3 @@ class NodeService:
             except Exception:
                 log.exception("could not look up data %s", data_hash.hex())
         return path
-
-    def _ledger_bans(self) -> list[tuple[str, str, float]]:
-        try:
-            return list(self.ledger.bans())
-        except Exception:
-            log.exception("could not read the bans from the ledger")
-            return []

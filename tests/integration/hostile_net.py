@@ -25,6 +25,7 @@ from libp2p.utils import encode_varint_prefixed
 from node.config import load_config
 from node.ledger import Ledger
 from node.net.host import build_host, parse_peer_addr
+from node.net.links import NetSettings
 from node.net.service import NodeService
 from protocol import Identity
 from tests.waiting import await_for
@@ -42,9 +43,8 @@ async def victim(home: Path, **overrides: object) -> AsyncIterator[NodeService]:
     config = load_config(env={}, overrides={"home": home, "listen": (LOOPBACK,), "mdns": False})
     identity = Identity.load_or_create(config.identity_path)
     with Ledger(config.ledger_path) as ledger:
-        svc = NodeService(config, identity, ledger, SWARM)
-        svc.settings = dataclasses.replace(svc.settings, dht=False, **overrides)  # type: ignore[arg-type]
-        svc.dht = None
+        settings = dataclasses.replace(NetSettings.from_config(config), dht=False, **overrides)  # type: ignore[arg-type]
+        svc = NodeService(config, identity, ledger, SWARM, settings=settings)
         async with svc:
             yield svc
 

@@ -291,7 +291,8 @@ async def handle(svc: NodeService, cmd: dict[str, Any]) -> bool:
 async def run(args: argparse.Namespace) -> None:
     home = Path(args.home)
     config = load_config(env={}, overrides={
-        "home": home, "listen": tuple(args.listen), "bootstrap": tuple(args.peer), "mdns": False})
+        "home": home, "listen": tuple(args.listen), "bootstrap": tuple(args.peer), "mdns": False,
+        "sync_interval": float(os.environ.get("SWARM_NODE_SYNC_INTERVAL", "5"))})
     route_libp2p_logs(home / "libp2p.log")
     identity = Identity.load_or_create(config.identity_path)
     swarm_id = bytes.fromhex(args.swarm)

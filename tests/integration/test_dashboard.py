@@ -11,7 +11,6 @@ from pathlib import Path
 
 
 from node.feed.netpanel import STATE_NET
-from node.feed.views import STATE_PEERS
 from node.ledger import Ledger
 from protocol import swarm_id_of
 from tests.factories import ALICE, BOB, make_manifest, signed_result, write_identity
@@ -56,7 +55,7 @@ def test_dashboard_shows_stored_results_and_updates(tmp_path: Path) -> None:
                       action="explore"),
         signed_result(BOB, 2, swarm, metric=0.0, status="crash", commit="", description="too wide", action="explore"),
     ])
-    ledger.set_state(STATE_PEERS, ["12D3KooWHomeBehindNat", "12D3KooWPublicSeed"])
+    ledger.status.set_peers(["12D3KooWHomeBehindNat", "12D3KooWPublicSeed"])
     ledger.set_state(STATE_NET, {"reachability": "private", "relaying": 0,
                                  "links": {"12D3KooWHomeBehindNat": "relayed", "12D3KooWPublicSeed": "direct"}})
     port = _free_port()

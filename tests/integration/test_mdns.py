@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from node.feed.views import STATE_PEERS
 from node.ledger import Ledger
 from tests.integration.nodeproc import ROOT
 from tests.waiting import wait_for
@@ -36,7 +35,7 @@ def _node_id(home: Path) -> str | None:
 def _peers(home: Path) -> list[str]:
     try:
         with Ledger(home / "ledger.sqlite", readonly=True) as ledger:
-            return list(ledger.get_state(STATE_PEERS, []) or [])
+            return ledger.status.peers()
     except Exception:  # not created yet, or mid-migration
         return []
 

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from node.cli.main import _register_commands, cli
-from node.feed.views import STATE_AGENT, STATE_CURRENT, Viewer, build_feed, pick_swarm
-from node.ledger import Ledger
+from node.feed.views import Viewer, build_feed, pick_swarm
+from node.ledger import AgentNote, CurrentRun, Ledger
 from protocol import Identity, git_blob_hash, swarm_id_of
 from tests.factories import ALICE, BOB, CAROL, make_manifest, signed_result, write_identity
 
@@ -86,7 +86,7 @@ def test_a_never_served_fake_best_with_two_fresh_attesters_is_not_best(home: Pat
 def test_feed_and_status_say_once_that_the_agent_stopped(home: Path) -> None:
     note = "llm agent stopped: http://x/v1 answered 401; set OPENAI_API_KEY"
     with Ledger(home / "ledger.sqlite") as ledger:
-        ledger.set_state(STATE_AGENT, {"agent": "llm", "note": note})
+        ledger.status.set_agent_note(AgentNote("llm", note))
     with Ledger(home / "ledger.sqlite", readonly=True) as ledger:
         assert build_feed(ledger, pick_swarm(ledger) or b"")["agent"] == note
     out = CliRunner().invoke(cli, ["status", "--home", str(home)])
@@ -97,7 +97,7 @@ def test_feed_and_status_say_once_that_the_agent_stopped(home: Path) -> None:
 
 def test_feed_reports_the_running_experiment(home: Path) -> None:
     with Ledger(home / "ledger.sqlite") as ledger:
-        ledger.set_state(STATE_CURRENT, {"action": "explore", "description": "LR up", "fraction": 0.5})
+        ledger.status.set_current(CurrentRun(action="explore", description="LR up", fraction=0.5))
     with Ledger(home / "ledger.sqlite", readonly=True) as ledger:
         feed = build_feed(ledger, pick_swarm(ledger) or b"")
     assert feed["current"]["description"] == "LR up"
@@ -162,6 +162,23 @@ def test_status_lists_bans_with_reason_and_expiry(home: Path) -> None:
     with Ledger(home / "ledger.sqlite") as ledger:
         ledger.lift_ban("12D3KooWRogue")
         assert ledger.bans() == [] and not ledger.is_blacklisted("12D3KooWRogue")
+
+
+def test_status_shows_each_peers_standing_from_one_store(home: Path) -> None:
+    """Trust (the research loop's score from reproductions) and invalid messages, both read back from the ledger's
+    one peer row: the trust column was written and never read before."""
+    with Ledger(home / "ledger.sqlite") as ledger:
+        ledger.set_trust("12D3KooWLiar", -3.0)
+        ledger.note_invalid("12D3KooWJunk", "SchemaError: an envelope is a non-empty array")
+        ledger.touch_peer("12D3KooWQuiet", [])
+    out = CliRunner().invoke(cli, ["status", "--home", str(home)])
+    assert out.exit_code == 0, out.output
+    assert "standing  12D3KooWLiar trust -3.00, 0 invalid" in out.output
+    assert "standing  12D3KooWJunk trust +0.00, 1 invalid (last: SchemaError" in out.output
+    assert "12D3KooWQuiet" not in out.output  # nothing to say about a peer in good standing
+    report = json.loads(CliRunner().invoke(cli, ["status", "--home", str(home), "--json"]).output)
+    assert {p["peer"]: (p["trust"], p["invalid"]) for p in report["standing"]} == {
+        "12D3KooWLiar": (-3.0, 0), "12D3KooWJunk": (0.0, 1)}
 
 
 def test_a_result_far_better_than_this_nodes_own_is_best_only_once_rerun_here(home: Path) -> None:

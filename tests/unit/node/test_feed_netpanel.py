@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from node.cli.main import _register_commands, cli
 from node.feed.netpanel import STATE_NET, net_state
-from node.feed.views import STATE_PEERS, build_feed, pick_swarm
+from node.feed.views import build_feed, pick_swarm
 from node.ledger import Ledger
 from protocol import swarm_id_of
 from tests.factories import ALICE, BOB, make_manifest, signed_result, write_identity
@@ -27,7 +27,7 @@ def _home(tmp_path: Path, net: object) -> Path:
     with Ledger(home / "ledger.sqlite") as ledger:
         ledger.put_manifest(swarm, manifest)
         ledger.add_results([signed_result(ALICE, 1, swarm, metric=2.5, description="baseline")])
-        ledger.set_state(STATE_PEERS, [DIRECT, RELAYED])
+        ledger.status.set_peers([DIRECT, RELAYED])
         ledger.set_state(STATE_NET, net)
     return home
 

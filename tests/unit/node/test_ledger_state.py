@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import math
 from pathlib import Path
 from typing import Iterator
@@ -48,10 +50,10 @@ def test_invalid_messages_counted_and_blacklist_kept(ledger: Ledger) -> None:
     row = ledger.get_peer(PEER)
     assert row is not None and row.invalid_count == 2 and len(row.last_invalid) == 200
     assert not ledger.is_blacklisted(PEER)
-    ledger.update_peer(PEER, blacklisted=True, trust=-3.5, refuted=2)
-    ledger.update_peer(PEER, confirmed=1)
+    ledger.ban_peer(PEER, "3 invalid messages", until=time.time() + 60)
+    ledger.set_trust(PEER, -3.5)
     row = ledger.get_peer(PEER)
-    assert row is not None and (row.blacklisted, row.trust, row.refuted, row.confirmed) == (True, -3.5, 2, 1)
+    assert row is not None and (row.ban_reason, row.trust, row.invalid_count) == ("3 invalid messages", -3.5, 2)
     assert ledger.is_blacklisted(PEER) and not ledger.is_blacklisted("unknown")
     ledger.touch_peer("other", [])
     assert {p.peer_id for p in ledger.peers()} == {PEER, "other"}

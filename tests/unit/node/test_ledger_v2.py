@@ -9,6 +9,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+import sqlite_utils
+
 from node.ledger import Ledger
 from node.ledger import schema as ledger_schema
 from node.ledger.rows import RESULT_COLUMNS, result_columns
@@ -54,3 +56,28 @@ def test_a_version_1_envelope_from_sync_is_stored_with_its_defaults(tmp_path: Pa
         (row,) = ledger.results(SWARM)
         assert (row.action, row.clock, row.run_index) == ("explore", "wall", 0)
         assert row.raw == verified.raw  # the exact signed bytes, served again by sync as they came
+
+
+def test_a_version_2_ledger_keeps_its_bans_and_trust_in_one_peer_row(tmp_path: Path) -> None:
+    """Schema 3: a peer's standing is one row; the bans a schema-2 ledger kept in ``kv`` move there."""
+    path = tmp_path / "ledger.sqlite"
+    _old_ledger(path)
+    conn = sqlite3.connect(path)
+    ledger_schema._v2(sqlite_utils.Database(conn))
+    conn.execute("INSERT INTO schema_version VALUES (2, ?)", (time.time(),))
+    conn.execute("INSERT INTO peers (peer_id, addrs, first_seen, last_seen, trust, invalid_count, blacklisted) "
+                 "VALUES ('12D3KooWRogue', '[]', 1, 2, -2.5, 3, 1)")
+    until = time.time() + 600
+    conn.execute("INSERT INTO kv VALUES ('ban/12D3KooWRogue', ?)", (json.dumps({"reason": "junk", "until": until}),))
+    conn.execute("INSERT INTO kv VALUES ('ban/12D3KooWGone', ?)", (json.dumps({"reason": "old", "until": 5.0}),))
+    conn.commit()
+    conn.close()
+    with Ledger(path) as ledger:
+        assert ledger.bans() == [("12D3KooWRogue", "junk", until)]
+        row = ledger.get_peer("12D3KooWRogue")
+        assert row is not None and (row.trust, row.invalid_count, row.ban_reason) == (-2.5, 3, "junk")
+        assert ledger.get_state("ban/12D3KooWRogue") is None  # stored once: the kv copy is gone
+        ledger.lift_ban("12D3KooWRogue")
+        assert ledger.bans() == [] and not ledger.is_blacklisted("12D3KooWRogue")
+    columns = {r[1] for r in sqlite3.connect(path).execute("PRAGMA table_info(peers)")}
+    assert not columns & {"confirmed", "refuted", "blacklisted"} and {"ban_reason", "banned_until"} <= columns

@@ -17,8 +17,6 @@ from protocol import (
     Limits,
     MalformedMessage,
     ProtocolError,
-    Replayed,
-    ReplayGuard,
     Result,
     SchemaError,
     StaleMessage,
@@ -92,23 +90,6 @@ def test_wrong_swarm() -> None:
         verify(sign_message(ALICE, result()), expected_swarm=bytes(32))
     with pytest.raises(WrongSwarm):
         verify(sign_message(ALICE, claim()), expected_swarm=bytes(32))
-
-
-def test_replayed_seq_is_rejected_and_out_of_order_is_not() -> None:
-    guard = ReplayGuard()
-    for seq in (3, 1, 2):
-        verify(sign_message(ALICE, result(seq=seq)), replay=guard)
-    with pytest.raises(Replayed):
-        verify(sign_message(ALICE, result(seq=2, description="same seq, other text")), replay=guard)
-    verify(sign_message(BOB, result(BOB, seq=2)), replay=guard)  # seqs are per author
-    assert guard.floor(ALICE.public_key) == 3
-
-
-def test_a_rejected_message_does_not_consume_its_seq() -> None:
-    guard = ReplayGuard()
-    with pytest.raises(WrongSwarm):
-        verify(sign_message(ALICE, result(seq=5)), replay=guard, expected_swarm=bytes(32))
-    verify(sign_message(ALICE, result(seq=5)), replay=guard)
 
 
 def test_stale_timestamps() -> None:
@@ -250,3 +231,14 @@ def test_non_bytes_input() -> None:
     with pytest.raises(MalformedMessage):
         verify("not bytes")  # type: ignore[arg-type]
     assert verify(bytearray(sign_message(ALICE, result())))
+
+
+def test_seal_is_what_its_receivers_verify() -> None:
+    from protocol import seal
+
+    sealed = seal(ALICE, result(seq=4))
+    received = verify(sealed.raw, expected_swarm=SWARM)
+    assert sealed == received  # same message, author, body, raw bytes and message id, without a decode by the signer
+    assert sealed.message_id == hashlib.sha256(sealed.raw).digest()
+    with pytest.raises(AuthorMismatch):
+        seal(BOB, result(seq=5))  # signs only as the message's author, like sign_message

@@ -14,7 +14,6 @@ from protocol import (
     CommitResponse,
     DataRequest,
     ProtocolError,
-    ReplayGuard,
     Result,
     SyncRequest,
     SyncResponse,
@@ -126,7 +125,7 @@ def test_valid_results_always_pass(
         wall_seconds=wall, peak_memory_mb=memory, description=description, reproduces=reproduces,
     )
     raw = sign_message(ALICE, message)
-    verified = decode_and_verify(raw, now=NOW, expected_swarm=SWARM, replay=ReplayGuard())
+    verified = decode_and_verify(raw, now=NOW, expected_swarm=SWARM)
     assert isinstance(verified.message, Result) and verified.message == message
     assert sign_message(ALICE, message) == raw
 
