@@ -20,6 +20,7 @@ import json
 import math
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -94,6 +95,7 @@ def main() -> None:
     parser.add_argument("--no-sandbox", action="store_true")
     parser.add_argument("--resummarise", action="store_true", help="recompute the figures of --out from its raw rows")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # SIGTERM too stops the loads (finally blocks run)
     if args.resummarise:
         report = json.loads(args.out.read_text())
         report["clocks"] = summarise(report["raw"], report["threads"], report["loads"])

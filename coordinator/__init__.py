@@ -7,6 +7,10 @@ Files:
 
 - ``researcher.py``: ``Researcher``: the loop; ``step()`` = plan -> claim -> run (re-run within noise) -> decide ->
   commit/reset -> publish an ``Outcome``. Resumes from the workspace HEAD and the records it is given.
+- ``runs.py``: ``run_wave``: a step's runs (a baseline's repeats, a candidate's runs k and k+1) in flight at once up
+  to ``parallel``, recorded in index order; ``RunLike`` (what the loop reads of a run).
+- ``texts.py``: ``TextBook`` (the train.py texts a node knows, fetched on demand, checked against the hash),
+  ``gate`` (the coordinator's lint of a proposal).
 - ``records.py``: the plain records: ``SwarmView``, ``SeenResult``, ``Outcome``, ``Action``, ``Proposal``,
   ``ProposalContext``, ``HistoryItem``, ``TrustChange``, ``Policy``; ``ResultLike``/``ClaimLike`` protocols.
 - ``plan.py``: ``plan_next`` (baseline / adopt / stack / explore) and the share bound of adopt and stack.

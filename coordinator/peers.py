@@ -3,7 +3,9 @@
 "Verified" is always for one node ``me``: its own re-run, a peer its user trusts, or ``QUORUM`` peers it reproduced
 (:func:`vouched_peers`) confirmed the claim. Identities cost nothing, so attestations are weighed, never counted.
 
-All functions take plain records (``SwarmView``, results, the trust book) and return plain values.
+All functions take plain records (``SwarmView``, results, the trust book) and return plain values. The Researcher's
+records are costs (lower is better, coordinator.direction); node/'s feed passes real metrics with the swarm's
+``direction`` to the verification functions.
 """
 
 from __future__ import annotations
@@ -133,9 +135,15 @@ def stack_pairs(results: Sequence[SeenResult], *, me: bytes, best: float, margin
     return pairs
 
 
-def confirms(attestation: ResultLike, claim: ResultLike, tolerance: float) -> bool:
-    """Whether an attestation confirms a claim: it ran and scored within ``tolerance`` of the claimed metric."""
-    return attestation.status != "crash" and attestation.metric <= claim.metric + tolerance + 1e-12
+def confirms(attestation: ResultLike, claim: ResultLike, tolerance: float, *, direction: str = "min") -> bool:
+    """Whether an attestation confirms a claim: it ran and scored within ``tolerance`` of the claimed metric (no
+    worse than the claim less ``tolerance``: under ``max``, at least the claim minus ``tolerance``). The loop's
+    records are costs already (coordinator.direction), so it keeps the default; node/ passes the manifest's."""
+    if attestation.status == "crash":
+        return False
+    if direction == "max":
+        return attestation.metric >= claim.metric - tolerance - 1e-12
+    return attestation.metric <= claim.metric + tolerance + 1e-12
 
 
 QUORUM = 2  # confirmations by earned verifiers that make a claim verified here (this node's own re-run alone does)
@@ -159,7 +167,8 @@ def _latest_votes(results: Sequence[SeenResult]) -> tuple[dict[bytes, ResultLike
     return by_id, votes
 
 
-def vouched_peers(results: Sequence[SeenResult], *, me: bytes, tolerance: float = 0.01) -> frozenset[bytes]:
+def vouched_peers(results: Sequence[SeenResult], *, me: bytes, tolerance: float = 0.01,
+                  direction: str = "min") -> frozenset[bytes]:
     """The peers whose word counts here: this node re-ran at least one of their claims and it held, and the claims of
     theirs it confirmed outweigh three times those it refuted (the trust book's weights). Trust earned by reproduction:
     a fresh identity, however many there are, is never in this set."""
@@ -171,7 +180,7 @@ def vouched_peers(results: Sequence[SeenResult], *, me: bytes, tolerance: float 
         if mine is None:
             continue
         claim = by_id[claim_id]
-        tally = held if confirms(mine, claim, tolerance) else failed
+        tally = held if confirms(mine, claim, tolerance, direction=direction) else failed
         tally[claim.author] = tally.get(claim.author, 0) + 1
     return frozenset(p for p, n in held.items() if p != me and n > 3 * failed.get(p, 0))
 
@@ -196,8 +205,8 @@ class Verification:
 
 
 def _weigh(claim: ResultLike, latest: dict[bytes, ResultLike], tolerance: float, me: bytes,
-           verifiers: frozenset[bytes], trusted: frozenset[bytes]) -> Verification:
-    yes = frozenset(a for a, r in latest.items() if confirms(r, claim, tolerance))
+           verifiers: frozenset[bytes], trusted: frozenset[bytes], direction: str = "min") -> Verification:
+    yes = frozenset(a for a, r in latest.items() if confirms(r, claim, tolerance, direction=direction))
     mine = latest.get(me) if me and me != claim.author else None
     return Verification(confirmed_by=yes, refuted_by=frozenset(latest) - yes,
                         by_me=None if mine is None else me in yes, counted=(yes & (verifiers | trusted)) - {me},
@@ -206,7 +215,8 @@ def _weigh(claim: ResultLike, latest: dict[bytes, ResultLike], tolerance: float,
 
 def verification(result_id: bytes, results: Sequence[SeenResult], tolerance: float = 0.01,
                  lookup: Callable[[bytes], ResultLike | None] | None = None, *, me: bytes = b"",
-                 verifiers: frozenset[bytes] | None = None, trusted: frozenset[bytes] = frozenset()) -> Verification:
+                 verifiers: frozenset[bytes] | None = None, trusted: frozenset[bytes] = frozenset(),
+                 direction: str = "min") -> Verification:
     """Who confirmed and who refuted the claim ``result_id``, and whether it is verified for node ``me`` whose earned
     verifiers are ``verifiers`` (default: :func:`vouched_peers` of ``results``) and whose user trusts ``trusted``."""
     claim = lookup(result_id) if lookup else next((s.result for s in results if s.result_id == result_id), None)
@@ -219,8 +229,8 @@ def verification(result_id: bytes, results: Sequence[SeenResult], tolerance: flo
             if r.author not in latest or r.created_at >= latest[r.author].created_at:
                 latest[r.author] = r
     if verifiers is None:
-        verifiers = vouched_peers(results, me=me, tolerance=tolerance) if me else frozenset()
-    return _weigh(claim, latest, tolerance, me, verifiers, trusted)
+        verifiers = vouched_peers(results, me=me, tolerance=tolerance, direction=direction) if me else frozenset()
+    return _weigh(claim, latest, tolerance, me, verifiers, trusted, direction)
 
 
 def verified_ids(results: Sequence[SeenResult], tolerance: float = 0.01, *, me: bytes,
@@ -236,7 +246,8 @@ def verified_ids(results: Sequence[SeenResult], tolerance: float = 0.01, *, me: 
 
 
 def verifications(results: Sequence[SeenResult], tolerance: float = 0.01, *, me: bytes, verifiers: frozenset[bytes],
-                  trusted: frozenset[bytes] = frozenset()) -> dict[bytes, Verification]:
+                  trusted: frozenset[bytes] = frozenset(), direction: str = "min") -> dict[bytes, Verification]:
     """Claim id -> its :class:`Verification` for node ``me``, for every claim with an attestation (one pass)."""
     by_id, votes = _latest_votes(results)
-    return {cid: _weigh(by_id[cid], latest, tolerance, me, verifiers, trusted) for cid, latest in votes.items()}
+    return {cid: _weigh(by_id[cid], latest, tolerance, me, verifiers, trusted, direction)
+            for cid, latest in votes.items()}

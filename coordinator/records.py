@@ -112,6 +112,15 @@ class ProposalContext:
     taken: frozenset[str] = frozenset()  # blobs already scored or claimed: propose something else
     history: Sequence[HistoryItem] = ()  # a longer window (own and swarm, oldest first) for agents that learn
     scored: Sequence[ScoredText] = ()    # texts of comparable results and live claims (agents with ``uses_trials``)
+    # The task: every metric above is a cost (lower is better; coordinator.direction): the metric itself when
+    # ``direction`` is "min", negated when "max"; ``shown`` gives it back as the task's metric (for prompts).
+    metric_name: str = "val_bpb"
+    direction: str = "min"
+    task_kind: str = "lm"
+
+    def shown(self, value: float) -> float:
+        """A cost of this context as the task's metric."""
+        return value if self.direction == "min" else 0.0 - value
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The research loop of one node on one swarm, with its collaborators injected: ``Researcher.step()`` runs one experiment.
 
-One step: read the swarm (``swarm_view``) -> plan (baseline / adopt / stack / explore) -> claim -> run (``runner``,
-re-run once when the gain is within noise) -> decide -> commit or reset the workspace -> ``publish`` the Outcome.
+One step: read the swarm (``swarm_view``) -> plan (baseline / adopt / stack / explore) -> claim -> run (``runner``;
+with ``parallel`` >= 2 a candidate's first two runs go in flight at once, else one run and a re-run when it gains:
+runs.py) -> decide -> commit or reset the workspace -> ``publish`` the Outcome.
 The node drives it from a worker thread; nothing here touches the network, the ledger or an event loop.
 
 Resume: the workspace HEAD is the last kept commit; the noise evidence, the tally, the trust book and the blobs already
@@ -11,75 +12,40 @@ their description), so a restarted node re-runs nothing.
 Paired seeds: the k-th run of a blob on this class uses seed k (``runner(text, k)``), k = one more than the highest
 run index the swarm holds for that blob on this class; each run is one ``RunRecord`` of the Outcome and one signed
 Result. Decisions compare a candidate's run k with the best's run k (``decide_runs``); "best" is the mean of this
-node's own runs of the HEAD train.py (peers' numbers are hints; the feed's best counts every run). Results of another clock (a wall-clock result beside
-CPU-seconds ones, e.g. every version-1 result) do not compete and are left out of the view.
+node's own runs of the HEAD train.py (peers' numbers are hints; the feed's best counts every run). Results of another
+clock (a wall-clock result beside CPU-seconds ones, e.g. every version-1 result) do not compete and are left out.
 """
 
 from __future__ import annotations
 
-import ast
 import logging
 import random
 import time
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Sequence
 
 from coordinator.agents.base import Agent
 from coordinator.decide import Decision, decide_runs
+from coordinator.direction import CostRun, check_direction, cost_view, shown, shown_outcome
 from coordinator.noise import NoiseEvidence, NoiseModel
 from coordinator.peers import (adopt_candidates, claimed_blobs, parent_blobs, scored_blobs, stack_pairs,
                               unfulfilled_claims, verified_ids, vouched_peers)
 from coordinator.plan import Tally, plan_next, share_allows
 from coordinator.records import (Action, HistoryItem, Outcome, Policy, ProposalContext, RunRecord, ScoredText,
                                  SeenResult, SwarmView, TrustChange)
-from coordinator.branch import trial_texts
 from coordinator.runbook import RunBook
+from coordinator.runs import RunLike, first_wave, run_wave
+from coordinator.texts import MAX_TRAIN_PY, TextBook, gate
 from coordinator.transfer import TRANSFER_PREFIX, Rung, transfer_action
 from coordinator.trust import TrustBook
 from coordinator.workspace import Workspace, blob_hash, commit_message, merge3
 
-__all__ = ["Researcher", "RunLike", "MAX_TRAIN_PY"]
+__all__ = ["Researcher", "RunLike", "MAX_TRAIN_PY", "gate"]
 
 log = logging.getLogger(__name__)
 
-MAX_TRAIN_PY = 64 * 1024
 STACK_PREFIX = "stack: "  # description text only: the action is the Result's ``action`` field
 ADOPT_PREFIX = "adopt "
 BASELINE_PREFIX = "baseline run"
-FETCH_RETRY_STEPS = 5
-TRIAL_FETCHES = 24  # texts of peers' results fetched per step for agents that learn from trials
-
-
-class RunLike(Protocol):
-    """The fields of ``trainer.RunSummary`` the loop reads (read-only, so frozen dataclasses qualify)."""
-
-    @property
-    def status(self) -> str: ...
-    @property
-    def val_bpb(self) -> float | None: ...
-    @property
-    def steps(self) -> int: ...
-    @property
-    def tokens(self) -> int: ...
-    @property
-    def wall_seconds(self) -> float: ...
-    @property
-    def peak_memory_mb(self) -> float: ...
-    @property
-    def log_tail(self) -> str: ...
-    @property
-    def reason(self) -> str: ...
-    # cpu_seconds: float and clock: str are read with getattr (trainers before CPU budgets have neither)
-
-
-def gate(text: str) -> bool:
-    """The coordinator's own lint of a proposal: UTF-8, at most 64 KiB, parses."""
-    try:
-        if len(text.encode("utf-8")) > MAX_TRAIN_PY:
-            return False
-        ast.parse(text)
-    except (SyntaxError, ValueError, UnicodeError):
-        return False
-    return True
 
 
 class Researcher:
@@ -93,16 +59,22 @@ class Researcher:
                  clock: Callable[[], float] = time.time,
                  merge: Callable[[str, str, str], str | None] = merge3,
                  offer_text: Callable[[str, str, str], None] | None = None, budget_clock: str = "wall",
-                 rungs: Sequence[Rung] = ()) -> None:
+                 parallel: int = 1, rungs: Sequence[Rung] = (), direction: str = "min",
+                 metric_name: str = "val_bpb", task_kind: str = "lm") -> None:
         self.workspace = workspace
         self.agent = agent
-        self.runner = runner
+        # The decisions work on costs (coordinator.direction): results and runs come in as costs, Outcomes go out as
+        # the task's metric. ``direction`` "max": a higher metric is better.
+        self.direction = check_direction(direction)
+        self.metric_name = metric_name
+        self.task_kind = task_kind
+        self.runner: Callable[[str, int], RunLike] = lambda text, k: CostRun(runner(text, k), self.direction)
         self.hw_class = hw_class
         self.budget_kind: str = budget if isinstance(budget, str) else budget.kind
         self.author = author
-        self.swarm_view = swarm_view
+        self.swarm_view: Callable[[], SwarmView] = lambda: cost_view(swarm_view(), self.direction)
         self.fetch_blob = fetch_blob
-        self.publish = publish
+        self.publish: Callable[[Outcome], None] = lambda outcome: publish(shown_outcome(outcome, self.direction))
         self.announce_claim = announce_claim
         self.program = program
         self.policy = policy
@@ -112,11 +84,10 @@ class Researcher:
         self.merge = merge
         self.offer_text = offer_text  # (blob, train.py, parent) before its claim: peers can fetch what is in flight
         self.budget_clock = budget_clock  # "cpu" | "wall": what this node's seconds budget counts
+        self.parallel = max(1, int(parallel))  # runs of one step in flight at once (runs.py)
+        self.texts = TextBook(lambda blob: self.fetch_blob(blob))  # read late: a test may swap fetch_blob
         self.rungs = tuple(rungs)         # the manifest's rungs (coordinator.transfer): rung k scales rung-0 ideas
         self._tried_transfers: set[str] = set()
-        self._texts: dict[str, str] = {}
-        self._missing: dict[str, int] = {}  # blob -> step count before which a failed fetch is not retried
-        self._steps = 0
         self._ran: set[str] = set()
         self._tried_stacks: set[tuple[str, str]] = set()
         self._resume(self.swarm_view())
@@ -173,22 +144,10 @@ class Researcher:
         self.head_blob = self._remember(self.head_text)
 
     def _remember(self, text: str) -> str:
-        blob = blob_hash(text)
-        self._texts[blob] = text
-        return blob
+        return self.texts.remember(text)
 
     def _text(self, blob: str) -> str | None:
-        """A train.py by blob: known here, or fetched (verified against the hash; a miss is retried 5 steps later)."""
-        if blob in self._texts:
-            return self._texts[blob]
-        if self._steps < self._missing.get(blob, -1):
-            return None
-        text = self.fetch_blob(blob)
-        if text is not None and blob_hash(text) == blob:
-            self._texts[blob] = text
-            return text
-        self._missing[blob] = self._steps + FETCH_RETRY_STEPS
-        return None
+        return self.texts.get(blob)
 
     @property
     def margin(self) -> float:
@@ -233,26 +192,21 @@ class Researcher:
             own_recent=[i for i in items if i.mine][-n:],
             swarm_best=sorted(best.values(), key=lambda i: i.metric)[:n],
             swarm_latest=[i for i in items if not i.mine][-n:],
-            taken=frozenset(self._taken(view)), history=items[-200:], scored=self._scored(rel, view))
+            taken=frozenset(self._taken(view)), history=items[-200:], scored=self._scored(rel, view),
+            metric_name=self.metric_name, direction=self.direction, task_kind=self.task_kind)
 
     def _scored(self, rel: list[Any], view: SwarmView) -> list[ScoredText]:
         """Trials for agents that learn from texts (``uses_trials``): known texts, and a few fetches per step."""
         if not getattr(self.agent, "uses_trials", False):
             return []
-        fetches = [TRIAL_FETCHES]
-
-        def text_of(blob: str) -> str | None:
-            if blob in self._texts or fetches[0] <= 0:
-                return self._texts.get(blob)
-            fetches[0] -= 1
-            return self._text(blob)
         pending = sorted(claimed_blobs(view.claims, me=self.author, now=self.clock(), trust=self.trust))
         trusted = [r for r in rel if r.author == self.author or self.trust.trusted(r.author)]  # a liar's are no trials
-        return trial_texts(trusted, pending, text_of, self.author)
+        return self.texts.trials(trusted, pending, self.author)
 
     def _baseline_action(self) -> Action:
-        n = self.noise.baseline_runs() + 1
-        what = f"{n}/{self.policy.baseline_repeats}" if self.head_blob == self.baseline_blob else "of base"
+        n, r = self.noise.baseline_runs() + 1, self.policy.baseline_repeats
+        m = max(n, min(r, n + self.parallel - 1))  # the last of the runs this step puts in flight
+        what = (f"{n}/{r}" if m == n else f"{n}-{m}/{r}") if self.head_blob == self.baseline_blob else "of base"
         return Action(kind="baseline", train_py=self.head_text, description=f"{BASELINE_PREFIX} {what}")
 
     def _adopt_action(self, view: SwarmView) -> Action | None:
@@ -336,8 +290,16 @@ class Researcher:
 
     # ---------------------------------------------------------------- one step
     def step(self) -> Outcome:
-        """Plan, run, decide, commit or reset, publish; return the Outcome (also given to ``publish``)."""
-        self._steps += 1
+        """Plan, run, decide, commit or reset, publish; return the Outcome (also given to ``publish``), its metrics
+        in the task's own terms (``best`` and the rest of the state stay costs)."""
+        return shown_outcome(self._step(), self.direction)
+
+    def best_metric(self) -> float | None:
+        """This node's best as the task's metric (``best`` is its cost)."""
+        return None if self.best is None else shown(self.best, self.direction)
+
+    def _step(self) -> Outcome:
+        self.texts.steps += 1
         seen = self.swarm_view()
         view = self._runnable(seen)
         self.book.observe(view)
@@ -356,31 +318,13 @@ class Researcher:
             outcome = self._execute(action, changes)
         finally:
             self.workspace.reset()
-        self.publish(outcome)
+        self.publish(outcome)  # turned into the task's metric by the wrapper set in __init__
         return outcome
 
-    def _run(self, text: str, blob: str, action: str) -> tuple[RunLike, RunRecord]:
-        """One run with the blob's next run index as its seed (the swarm's k-th seed for its k-th run)."""
-        k = self.book.take_index(blob)
-        run = self.runner(text, k)
-        return run, self.book.record(run, blob, k, action)
-
-    def _reference(self, action: Action) -> tuple[str, dict[int, float]]:
-        """The blob a candidate must beat and its runs by index: HEAD, or for a stack the better merged parent."""
-        best_blob = self.head_blob
-        best_mean = self._head_mean()
-        for blob in action.parents if action.kind == "stack" else ():
-            runs = self.noise.runs_of(blob)
-            if runs and (best_mean is None or sum(runs) / len(runs) < best_mean):
-                best_blob, best_mean = blob, sum(runs) / len(runs)
-        return best_blob, self.noise.by_index(best_blob)
-
-    def _judge(self, runs: dict[int, float], reference: dict[int, float], margin: float,
-               paired_margin: float | None) -> Decision:
-        if not reference:
-            assert self.best is not None
-            reference = {-1: self.best}
-        return decide_runs(runs, reference, margin=margin, paired_margin=paired_margin)
+    def _runs(self, text: str, blob: str, actions: list[str]) -> list[tuple[RunLike, RunRecord]]:
+        """Runs with the blob's next run indexes as seeds (the swarm's k-th seed for its k-th run), in flight at once
+        up to ``parallel``."""
+        return run_wave(self.runner, self.book, text, blob, actions, self.parallel)
 
     def _execute(self, action: Action, changes: list[TrustChange]) -> Outcome:
         blob = self._remember(action.train_py)
@@ -389,10 +333,11 @@ class Researcher:
         if action.kind != "baseline" and self.announce_claim is not None:
             self.announce_claim(blob, self.clock() + self.policy.claim_ttl)
         self.workspace.write_candidate(action.train_py)
-        _, reference = self._reference(action)
+        _, reference = self.book.reference(self.head_blob, action.parents if action.kind == "stack" else ())
         margin, paired_margin = self.margin, self.noise.paired_margin  # measured before this candidate's runs
-        first, record = self._run(action.train_py, blob, action.kind)
-        records = [record]
+        missing = self.policy.baseline_repeats - self.noise.baseline_runs()
+        wave = self._runs(action.train_py, blob, first_wave(action.kind, self.parallel, missing))
+        (first, record), records = wave[0], [rec for _, rec in wave]
         self._ran.add(blob)
         parent = self.head
         if action.kind == "baseline":
@@ -406,18 +351,19 @@ class Researcher:
             commit = self.workspace.commit_discarded(action.train_py, commit_message(
                 action.description, 0.0, status="crash", hw_class=self.hw_class, action=action.kind))
             return self._outcome(action, first, commit, parent, blob, (), "crash", reason, changes, records=records)
-        runs = {record.run_index: record.metric}
+        runs = {rec.run_index: rec.metric for rec in records if rec.status == "ok"}
         assert self.best is not None
-        verdict = self._judge(runs, reference, margin, paired_margin)
+        reference = reference or {-1: self.best}  # the best's mean where it has no run by index
+        verdict = decide_runs(runs, reference, margin=margin, paired_margin=paired_margin)
         refute_first = action.kind == "adopt" and record.metric > (action.claimed_metric or 0.0) + margin
-        if verdict.verdict == "rerun" or refute_first:
-            _, again = self._run(action.train_py, blob, "rerun")
+        if len(records) == 1 and (verdict.verdict == "rerun" or refute_first):
+            [(_, again)] = self._runs(action.train_py, blob, ["rerun"])
             records.append(again)
             if again.status == "ok":
                 runs[again.run_index] = again.metric
-            verdict = self._judge(runs, reference, margin, paired_margin)
-            if verdict.verdict == "rerun":
-                verdict = Decision("discard", verdict.gain, verdict.margin, "the re-run crashed", verdict.paired)
+            verdict = decide_runs(runs, reference, margin=margin, paired_margin=paired_margin)
+        if verdict.verdict == "rerun":
+            verdict = Decision("discard", verdict.gain, verdict.margin, "the re-run crashed", verdict.paired)
         mean = sum(runs.values()) / len(runs)
         if action.kind == "adopt":
             holds = mean <= (action.claimed_metric or 0.0) + margin
@@ -444,8 +390,10 @@ class Researcher:
         runs = self.noise.runs_of(blob)
         first = self.best is None
         self.best = sum(runs) / len(runs)
-        return self._outcome(action, run, self.head, parent, blob, (records[0].metric,), "keep",
-                             f"baseline: mean {self.best:.4f} over {len(runs)} runs", changes, new_best=first,
+        mine = tuple(r.metric for r in records if r.status == "ok")
+        return self._outcome(action, run, self.head, parent, blob, mine, "keep",
+                             f"baseline: mean {shown(self.best, self.direction):.4f} over {len(runs)} runs", changes,
+                             new_best=first,
                              records=records)
 
     def _outcome(self, action: Action, run: RunLike, commit: str, parent: str, blob: str, runs: tuple[float, ...],

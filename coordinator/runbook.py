@@ -10,7 +10,7 @@ result) do not compete under a seconds budget: ``same_clock`` leaves them out of
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from coordinator.decide import competes
 from coordinator.noise import NoiseModel
@@ -57,6 +57,16 @@ class RunBook:
     def mean_of(self, blob: str) -> float | None:
         runs = self.noise.runs_of(blob)
         return sum(runs) / len(runs) if runs else None
+
+    def reference(self, head_blob: str, parents: Sequence[str] = ()) -> tuple[str, dict[int, float]]:
+        """The blob a candidate must beat and its runs by index: HEAD, or (``parents``: a stack's) the better merged
+        parent by mean."""
+        best_blob, best_mean = head_blob, self.mean_of(head_blob)
+        for blob in parents:
+            mean = self.mean_of(blob)
+            if mean is not None and (best_mean is None or mean < best_mean):
+                best_blob, best_mean = blob, mean
+        return best_blob, self.noise.by_index(best_blob)
 
     def take_index(self, blob: str) -> int:
         """The run index (and seed) of the next run of ``blob``."""

@@ -15,7 +15,7 @@ import random
 import warnings
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
@@ -247,9 +247,11 @@ def _config(values: Mapping[str, Value], base: Mapping[str, Value]) -> str:
     return " ".join(diff) or "(the current file's values)"
 
 
-def study_notes(base: str, scored: Sequence[ScoredText], *, program: str = "", limit: int = 2_000) -> str:
+def study_notes(base: str, scored: Sequence[ScoredText], *, program: str = "", limit: int = 2_000,
+                shown: Callable[[float], float] = lambda cost: cost) -> str:
     """What the study of ``base``'s branch has learned, for the LLM's prompt (at most ``limit`` characters): the best
-    configurations, the knobs that matter (Optuna's importance evaluator), the configurations that crashed."""
+    configurations, the knobs that matter (Optuna's importance evaluator), the configurations that crashed. The
+    trials' metrics are costs (lower is better); ``shown`` turns one into the task's metric."""
     try:
         study = Study(base, scored, program=program, seed=0)
     except Exception as exc:  # a file that does not parse has no study
@@ -258,7 +260,7 @@ def study_notes(base: str, scored: Sequence[ScoredText], *, program: str = "", l
     if not study.trials:
         return ""
     lines = [f"{study.trials} trials of this train.py's knobs (own and peers'), tuned by TPE:", "Best configurations:"]
-    lines += [f"- {t.metric:.4f}  {_config(t.values, study.base_values)}" for t in study.best(3)]
+    lines += [f"- {shown(t.metric):.4f}  {_config(t.values, study.base_values)}" for t in study.best(3)]
     ranked = sorted(study.importances().items(), key=lambda kv: -kv[1])[:6]
     if ranked:
         lines.append("Knobs that matter most (importance): " + ", ".join(f"{k} {v:.2f}" for k, v in ranked))

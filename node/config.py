@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 ENV_PREFIX = "SWARM_NODE_"
 AGENTS = ("mutate", "tpe", "llm", "hybrid")
 MAX_ADDRS = 32
+MAX_PARALLEL = 256
 MAX_CONFIG_BYTES = 64 * 1024
 _ENV_ALIASES = {"bootstrap": "SWARM_NODE_PEERS"}
 _TRUE = {"1", "true", "yes", "on"}
@@ -81,6 +82,7 @@ class NodeConfig:
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8737
     sync_interval: float = 5.0        # seconds between anti-entropy rounds (one connected peer per round)
+    parallel: int = 0  # runs of one step in flight at once, 1 thread each; 0: usable cores (CPU node), 1 on a GPU
 
     @property
     def identity_path(self) -> Path:
@@ -257,7 +259,7 @@ def _coerce(key: str, value: object, source: str, from_text: bool) -> Any:
         return _as_bool(key, value, source, from_text)
     if key in ("verify_share", "trust_threshold", "sync_interval"):
         return _as_float(key, value, source, from_text)
-    if key == "dashboard_port":
+    if key in ("dashboard_port", "parallel"):
         return _as_int(key, value, source, from_text)
     if key == "budget":
         if value is None or (from_text and isinstance(value, str) and not value.strip()):
@@ -283,6 +285,9 @@ def _check(config: NodeConfig, sources: Mapping[str, str]) -> None:
         raise _fail("sync_interval", src("sync_interval"), f"{config.sync_interval} is not between 0.1 and 3600 s")
     if not 0 <= config.dashboard_port <= 65535:
         raise _fail("dashboard_port", src("dashboard_port"), f"{config.dashboard_port} is not a port (0-65535)")
+    if not 0 <= config.parallel <= MAX_PARALLEL:
+        raise _fail("parallel", src("parallel"), f"{config.parallel} runs in flight: choose 1-{MAX_PARALLEL}, "
+                    "or 0 for one per usable core (one on a GPU)")
     if config.home.exists() and not config.home.is_dir():
         raise _fail("home", src("home"), f"{config.home} exists and is not a directory")
 

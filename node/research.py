@@ -26,6 +26,7 @@ from coordinator.researcher import Researcher
 from coordinator.workspace import Workspace
 from protocol import Result, one_line
 from trainer import Budget, Hardware, Progress, RunSummary, hardware_fingerprint, run_experiment, sandbox_available
+from trainer.limits import ceiling_from_baseline, runs_in_flight
 
 from node.config import NodeConfig, public_key_of_peer_id
 from node.ledger import AgentNote, CurrentRun, Ledger, NoiseRecord
@@ -34,7 +35,7 @@ from node.ports import Network, ThreadPorts
 from node.swarms import SwarmError, SwarmSpec, budget_rule
 
 __all__ = ["ResearchLoop", "make_agent", "attestation_of", "verify_claim", "trusted_keys", "budget_clock",
-           "next_run_index"]
+           "next_run_index", "baseline_ceiling"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,18 @@ def next_run_index(rows: Iterable[ResultRow], blob: str, hw_class: str) -> int:
     """One more than the highest run index the ledger rows hold for ``blob`` on ``hw_class`` (0 for none)."""
     return max((int(getattr(r, "run_index", 0)) + 1 for r in rows if r.blob == blob and r.hw_class == hw_class),
                default=0)
+
+
+def baseline_ceiling(rows: Iterable[ResultRow], *, baseline_blob: str, hw_class: str, author: bytes,
+                     budget: str) -> float | None:
+    """A token-budget run's compute ceiling from the baseline's own use on this class: ``ceiling_from_baseline`` of
+    the mean CPU-seconds (cpu clock; wall seconds on a device) of this node's finished baseline runs, None before it
+    has one. Only this node's own runs count: a peer's number could widen the ceiling its code then runs under."""
+    used = [float(r.cpu_seconds) if r.clock == "cpu" else float(r.wall_seconds) for r in rows
+            if r.author == author and r.blob == baseline_blob and r.hw_class == hw_class and r.action == "baseline"
+            and r.status != "crash" and str(r.budget) == budget]
+    used = [u for u in used if u > 0]
+    return ceiling_from_baseline(sum(used) / len(used)) if used else None
 
 
 def make_agent(config: NodeConfig, rng: random.Random) -> Agent:
@@ -132,10 +145,17 @@ class ResearchLoop:
                                                       tokens=p.tokens, started_at=started))
 
         self._description = "training"
+        ceiling = None
+        if self.swarm.budget.kind == "tokens":  # the ceiling is recorded in the summary (compute_limit)
+            ceiling = baseline_ceiling(self.ledger.results(self.swarm.swarm_id),
+                                       baseline_blob=self.swarm.manifest.baseline_blob,
+                                       hw_class=self.hardware.hw_class, author=self.author,
+                                       budget=str(budget_rule(self.swarm.budget)))
         try:
             return run_experiment(train_py, self.swarm.dataset, self.swarm.budget, work_root=self.work_root,
                                   seed=seed, require_sandbox=self.require_sandbox, progress=progress,
-                                  cache_dir=Path(self.config.cache_dir) / "prepared")
+                                  cache_dir=Path(self.config.cache_dir) / "prepared", compute_ceiling=ceiling,
+                                  task=self.swarm.task)
         finally:
             if not self._stopped:
                 self.ledger.status.set_current(None)
@@ -150,6 +170,8 @@ class ResearchLoop:
             announce_claim=self.ports.announce_claim, offer_text=self.ports.offer_text,
             program=self.swarm.manifest.program, policy=self.policy, rng=self.rng,
             budget_clock=budget_clock(self.hardware.device, self.swarm.budget),
+            parallel=runs_in_flight(self.hardware.device, self.config.parallel),
+            direction=self.swarm.task.direction, metric_name=self.swarm.task.metric, task_kind=self.swarm.task.kind,
         )
 
     def _step(self, researcher: Researcher) -> Outcome:
@@ -159,7 +181,8 @@ class ResearchLoop:
             return outcome
         self._note_agent()
         evidence = researcher.evidence()
-        self.ledger.status.set_noise(NoiseRecord.of(evidence, hw_class=self.hardware.hw_class, best=researcher.best))
+        self.ledger.status.set_noise(NoiseRecord.of(evidence, hw_class=self.hardware.hw_class,
+                                                   best=researcher.best_metric()))
         log.info("%s %s %.4f (%s): %s", outcome.action, outcome.status, outcome.metric, outcome.reason,
                  outcome.description)
         return outcome
@@ -193,9 +216,11 @@ class ResearchLoop:
 
 def attestation_of(claim: ResultRow, summary: RunSummary, *, swarm: SwarmSpec, author: bytes, hardware: Hardware,
                    tolerance: float, run_index: int = 0) -> tuple[Result, bool]:
-    """The attestation Result of re-running ``claim`` (a ledger row) here, and whether it confirms the claim."""
-    ok = summary.status == "ok" and summary.val_bpb is not None
-    metric = float(summary.val_bpb) if ok and summary.val_bpb is not None else 0.0
+    """The attestation Result of re-running ``claim`` (a ledger row) here, and whether it confirms the claim (in the
+    swarm's direction: under ``max`` the re-run must score at least the claim less the tolerance)."""
+    score = summary.metric if getattr(summary, "metric", None) is not None else summary.val_bpb
+    ok = summary.status == "ok" and score is not None
+    metric = float(score) if ok and score is not None else 0.0
     ran = Result(
         swarm_id=swarm.swarm_id, author=author, seq=1, created_at=time.time(), commit=claim.commit,
         parent=claim.parent, blob=claim.blob, metric=metric, status="keep" if ok else "crash",
@@ -205,7 +230,7 @@ def attestation_of(claim: ResultRow, summary: RunSummary, *, swarm: SwarmSpec, a
         action="verify", run_index=run_index, cpu_seconds=float(getattr(summary, "cpu_seconds", 0.0) or 0.0),
         clock="cpu" if str(getattr(summary, "clock", budget_clock(hardware.device, swarm.budget))) == "cpu" else "wall",
     )
-    confirmed = confirms(ran, claim, tolerance)  # the same rule as the feed's verified marks
+    confirmed = confirms(ran, claim, tolerance, direction=swarm.task.direction)  # the feed's verified marks' rule
     verdict = "confirms" if confirmed else ("does not reproduce" if ok else "crashed")
     description = one_line(f"verify {claim.commit[:10]}: {verdict} {claim.metric:.4f} (here {metric:.4f})")
     status = ran.status if confirmed or not ok else "discard"
@@ -227,7 +252,7 @@ async def verify_claim(*, network: Network, author: bytes, ledger: Ledger, confi
     k = next_run_index(ledger.results(swarm.swarm_id), claim.blob, hardware.hw_class)  # a re-run takes the next seed
     summary = await trio.to_thread.run_sync(lambda: run_experiment(
         bytes(text).decode("utf-8"), swarm.dataset, swarm.budget, work_root=Path(config.swarm_dir(swarm.swarm_id))
-        / "runs", seed=k, require_sandbox=ok, cache_dir=Path(config.cache_dir) / "prepared"))
+        / "runs", seed=k, require_sandbox=ok, cache_dir=Path(config.cache_dir) / "prepared", task=swarm.task))
     result, confirmed = attestation_of(claim, summary, swarm=swarm, author=author,
                                        hardware=hardware, tolerance=tolerance, run_index=k)
     await network.publish_result(result)

@@ -200,7 +200,9 @@ class Node:
                          f"{outcome.metric:.4f}  {outcome.description[:70]}  ({outcome.reason})")
 
     async def _obtain_swarm(self) -> None:
-        """Fetch the manifest, the baseline train.py and the data from peers or the DHT when this node lacks them."""
+        """Fetch the manifest, the baseline train.py, a custom task's evaluate.py and the data from peers or the DHT
+        when this node lacks them (each checked against its hash; the data against its task's format in
+        ``load_swarm``)."""
         svc, ledger, config = self.service, self.ledger, self.config
         envelope = ledger.get_manifest(self.swarm_id)
         while envelope is None:
@@ -217,6 +219,11 @@ class Node:
                             "again)")
         while ledger.get_commit(manifest.baseline_blob) is None and not config.watch:
             if await svc.fetch_commit(manifest.baseline_blob, author=manifest.author) is not None:
+                break
+            await trio.sleep(3.0)
+        while manifest.eval_blob and ledger.get_commit(manifest.eval_blob) is None and not config.watch:
+            if await svc.fetch_commit(manifest.eval_blob, author=manifest.author) is not None:  # custom: evaluate.py
+                self.console.say("evaluate.py fetched and verified")
                 break
             await trio.sleep(3.0)
         if ledger.get_data_chunk_source(manifest.data_hash) is not None or is_builtin_data(manifest.data_hash):

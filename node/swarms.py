@@ -1,8 +1,9 @@
 """Resolving a swarm into what a run needs: its verified manifest, baseline train.py, data and budget.
 
 Creating swarms (the built-in one and seeded ones) is ``node.net.seeding``; this module reads what the ledger holds
-(the manifest, the baseline train.py as a commit, the data file as a data source) and checks each against the
-manifest's hashes. It also holds the program.md check that ``swarm-node seed`` applies.
+(the manifest, the baseline train.py and a custom task's evaluate.py as commits, the data file as a data source) and
+checks each against the manifest's hashes, and the data against its task's format. It also holds the program.md check
+that ``swarm-node seed`` applies.
 """
 
 from __future__ import annotations
@@ -12,15 +13,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from protocol import BudgetRule, Manifest, ProtocolError, decode_and_verify, git_blob_hash, swarm_id_of
-from trainer import Budget, DataSet, builtin_dataset, default_train_py, load_dataset
+from trainer import Budget, DataSet, builtin_dataset, default_train_py
 from trainer.errors import TrainerError
+from trainer.tasks import LM_TASK, TaskSpec, load_task_data
 
 from node.errors import NodeError
 
 if TYPE_CHECKING:
     from node.ledger import Ledger
 
-__all__ = ["SwarmSpec", "SwarmError", "budget_rule", "check_program", "is_builtin_data", "load_swarm"]
+__all__ = ["SwarmSpec", "SwarmError", "budget_rule", "check_program", "is_builtin_data", "load_swarm", "task_of"]
 
 MAX_PROGRAM_BYTES = 64 * 1024
 
@@ -39,6 +41,7 @@ class SwarmSpec:
     baseline: str  # the baseline train.py text
     dataset: DataSet
     budget: Budget
+    task: TaskSpec = LM_TASK  # what is trained and scored, its metric and direction (the manifest's)
 
 
 def budget_rule(budget: Budget) -> BudgetRule:
@@ -50,14 +53,14 @@ def is_builtin_data(data_hash: bytes) -> bool:
     return data_hash.hex() == builtin_dataset().data_hash
 
 
-def check_program(text: str) -> str:
-    """A program.md must say what to optimise and what may be edited; returns it, or raises SwarmError."""
+def check_program(text: str, metric: str = "val_bpb") -> str:
+    """A program.md must say what to optimise (``metric``) and what may be edited; returns it, or raises SwarmError."""
     if len(text.encode("utf-8")) > MAX_PROGRAM_BYTES:
         raise SwarmError(f"program.md is larger than {MAX_PROGRAM_BYTES // 1024} KiB: keep it to the rules of the road")
     lowered = text.lower()
     missing = []
-    if "val_bpb" not in lowered and "bits per byte" not in lowered:
-        missing.append("the metric to optimise (mention val_bpb)")
+    if metric.lower() not in lowered and not (metric == "val_bpb" and "bits per byte" in lowered):
+        missing.append(f"the metric to optimise (mention {metric})")
     if "train.py" not in lowered:
         missing.append("what may be edited (mention train.py)")
     if missing:
@@ -85,14 +88,15 @@ def load_swarm(ledger: Ledger, swarm_id: bytes) -> SwarmSpec:
         text = bytes(baseline).decode("utf-8")
     else:
         raise SwarmError(f"the baseline train.py {manifest.baseline_blob[:12]} is not here yet (fetch it from a peer)")
-    if is_builtin_data(manifest.data_hash):
+    task = task_of(manifest, ledger)
+    if is_builtin_data(manifest.data_hash) and task.kind in ("lm", "custom"):  # text tasks of the embedded corpus
         dataset = builtin_dataset()
     else:
         path = ledger.get_data_chunk_source(manifest.data_hash)
         if path is None or not Path(path).is_file():
             raise SwarmError(f"the swarm's data {manifest.data_hash.hex()[:12]} is not here yet (fetch it from a peer)")
         try:
-            dataset = load_dataset(path)
+            dataset = load_task_data(task.kind, path)
         except TrainerError as exc:
             raise SwarmError(f"the swarm's data at {path} cannot be used: {exc}") from exc
         if dataset.data_hash != manifest.data_hash.hex():
@@ -101,4 +105,26 @@ def load_swarm(ledger: Ledger, swarm_id: bytes) -> SwarmSpec:
         budget = Budget(manifest.budget.kind, manifest.budget.amount)
     except TrainerError as exc:
         raise SwarmError(f"the swarm's budget cannot be run here: {exc}") from exc
-    return SwarmSpec(swarm_id, envelope, manifest, text, dataset, budget)
+    return SwarmSpec(swarm_id, envelope, manifest, text, dataset, budget, task)
+
+
+def task_of(manifest: Manifest, ledger: Ledger | None = None) -> TaskSpec:
+    """The manifest's task (a version-1 manifest's is lm), with a custom task's evaluate.py from ``ledger`` checked
+    against ``eval_blob``; SwarmError when it is not here yet or the task does not agree with the manifest."""
+    evaluator = ""
+    if manifest.eval_blob:
+        raw = ledger.get_commit(manifest.eval_blob) if ledger is not None else None
+        if raw is None or git_blob_hash(bytes(raw)) != manifest.eval_blob:
+            raise SwarmError(f"the swarm's evaluate.py {manifest.eval_blob[:12]} is not here yet (fetch it from a peer)")
+        try:
+            evaluator = bytes(raw).decode("utf-8")
+        except UnicodeDecodeError:
+            raise SwarmError(f"the swarm's evaluate.py {manifest.eval_blob[:12]} is not UTF-8") from None
+    try:
+        task = TaskSpec.from_json(manifest.task, evaluator=evaluator)
+    except TrainerError as exc:
+        raise SwarmError(f"the swarm's task cannot be used here: {exc}") from exc
+    if (task.metric, task.direction) != (manifest.metric_name, manifest.metric_direction) and manifest.task != "lm":
+        raise SwarmError(f"the swarm's task scores {task.metric} ({task.direction}) but its manifest says "
+                         f"{manifest.metric_name} ({manifest.metric_direction})")
+    return task

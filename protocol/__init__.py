@@ -46,8 +46,8 @@ from protocol.errors import (
 from protocol.hashing import git_blob_hash, message_id_of, swarm_id_of
 from protocol.identity import Identity, peer_id_from_public_key
 from protocol.limits import DEFAULT_LIMITS, PROTOCOL_VERSION, SIGNED_VERSION, Limits
-from protocol.messages import (ACTIONS, CLOCKS, STATUSES, BudgetRule, Claim, Manifest, Message, Result, legacy_action,
-                               one_line)
+from protocol.messages import (ACTIONS, CLOCKS, STATUSES, TASK_KINDS, BudgetRule, Claim, Manifest, Message, Result,
+                               legacy_action, one_line, task_kind)
 from protocol.requests import (
     CommitRequest,
     CommitResponse,
@@ -65,6 +65,7 @@ from protocol.requests import (
 __all__ = [
     "Identity", "peer_id_from_public_key", "git_blob_hash", "message_id_of", "swarm_id_of",
     "Manifest", "Result", "Claim", "BudgetRule", "Message", "STATUSES", "ACTIONS", "CLOCKS", "legacy_action", "one_line",
+    "TASK_KINDS", "task_kind",
     "SyncRequest", "SyncResponse", "CommitRequest", "CommitResponse",
     "ManifestRequest", "ManifestResponse", "DataRequest", "DataResponse", "Request",
     "sign_message", "seal", "decode_and_verify", "Verified", "DOMAIN_TAG",

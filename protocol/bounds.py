@@ -7,9 +7,11 @@ expects. Replays are the receiver's to drop (node/: the gossip gate's seq heads 
 
 from __future__ import annotations
 
+import json
+
 from protocol.errors import InvalidValue, StaleMessage, WrongSwarm
 from protocol.limits import Limits
-from protocol.messages import BudgetRule, Claim, Manifest, Message, Result
+from protocol.messages import BudgetRule, Claim, Manifest, Message, Result, task_kind
 
 __all__ = ["check_intrinsic", "check_context", "MAX_BUDGET_SECONDS"]
 
@@ -39,6 +41,22 @@ def check_intrinsic(message: Message, limits: Limits) -> None:
             raise InvalidValue(f"a claim may last at most {limits.max_claim_seconds:.0f} s")
     elif isinstance(message, Manifest):
         _check_budget(message.budget)
+        _check_task(message)
+
+
+def _check_task(manifest: Manifest) -> None:
+    """The task names a known kind and agrees with the manifest's metric and direction; only custom has eval_blob."""
+    try:
+        kind = task_kind(manifest.task)
+    except ValueError as exc:
+        raise InvalidValue(f"manifest task: {exc}") from None
+    if manifest.task != "lm":
+        spec = json.loads(manifest.task)
+        for key, value in (("metric", manifest.metric_name), ("direction", manifest.metric_direction)):
+            if key in spec and spec[key] != value:
+                raise InvalidValue(f"manifest task's {key} {spec[key]!r:.40} is not the manifest's {value!r}")
+    if (kind == "custom") != bool(manifest.eval_blob):
+        raise InvalidValue("a custom task names its evaluate.py (eval_blob), and only a custom task does")
 
 
 def check_context(message: Message, limits: Limits, *, now: float, expected_swarm: bytes | None) -> None:

@@ -6,8 +6,10 @@ Wire form (canonical msgpack, see ``protocol.canonical``)::
     body     = [version: int, kind: str, *fields in dataclass order]
     signature = Ed25519(author, DOMAIN_TAG + version as 2 bytes big-endian + body)
 
-Versions: each kind is signed at ``SIGNED_VERSION[kind]`` (results 2, manifests and claims 1); every version from 1
-to ``PROTOCOL_VERSION`` decodes, a version-1 result through ``LEGACY_SCHEMAS`` (its version-2 fields filled in).
+Versions: each kind is signed at ``SIGNED_VERSION[kind]`` (results and manifests 2, claims 1), except that a manifest
+whose version-2 fields keep their defaults (an lm swarm) is signed at version 1, so its bytes and swarm id stay; every
+version from 1 to ``PROTOCOL_VERSION`` decodes, a version-1 result or manifest through ``LEGACY_SCHEMAS`` (its
+version-2 fields filled in: a version-1 manifest is an lm swarm).
 
 The signature covers the exact body bytes as received; nothing is re-encoded before verifying. The envelope repeats
 version and kind so that the version and the per-kind size bound are checked before any signature work; both must
@@ -39,9 +41,9 @@ from protocol.errors import (
 )
 from protocol.identity import Identity, peer_id_from_public_key, verify_signature
 from protocol.limits import DEFAULT_LIMITS, PROTOCOL_VERSION, SIGNED_VERSION, Limits
-from protocol.messages import KIND_OF, LEGACY_SCHEMAS, SCHEMAS, Message, Result
+from protocol.messages import KIND_OF, LEGACY_SCHEMAS, MANIFEST_V2_DEFAULTS, SCHEMAS, Message, Result
 
-__all__ = ["DOMAIN_TAG", "Verified", "sign_message", "seal", "decode_and_verify", "signed_bytes"]
+__all__ = ["DOMAIN_TAG", "Verified", "sign_message", "signed_version", "seal", "decode_and_verify", "signed_bytes"]
 
 DOMAIN_TAG = b"swarm-node/signed-message\x00"
 
@@ -71,6 +73,14 @@ class Verified:
         return peer_id_from_public_key(self.author)
 
 
+def signed_version(message: Message) -> int:
+    """The version ``message`` is signed at: its kind's, or 1 for a manifest whose version-2 fields are defaults."""
+    kind = KIND_OF[type(message)]
+    if kind == "manifest" and all(getattr(message, n) == v for n, v in MANIFEST_V2_DEFAULTS.items()):
+        return 1
+    return SIGNED_VERSION[kind]
+
+
 def sign_message(identity: Identity, message: Message, *, limits: Limits = DEFAULT_LIMITS) -> bytes:
     """The raw envelope of ``message`` signed by ``identity``. The message must pass the checks its receivers apply
     (schema and intrinsic bounds; not the clock), and ``message.author`` must be ``identity.public_key``."""
@@ -84,9 +94,9 @@ def _sign(identity: Identity, message: Message, limits: Limits) -> tuple[bytes, 
         raise SchemaError(f"not a signed message type: {type(message).__name__}")
     if message.author != identity.public_key:
         raise AuthorMismatch("message.author is not the signing identity's public key")
-    fields = SCHEMAS[kind].to_wire(message, limits)
     check_intrinsic(message, limits)
-    version = SIGNED_VERSION[kind]
+    version = signed_version(message)
+    fields = LEGACY_SCHEMAS.get((version, kind), SCHEMAS[kind]).to_wire(message, limits)
     body = pack((version, kind, *fields))
     signature = identity.sign(signed_bytes(version, body))
     raw = pack((version, kind, identity.public_key, body, signature))

@@ -10,9 +10,10 @@ PROTOCOL_VERSION = 2
 """The newest version of the signed messages; it is in every envelope, every body and every signature. Decoders
 accept every version from 1 to this one (version 1 results decode with their version-2 fields filled in)."""
 
-SIGNED_VERSION: dict[str, int] = {"manifest": 1, "claim": 1, "result": 2}
-"""The version each kind is signed at: the version that last changed its body. A manifest keeps version 1 so that
-its bytes, and the swarm id that is their hash, stay what they were (the built-in swarm keeps its id)."""
+SIGNED_VERSION: dict[str, int] = {"manifest": 2, "claim": 1, "result": 2}
+"""The version each kind is signed at: the version that last changed its body. A manifest whose version-2 fields
+(task, eval_blob) keep their defaults is signed at version 1 (``protocol.envelope.signed_version``) so that its bytes,
+and the swarm id that is their hash, stay what they were (the built-in swarm and every lm swarm keep their ids)."""
 
 STREAM_VERSION = 1
 """The version of the unsigned stream requests and responses (unchanged by version 2)."""

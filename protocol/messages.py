@@ -8,6 +8,7 @@ the receiver (clock skew, swarm, replay) are in ``protocol.bounds``.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Literal, Union
@@ -27,6 +28,9 @@ __all__ = [
     "ACTIONS",
     "CLOCKS",
     "LEGACY_SCHEMAS",
+    "TASK_KINDS",
+    "MANIFEST_V2_DEFAULTS",
+    "task_kind",
     "legacy_action",
     "one_line",
 ]
@@ -70,12 +74,21 @@ class Manifest:
     data_hash: bytes  # sha256 of the exact corpus bytes (32 bytes; trainer's hex ``data_hash`` -> bytes.fromhex)
     eval_spec: str  # how val_bpb is computed (slice size etc.)
     budget: BudgetRule
-    metric_name: str  # "val_bpb"
-    metric_direction: Literal["min", "max"]
+    metric_name: str  # the metric that decides: "val_bpb", "accuracy", "ndcg@10", a custom evaluator's name
+    metric_direction: Literal["min", "max"]  # "max": a higher metric is better
+    # version 2 (a version-1 manifest decodes as an lm swarm: see ``LEGACY_SCHEMAS``). A manifest whose version-2
+    # fields keep these defaults is signed at version 1, so every lm swarm keeps its bytes and its id.
+    task: str = "lm"  # the task: "lm", or the trainer's TaskSpec JSON ({"direction", "kind", "metric"}, sorted keys)
+    eval_blob: str = ""  # git blob hash of a custom task's evaluate.py (fetched like the baseline), else ""
 
     @property
     def creator(self) -> bytes:
         return self.author
+
+    @property
+    def task_kind(self) -> str:
+        """The task's kind ("lm", "classify", "rank", "custom"), read from ``task`` (checked by ``check_intrinsic``)."""
+        return task_kind(self.task)
 
 
 @dataclass(frozen=True)
@@ -141,6 +154,8 @@ SCHEMAS: dict[str, Schema[Message]] = {
             "budget": Nested(_BUDGET),
             "metric_name": Text(limit="max_name_chars", min_chars=1),
             "metric_direction": Choice(("min", "max")),
+            "task": Text(limit="max_spec_chars", min_chars=1),
+            "eval_blob": Hex(empty=True),
         },
     ),
     "result": Schema(
@@ -185,6 +200,23 @@ SCHEMAS: dict[str, Schema[Message]] = {
 KIND_OF: dict[type, str] = {schema.cls: kind for kind, schema in SCHEMAS.items()}
 
 _V2_RESULT_FIELDS = ("action", "run_index", "cpu_seconds", "clock")
+MANIFEST_V2_DEFAULTS: dict[str, object] = {"task": "lm", "eval_blob": ""}
+"""The manifest's version-2 fields and their defaults: a manifest that keeps them all is signed at version 1."""
+TASK_KINDS = ("lm", "classify", "rank", "custom")
+
+
+def task_kind(task: str) -> str:
+    """The kind named by a manifest's ``task`` ("lm", or TaskSpec JSON with a "kind"); ValueError if neither."""
+    if task == "lm":
+        return "lm"
+    try:
+        spec = json.loads(task)
+    except ValueError as exc:
+        raise ValueError(f"task is neither 'lm' nor JSON: {exc}") from None
+    kind = spec.get("kind") if isinstance(spec, dict) else None
+    if kind not in TASK_KINDS:
+        raise ValueError(f"task kind {kind!r:.40} is not one of {', '.join(TASK_KINDS)}")
+    return str(kind)
 
 
 def legacy_action(description: str, reproduces: bytes) -> str:
@@ -207,11 +239,20 @@ def _v1_result(fields: dict[str, object]) -> dict[str, object]:
             "clock": "wall"}
 
 
+def _v1_manifest(fields: dict[str, object]) -> dict[str, object]:
+    return {**fields, **MANIFEST_V2_DEFAULTS}
+
+
 LEGACY_SCHEMAS: dict[tuple[int, str], Schema[Message]] = {
     (1, "result"): Schema(
         Result,
         {n: spec for n, spec in SCHEMAS["result"].items if n not in _V2_RESULT_FIELDS},
         fill=_v1_result,
+    ),
+    (1, "manifest"): Schema(
+        Manifest,
+        {n: spec for n, spec in SCHEMAS["manifest"].items if n not in MANIFEST_V2_DEFAULTS},
+        fill=_v1_manifest,
     ),
 }
 """(version, kind) -> the schema of an older version whose body differs from today's; the others decode as today."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from pathlib import Path
@@ -15,15 +16,17 @@ BOB = Identity.from_private_bytes(b"b" * 32)
 CAROL = Identity.from_private_bytes(b"c" * 32)
 
 
-def make_manifest(me: Identity, *, name: str = "test swarm", created_at: float | None = None) -> bytes:
-    """A signed manifest envelope; its swarm id is ``protocol.swarm_id_of`` of these bytes."""
+def make_manifest(me: Identity, *, name: str = "test swarm", created_at: float | None = None,
+                  **changes: object) -> bytes:
+    """A signed manifest envelope; its swarm id is ``protocol.swarm_id_of`` of these bytes (``changes``: other
+    fields, e.g. a task with its metric and direction)."""
     manifest = Manifest(
         author=me.public_key, seq=0, created_at=time.time() if created_at is None else created_at, name=name,
         program="# program\nMinimise val_bpb by editing train.py.\n", baseline_blob=git_blob_hash(b"baseline"),
         data_spec='{"name": "test"}', data_hash=hashlib.sha256(b"data").digest(), eval_spec="64 KiB val slice",
         budget=BudgetRule("seconds", 60), metric_name="val_bpb", metric_direction="min",
     )
-    return sign_message(me, manifest)
+    return sign_message(me, dataclasses.replace(manifest, **changes))  # type: ignore[arg-type]
 
 
 def make_result(me: Identity, seq: int, swarm: bytes, **changes: object) -> Result:

@@ -224,6 +224,7 @@ class TreeClock:
         self._lock = threading.Lock()
         self._startup_cap = startup_cap
         self._start: float | None = None
+        self.stopped_at: float | None = None  # budget_used() when data stopped (mark_stop), None until then
         self.source = "none"
 
     def mark_start(self) -> float:
@@ -232,6 +233,12 @@ class TreeClock:
             if self._start is None:
                 self._start = min(self._peak_now(), self._startup_cap)
             return self._start
+
+    def mark_stop(self, used: float) -> None:
+        """Data stopped here with ``used`` CPU-seconds charged: the training window's CPU (kept once, the first)."""
+        with self._lock:
+            if self.stopped_at is None:
+                self.stopped_at = used
 
     @property
     def startup(self) -> float:

@@ -40,7 +40,7 @@ from trainer.budget import Budget
 
 __all__ = ["Clock", "TrainLimits", "train_limits", "cpu_grace", "ceiling_from_baseline", "clock_for",
            "CPU_CLOCK_THREADS", "STARTUP_CPU_CAP", "TOKENS_PER_CPU_SECOND_FLOOR", "CEILING_MULTIPLE", "WALL_SAFETY",
-           "WALL_STRETCH"]
+           "WALL_STRETCH", "runs_in_flight"]
 
 Clock = Literal["cpu", "wall"]
 
@@ -56,6 +56,21 @@ WALL_STRETCH = 9.0  # on the cpu clock, time spent waiting for a CPU moves the w
 def clock_for(device: str) -> Clock:
     """``cpu`` on a CPU device (budgets are work), ``wall`` on CUDA and MPS (device wall time)."""
     return "cpu" if device == "cpu" else "wall"
+
+
+def runs_in_flight(device: str, configured: int = 0, cores: int | None = None) -> int:
+    """How many runs of one step a node trains at once: ``configured`` when set (> 0), else one per usable core on a
+    CPU device (each run trains on :data:`CPU_CLOCK_THREADS` thread under its own CPU budget) and 1 on CUDA/MPS (one
+    experiment per device at a time; the node trains on one device)."""
+    if configured > 0:
+        return configured
+    if device != "cpu":
+        return 1
+    if cores is None:
+        from trainer.hardware import cpu_threads
+
+        cores = cpu_threads()
+    return max(1, cores // CPU_CLOCK_THREADS)
 
 
 def cpu_grace(limit: float) -> float:

@@ -81,9 +81,11 @@ def served_progress(budget: Budget, limits: TrainLimits, clock: TreeClock, launc
                 log.exception("progress callback failed")
 
     def spent(_steps: int, tokens: int, next_tokens: int) -> bool:
-        if budget.kind == "tokens" and tokens + next_tokens > budget.amount:
+        used = compute_used()
+        if (budget.kind == "tokens" and tokens + next_tokens > budget.amount) or used >= limits.compute_limit:
+            clock.mark_stop(used)  # the training window's compute, recorded in the summary (train_compute)
             return True
-        return compute_used() >= limits.compute_limit
+        return False
 
     return served, spent
 

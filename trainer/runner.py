@@ -99,6 +99,7 @@ class RunSummary:
     seed: int = 0  # the harness seed of this run (the k-th run of a train.py in a swarm uses seed k)
     startup_cpu_seconds: float = 0.0  # clock cpu: CPU-seconds before the first batch (not charged to the budget)
     eval_seconds: float = 0.0  # the scorer's time from the model server's ready to the score (0 when not scored)
+    train_compute: float = 0.0  # compute charged when data stopped (CPU-s after start-up, or wall s): the window
     # The task's deciding metric (== val_bpb for lm; None unless status == "ok"), every metric the evaluator computed,
     # and the deciding metric's name (trainer.tasks.TaskSpec.metric).
     metric: float | None = None
@@ -343,7 +344,8 @@ def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, 
     base = dict(steps=steps, tokens=tokens, train_seconds=train_seconds, peak_memory_mb=result.peak_rss_mb,
                 log_tail=_log_tail(result.output_tail), sandboxed=result.sandboxed, clock=limits.clock,
                 cpu_seconds=round(result.cpu_seconds, 3), threads=threads, compute_limit=limits.compute_limit,
-                seed=seed, startup_cpu_seconds=round(tree_clock.startup if limits.clock == "cpu" else 0.0, 3))
+                seed=seed, startup_cpu_seconds=round(tree_clock.startup if limits.clock == "cpu" else 0.0, 3),
+                train_compute=round(tree_clock.stopped_at or 0.0, 3))
     status: Status | None = None
     reason = ""
     if result.killed_for_cpu:

@@ -212,6 +212,7 @@ def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
         info = swarm_info(ledger, sid)
         built = build_feed(ledger, sid, viewer=viewer_of(config), latest=0)
         swarms.append({"swarm_id": sid.hex(), "name": info.name, "budget": info.budget, "results": ledger.count(sid),
+                       "metric": info.metric, "direction": info.direction,
                        "best": built["best"], "noise": built["plot"]["noise"], "compute": built["compute"],
                        "lines": noise_lines(built)})
     report: dict[str, Any] = {
@@ -251,7 +252,7 @@ def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
     for s in swarms:
         click.echo(f"swarm     {s['swarm_id'][:16]}  {s['name']}  budget {s['budget']}  {s['results']} results")
         for b in s["best"]:
-            click.echo(f"best      {b['metric']:.4f} mean of {b['runs']} runs"
+            click.echo(f"best      {s['metric']} {b['metric']:.4f} mean of {b['runs']} runs"
                        f"{', verified' if b['verified'] else ''}  {b['label']}  {b['description'][:60]}")
         for line in s["lines"]:
             click.echo(f"          {line}")
@@ -289,14 +290,15 @@ def best(out: Path | None, hw_class: str | None, home: Path | None, wanted: str 
     handed out."""
     from node.config import load_config
     from node.feed.standing import cohort_label, standings
-    from node.feed.views import eligible_best, viewer_of
+    from node.feed.views import eligible_best, swarm_info, viewer_of
 
     ledger = open_ledger(home)
     swarm_id = _swarm(ledger, wanted)
+    info = swarm_info(ledger, swarm_id)
     viewer = viewer_of(load_config(overrides={"home": home} if home else None))
     rows = [r for r in ledger.results(swarm_id) if hw_class is None or r.hw_class == hw_class]
-    eligible = eligible_best(rows, viewer, lambda blob: ledger.get_commit(blob) is not None)
-    ranked = standings(rows, eligible=lambda row: row.message_id in eligible)
+    eligible = eligible_best(rows, viewer, lambda blob: ledger.get_commit(blob) is not None, direction=info.direction)
+    ranked = standings(rows, eligible=lambda row: row.message_id in eligible, direction=info.direction)
     if not ranked:
         where = f" for {hw_class}" if hw_class else ""
         raise click.ClickException(f"no kept train.py{where} with 2 or more runs that this node ran, re-ran, or that "
@@ -307,7 +309,8 @@ def best(out: Path | None, hw_class: str | None, home: Path | None, wanted: str 
     if text is None:
         raise click.ClickException(f"the best train.py ({top.mean:.4f}, mean of {top.runs} runs) is blob "
                                    f"{top.blob[:12]}, which this node has not fetched yet; try again later")
-    click.echo(f"# val_bpb {top.mean:.4f} (mean of {top.runs} runs)  {cohort_label(top.cohort)}  by "
+    click.echo(f"# {info.metric} {top.mean:.4f} ({info.better} is better; mean of {top.runs} runs)  "
+               f"{cohort_label(top.cohort)}  by "
                f"{top.claim.author.hex()[:16]}  {top.claim.description}", err=True)
     if out:
         out.write_bytes(text)
@@ -334,26 +337,38 @@ Examples:
 @click.option("--swarm", "wanted", help=SWARM_HELP)
 def export(path: Path, hw_class: str | None, attestations: bool, home: Path | None, wanted: str | None) -> None:
     """Write the results as TSV in autoresearch's columns (commit, val_bpb, memory_gb, status, description),
-    plus author and hardware class."""
-    from node.ledger.export import write_results_tsv
+    plus author, hardware class, runs and verified: one row per experiment, its metric the mean of its runs (the
+    column is named after the swarm's metric: val_bpb, accuracy, ndcg@10, ...). Then prints the best per class by
+    the mean of its runs (at least 2), with the run count and the verified mark."""
+    from node.config import load_config
+    from node.feed.standing import best_line
+    from node.feed.views import eligible_best, viewer_of
+    from node.ledger.export import metric_of_swarm, write_results_tsv
 
     ledger = open_ledger(home)
     swarm_id = _swarm(ledger, wanted)
+    viewer = viewer_of(load_config(overrides={"home": home} if home else None))
+    rows = [r for r in ledger.results(swarm_id) if hw_class is None or r.hw_class == hw_class]
+    metric, direction = metric_of_swarm(ledger, swarm_id)
+    eligible = eligible_best(rows, viewer, lambda blob: ledger.get_commit(blob) is not None, direction=direction)
     try:
         handle = sys.stdout if str(path) == "-" else path.open("w", newline="", encoding="utf-8")
     except OSError as exc:
         raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from exc
     try:
-        done = write_results_tsv(ledger, swarm_id, handle, hw_class=hw_class, attestations=attestations)
+        done = write_results_tsv(ledger, swarm_id, handle, hw_class=hw_class, attestations=attestations,
+                                 eligible=lambda row: row.message_id in eligible)
     finally:
         if handle is not sys.stdout:
             handle.close()
     if len(done.classes) > 1:
         click.echo(f"warning: {len(done.classes)} hardware classes mixed ({', '.join(done.classes)}); under a time "
                    "budget they are not comparable: pick one with --hw-class", err=True)
+    for entry in done.best:
+        click.echo(best_line(entry, metric), err=True)
     if str(path) != "-":
         left = f" ({done.attestations_left_out} attestations left out)" if done.attestations_left_out else ""
-        click.echo(f"wrote {done.rows} results to {path}{left}", err=True)
+        click.echo(f"wrote {done.rows} experiments to {path}{left}", err=True)
 
 
 @cli.command(epilog="\b\nExamples:\n  swarm-node dashboard              # http://127.0.0.1:8737/\n"
@@ -363,7 +378,8 @@ def export(path: Path, hw_class: str | None, attestations: bool, home: Path | No
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), help=HOME_HELP)
 @click.option("--swarm", "wanted", help=SWARM_HELP)
 def dashboard(host: str | None, port: int | None, home: Path | None, wanted: str | None) -> None:
-    """Serve the web dashboard: the feed as a page with a live plot of best val_bpb and the lineage of commits."""
+    """Serve the web dashboard: the feed as a page with a live plot of the best metric (val_bpb, accuracy, ...: the
+    page says which way is better) and the lineage of commits."""
     from node.config import load_config
     from node.feed.views import build_feed, viewer_of
     from node.feed.web import DashboardServer

@@ -20,12 +20,13 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
+from coordinator.direction import cost
 from coordinator.noise import NoiseModel
 from coordinator.peers import verification
 from coordinator.records import SeenResult
 
 __all__ = ["MIN_RUNS", "cohort_of", "cohort_label", "Standing", "standings", "best_per_cohort", "running_best",
-           "cohort_noise", "compute_shares", "USES"]
+           "cohort_noise", "compute_shares", "USES", "best_line"]
 
 MIN_RUNS = 2
 USES = {"baseline": "baselines", "rerun": "re-runs", "adopt": "verification", "verify": "verification",
@@ -64,8 +65,9 @@ def _finished(row: Any) -> bool:
 
 
 def standings(rows: Iterable[Any], *, eligible: Callable[[Any], bool] = lambda row: True,
-              until: float | None = None, min_runs: int = MIN_RUNS) -> list[Standing]:
-    """Every kept train.py with at least ``min_runs`` finished runs, per cohort, best (lowest mean) first."""
+              until: float | None = None, min_runs: int = MIN_RUNS, direction: str = "min") -> list[Standing]:
+    """Every kept train.py with at least ``min_runs`` finished runs, per cohort, best first (the lowest mean; the
+    highest under ``direction`` "max")."""
     runs: dict[tuple[str, str], list[Any]] = {}
     claims: dict[tuple[str, str], Any] = {}
     for row in sorted(rows, key=lambda r: r.created_at):
@@ -84,20 +86,20 @@ def standings(rows: Iterable[Any], *, eligible: Callable[[Any], bool] = lambda r
         mean = sum(values) / len(values)
         std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else None
         out.append(Standing(key[0], key[1], mean, len(values), std, claim, claim.created_at))
-    out.sort(key=lambda s: (s.mean, s.first_seen))
+    out.sort(key=lambda s: (cost(s.mean, direction), s.first_seen))
     return out
 
 
 def best_per_cohort(rows: Sequence[Any], seen: Sequence[SeenResult], *,
-                    eligible: Callable[[Any], bool] = lambda row: True) -> list[dict[str, Any]]:
-    """Per cohort, the best train.py by the mean of its runs, as JSON-ready data."""
+                    eligible: Callable[[Any], bool] = lambda row: True, direction: str = "min") -> list[dict[str, Any]]:
+    """Per cohort, the best train.py by the mean of its runs (in the metric's ``direction``), as JSON-ready data."""
     best: dict[str, Standing] = {}
-    for s in standings(rows, eligible=eligible):
+    for s in standings(rows, eligible=eligible, direction=direction):
         best.setdefault(s.cohort, s)
     out = []
     for cohort in sorted(best):
         s = best[cohort]
-        check = verification(s.claim.message_id, seen)
+        check = verification(s.claim.message_id, seen, direction=direction)
         out.append({
             "cohort": cohort, "label": cohort_label(cohort), "hw_class": s.claim.hw_class,
             "clock": getattr(s.claim, "clock", "wall"), "blob": s.blob, "commit": s.claim.commit,
@@ -108,7 +110,14 @@ def best_per_cohort(rows: Sequence[Any], seen: Sequence[SeenResult], *,
     return out
 
 
-def running_best(rows: Sequence[Any], *, eligible: Callable[[Any], bool] = lambda row: True
+def best_line(entry: dict[str, Any], metric: str = "val_bpb") -> str:
+    """One line for a terminal: a :func:`best_per_cohort` entry with its run count and verified mark."""
+    mark = "verified" if entry["verified"] else "not verified"
+    return (f"best {entry['label']}: {metric} {entry['metric']:.4f} (mean of {entry['runs']} runs, {mark}) "
+            f"commit {entry['commit'][:7]} by {entry['author'][:16]}: {entry['description']}")
+
+
+def running_best(rows: Sequence[Any], *, eligible: Callable[[Any], bool] = lambda row: True, direction: str = "min"
                  ) -> dict[str, list[dict[str, Any]]]:
     """Per cohort, the step line of the best mean over time: a point wherever the best (blob, mean, runs) changed."""
     lines: dict[str, list[dict[str, Any]]] = {}
@@ -124,7 +133,8 @@ def running_best(rows: Sequence[Any], *, eligible: Callable[[Any], bool] = lambd
         if key not in kept:
             continue
         best = min(((sum(v) / len(v), len(v), k[1]) for k, v in runs.items()
-                    if k[0] == key[0] and k in kept and len(v) >= MIN_RUNS), default=None)
+                    if k[0] == key[0] and k in kept and len(v) >= MIN_RUNS),
+                   key=lambda b: (cost(b[0], direction), b[1], b[2]), default=None)
         if best is None:
             continue
         line = lines.setdefault(key[0], [])

@@ -36,10 +36,15 @@ def _ago(t: float, now: float) -> str:
     return f"{seconds // 3600}h ago"
 
 
+def _metric_name(feed: dict[str, Any]) -> str:
+    return str(feed["swarm"].get("metric") or "val_bpb")
+
+
 def _best_table(feed: dict[str, Any]) -> Table:
-    table = Table(title="Best per hardware class and clock (mean of a train.py's runs)", expand=True,
-                  title_justify="left")
-    for name in ("class", "mean val_bpb", "runs", "node", "verified", "description"):
+    better = feed["swarm"].get("better", "lower")
+    table = Table(title=f"Best per hardware class and clock (mean of a train.py's runs; {_metric_name(feed)}: "
+                        f"{better} is better)", expand=True, title_justify="left")
+    for name in ("class", f"mean {_metric_name(feed)}", "runs", "node", "verified", "description"):
         table.add_column(name, overflow="fold" if name == "description" else "ellipsis")
     for r in feed["best"]:
         mark = Text(f"yes ({r.get('eligible', r['confirmed'])})", style="green") if r["verified"] else Text(
@@ -52,6 +57,11 @@ def _best_table(feed: dict[str, Any]) -> Table:
     return table
 
 
+def _unit(feed: dict[str, Any]) -> str:
+    metric = _metric_name(feed)
+    return "bpb" if metric == "val_bpb" else metric
+
+
 def noise_lines(feed: dict[str, Any]) -> list[str]:
     """Per cohort: the paired noise, the margin, where the compute went, which ideas held on which classes and how
     many keeps climbed a rung (shared by ``feed`` and ``status``)."""
@@ -62,7 +72,7 @@ def noise_lines(feed: dict[str, Any]) -> list[str]:
         std = "-" if n.get("std") is None else f"{n['std']:.4f}"
         margin = n.get("paired_margin") if n.get("paired_margin") is not None else n.get("margin")
         lines.append(f"noise {cohort}: paired std {paired} ({n.get('pairs', 0)} pairs), unpaired std {std}, "
-                     f"margin {'-' if margin is None else f'{margin:.4f}'} bpb")
+                     f"margin {'-' if margin is None else f'{margin:.4f}'} {_unit(feed)}")
     compute = feed.get("compute") or {}
     shares = compute.get("share") or {}
     if shares:
@@ -79,7 +89,7 @@ def noise_lines(feed: dict[str, Any]) -> list[str]:
 
 def _latest_table(feed: dict[str, Any], now: float, rows: int) -> Table:
     table = Table(title="Latest results", expand=True, title_justify="left")
-    for name in ("when", "status", "val_bpb", "class", "node", "description"):
+    for name in ("when", "status", _metric_name(feed), "class", "node", "description"):
         table.add_column(name, overflow="fold" if name == "description" else "ellipsis")
     for r in feed["latest"][:rows]:
         status = r["status"] + (" (attest)" if r["reproduces"] else "") + (
@@ -117,8 +127,10 @@ def render_feed(feed: dict[str, Any], *, rows: int = 15, now: float | None = Non
     """One screen of the feed."""
     now = time.time() if now is None else now
     swarm = feed["swarm"]
+    better = swarm.get("better", "lower")
     head = Text(f"swarm {_short(swarm['swarm_id'], 16)}  {swarm['name']}  budget {swarm['budget'] or '?'}  "
-                f"{feed['count']} results", style="bold cyan")
+                f"{swarm.get('task', 'lm')}: {_metric_name(feed)} ({better} is better)  {feed['count']} results",
+                style="bold cyan")
     return Group(head, _best_table(feed), _current(feed), _latest_table(feed, now, rows))
 
 

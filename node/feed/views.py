@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from coordinator.direction import cost, sort_key
 from coordinator.peers import Verification, verifications, vouched_peers
 from coordinator.records import SeenResult
 from coordinator.transfer import transfer_counts, transfer_lines
@@ -37,6 +38,13 @@ class SwarmInfo:
     name: str
     budget: str
     metric: str
+    direction: str = "min"  # "max": a higher metric is better (accuracy, ndcg@10)
+    task: str = "lm"        # the task kind
+
+    @property
+    def better(self) -> str:
+        """"higher" or "lower": which way the metric is better, for people."""
+        return "higher" if self.direction == "max" else "lower"
 
 
 def viewer_of(config: NodeConfig) -> Viewer:
@@ -74,7 +82,8 @@ def swarm_info(ledger: Ledger, swarm_id: bytes) -> SwarmInfo:
         except ProtocolError:
             manifest = None
         if isinstance(manifest, Manifest):
-            return SwarmInfo(swarm_id, manifest.name, str(manifest.budget), manifest.metric_name)
+            return SwarmInfo(swarm_id, manifest.name, str(manifest.budget), manifest.metric_name,
+                             manifest.metric_direction, manifest.task_kind)
     return SwarmInfo(swarm_id, "", "", "val_bpb")
 
 
@@ -119,25 +128,28 @@ FAR_BETTER = 0.05  # a peer's result this much (relative) under this node's own 
 
 
 def eligible_best(rows: Sequence[ResultRow], viewer: Viewer, has_blob: Callable[[str], bool],
-                  hw_class: str | None = None) -> dict[bytes, tuple[ResultRow, Verification, str]]:
+                  hw_class: str | None = None, direction: str = "min"
+                  ) -> dict[bytes, tuple[ResultRow, Verification, str]]:
     """claim id -> (an eligible kept claim, its verification, why it is eligible), for every eligible claim; which
     of them is best is the mean rule's call (:func:`node.feed.standing.standings` with this as its filter).
 
     Eligible: this node's own result; a peer's claim this node re-ran and that held; a claim by a peer the user
     trusts, or confirmed by one such peer or by ``QUORUM`` peers this node reproduced (coordinator.peers), provided
     some peer served its train.py to this node and it is not ``FAR_BETTER`` than this node's own best on its class
-    (then only a re-run here makes it eligible). Identities that merely exist never make a result best.
+    (then only a re-run here makes it eligible). Identities that merely exist never make a result best. "Better"
+    follows the metric's ``direction``.
     """
     seen = [SeenResult(r.message_id, r) for r in rows]
-    verifiers = vouched_peers(seen, me=viewer.me) if viewer.me else frozenset()
-    checks = verifications(seen, me=viewer.me, verifiers=verifiers, trusted=viewer.trusted)
+    verifiers = vouched_peers(seen, me=viewer.me, direction=direction) if viewer.me else frozenset()
+    checks = verifications(seen, me=viewer.me, verifiers=verifiers, trusted=viewer.trusted, direction=direction)
     own: dict[str, float] = {}
     for r in rows:
         if viewer.me and r.author == viewer.me and r.status != "crash":
-            own[r.hw_class] = min(r.metric, own.get(r.hw_class, r.metric))
+            own[r.hw_class] = min(r.metric, own.get(r.hw_class, r.metric), key=sort_key(direction))
     out: dict[bytes, tuple[ResultRow, Verification, str]] = {}
     claims = sorted((r for r in rows if r.status == "keep" and not r.reproduces
-                     and (hw_class is None or r.hw_class == hw_class)), key=lambda r: (r.metric, r.created_at))
+                     and (hw_class is None or r.hw_class == hw_class)),
+                    key=lambda r: (cost(r.metric, direction), r.created_at))
     for row in claims:
         check = checks.get(row.message_id, Verification(frozenset(), frozenset()))
         if viewer.me and row.author == viewer.me:
@@ -149,7 +161,7 @@ def eligible_best(rows: Sequence[ResultRow], viewer: Viewer, has_blob: Callable[
         if check.by_me is False or not (check.verified or row.author in viewer.trusted):
             continue
         reference = own.get(row.hw_class)
-        if reference is not None and row.metric < reference * (1 - FAR_BETTER):
+        if reference is not None and _far_better(row.metric, reference, direction):
             continue  # far better than anything this node measured: shown once re-run here
         if not has_blob(row.blob):
             continue  # no peer served its train.py: nobody can check it, and `best` could not hand it out
@@ -159,12 +171,19 @@ def eligible_best(rows: Sequence[ResultRow], viewer: Viewer, has_blob: Callable[
     return out
 
 
+def _far_better(metric: float, reference: float, direction: str) -> bool:
+    """``FAR_BETTER`` (relative) better than ``reference``: under it for min, over it for max."""
+    if direction == "max":
+        return metric > reference + abs(reference) * FAR_BETTER
+    return metric < reference * (1 - FAR_BETTER)
+
+
 def _best_per_class(rows: Sequence[ResultRow], seen: Sequence[SeenResult], viewer: Viewer,
-                    has_blob: Callable[[str], bool]) -> list[dict[str, Any]]:
+                    has_blob: Callable[[str], bool], direction: str = "min") -> list[dict[str, Any]]:
     """Best per cohort (hardware class + clock) by the mean of a train.py's runs (see ``node.feed.standing``), among
     the claims eligible for ``viewer`` (:func:`eligible_best`), with this node's verification of each."""
-    eligible = eligible_best(rows, viewer, has_blob)
-    out = best_per_cohort(rows, seen, eligible=lambda row: row.message_id in eligible)
+    eligible = eligible_best(rows, viewer, has_blob, direction=direction)
+    out = best_per_cohort(rows, seen, eligible=lambda row: row.message_id in eligible, direction=direction)
     for item in out:
         _, check, why = eligible[bytes.fromhex(item["id"])]
         item.update(verified=check.verified, attestations=len(check.confirmed_by) + len(check.refuted_by),
@@ -172,7 +191,7 @@ def _best_per_class(rows: Sequence[ResultRow], seen: Sequence[SeenResult], viewe
     return out
 
 
-def _plot(rows: Sequence[ResultRow], best: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def _plot(rows: Sequence[ResultRow], best: Sequence[dict[str, Any]], direction: str = "min") -> dict[str, Any]:
     """What the dashboard draws: every result as a point, per cohort the running best (a step line of means) and
     its noise (the keep margin around it)."""
     cohorts = sorted({cohort_of(r) for r in rows})
@@ -181,7 +200,7 @@ def _plot(rows: Sequence[ResultRow], best: Sequence[dict[str, Any]]) -> dict[str
         "points": [{"t": r.created_at, "metric": r.metric, "status": r.status, "attestation": bool(r.reproduces),
                     "action": r.action, "author": r.author.hex()[:8], "cohort": cohort_of(r),
                     "run_index": r.run_index, "description": r.description[:120]} for r in rows],
-        "running_best": running_best(rows),
+        "running_best": running_best(rows, direction=direction),
         "noise": noise,
         "labels": {c: cohort_label(c) for c in cohorts},
     }
@@ -205,15 +224,16 @@ def build_feed(ledger: Ledger, swarm_id: bytes, *, viewer: Viewer = Viewer(), la
     info = swarm_info(ledger, swarm_id)
     kept = [r for r in rows if r.status == "keep" and not r.reproduces and r.action != "rerun"]
     seen = [SeenResult(r.message_id, r) for r in rows]
-    best = _best_per_class(rows, seen, viewer, lambda blob: ledger.get_commit(blob) is not None)
+    best = _best_per_class(rows, seen, viewer, lambda blob: ledger.get_commit(blob) is not None, info.direction)
     newest = sorted(rows, key=lambda r: r.created_at, reverse=True)[:latest]
     current = ledger.status.current()
     noise = ledger.status.noise()
     return {
-        "swarm": {"swarm_id": swarm_id.hex(), "name": info.name, "budget": info.budget, "metric": info.metric},
+        "swarm": {"swarm_id": swarm_id.hex(), "name": info.name, "budget": info.budget, "metric": info.metric,
+                  "direction": info.direction, "better": info.better, "task": info.task},
         "count": len(rows),
         "best": best,
-        "plot": _plot(rows, best),
+        "plot": _plot(rows, best, info.direction),
         "compute": compute_shares(rows),
         "latest": [result_dict(r) for r in newest],
         "series": [

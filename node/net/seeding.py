@@ -1,8 +1,10 @@
 """Creating a swarm: the signed manifest, and the built-in swarm that every installation shares.
 
 A swarm is the hash of its signed manifest. :func:`seed_swarm` signs a manifest for a program, a
-baseline train.py, a data file and a budget, and files all three in the ledger so that the node that
-runs on this home serves them (manifest, commit and data streams, DHT record).
+baseline train.py, a data file, a budget and a task (lm by default; classify, rank, or custom with
+its evaluate.py), and files them in the ledger so that the node that runs on this home serves them
+(manifest, commit and data streams, DHT record): a custom evaluate.py travels as a commit blob,
+like the baseline.
 
 The built-in swarm must have the same id on every machine, so its manifest is signed by a published,
 fixed key at a fixed time: Ed25519 signatures are deterministic, the envelope is the same bytes
@@ -25,8 +27,9 @@ from protocol import BudgetRule, Identity, Manifest, git_blob_hash, sign_message
 
 if TYPE_CHECKING:
     from node.config import NodeConfig
+    from trainer.tasks import TaskSpec
 
-__all__ = ["Seeded", "seed_swarm", "seed_from_files", "builtin_swarm", "sign_manifest", "dialable_addrs",
+__all__ = ["Seeded", "seed_swarm", "seed_from_files", "TaskFlags", "task_from_flags", "builtin_swarm", "sign_manifest", "dialable_addrs",
            "BUILTIN_CREATED_AT"]
 
 log = logging.getLogger(__name__)
@@ -49,51 +52,97 @@ class Seeded:
 def sign_manifest(
     creator: Identity, *, name: str, program: str, train_py: bytes, data_hash: bytes, data_spec: str,
     budget: BudgetRule, created_at: float, eval_spec: str = "locked evaluator, val split of the data",
+    task: TaskSpec | None = None,
 ) -> bytes:
-    """The signed manifest envelope (its sha256 is the swarm id)."""
+    """The signed manifest envelope (its sha256 is the swarm id). ``task`` (default lm) names the metric and its
+    direction; a custom task's evaluate.py is pinned by its blob hash. An lm manifest keeps the version-1 bytes."""
+    metric, direction, task_field, eval_blob = "val_bpb", "min", "lm", ""
+    if task is not None and task.kind != "lm":
+        metric, direction, task_field = task.metric, task.direction, task.to_json()
+        eval_blob = git_blob_hash(task.evaluator.encode("utf-8")) if task.kind == "custom" else ""
     return sign_message(creator, Manifest(
         author=creator.public_key, seq=0, created_at=created_at, name=name[:64], program=program,
         baseline_blob=git_blob_hash(train_py), data_spec=data_spec, data_hash=data_hash, eval_spec=eval_spec,
-        budget=budget, metric_name="val_bpb", metric_direction="min"))
+        budget=budget, metric_name=metric, metric_direction=direction,  # type: ignore[arg-type]
+        task=task_field, eval_blob=eval_blob))
 
 
 def seed_swarm(
     ledger: Any, creator: Identity, *, program: str, train_py: bytes, data_path: Path, budget: BudgetRule,
-    created_at: float, name: str = "",
+    created_at: float, name: str = "", task: TaskSpec | None = None,
 ) -> Seeded:
-    """Sign a manifest and file it, the baseline train.py and the data source in ``ledger``."""
+    """Sign a manifest and file it, the baseline train.py (and a custom task's evaluate.py) and the data source in
+    ``ledger``."""
     data_hash = hashlib.sha256(data_path.read_bytes()).digest()
     first_line = next((line.lstrip("# ").strip() for line in program.splitlines() if line.strip()), "swarm")
     envelope = sign_manifest(
         creator, name=name or first_line, program=program, train_py=train_py, data_hash=data_hash,
         data_spec=f'{{"file": "{data_path.name}", "bytes": {data_path.stat().st_size}}}', budget=budget,
-        created_at=created_at)
+        created_at=created_at, task=task)
     swarm_id = swarm_id_of(envelope)
     ledger.put_manifest(swarm_id, envelope)
     ledger.put_commit(git_blob_hash(train_py), train_py, creator.public_key, "")
+    if task is not None and task.kind == "custom":
+        evaluator = task.evaluator.encode("utf-8")
+        ledger.put_commit(git_blob_hash(evaluator), evaluator, creator.public_key, "")
     ledger.put_data_chunk_source(data_hash, data_path.resolve())
     return Seeded(swarm_id, envelope, data_path.resolve())
 
 
+@dataclass(frozen=True)
+class TaskFlags:
+    """What ``swarm-node seed`` was told of the task: ``--task``, ``--metric``, ``--direction``, ``--eval``."""
+
+    kind: str = "lm"
+    metric: str | None = None
+    direction: str | None = None
+    evaluator: Path | None = None
+
+
+def task_from_flags(flags: TaskFlags) -> TaskSpec:
+    """The TaskSpec of the seed flags (the evaluate.py read bounded and checked); TaskError/NodeError saying why not."""
+    from trainer.tasks import TaskError, task_spec
+    from trainer.tasks.spec import MAX_EVALUATOR_BYTES, check_evaluator
+
+    if flags.evaluator is not None and flags.kind != "custom":
+        raise TaskError(f"--eval is for --task custom; a {flags.kind} task has its locked evaluator built in")
+    source = ""
+    if flags.evaluator is not None:
+        raw = read_bounded(flags.evaluator, MAX_EVALUATOR_BYTES, "evaluate.py")
+        try:
+            source = check_evaluator(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise TaskError(f"evaluate.py is not UTF-8 (byte {exc.start})") from None
+    return task_spec(flags.kind, flags.metric, flags.direction, evaluator=source)
+
+
 def seed_from_files(config: NodeConfig, program: Path, *, train: Path | None, data: Path | None, budget: str,
-                    created_at: float) -> tuple[Seeded, Identity]:
+                    created_at: float, task: TaskFlags = TaskFlags()) -> tuple[Seeded, Identity]:
     """``swarm-node seed``: check every input first, then create the home's files; a failure leaves none behind.
 
-    program.md and train.py are read bounded (size from ``fstat`` before a byte is read; FIFOs and devices refused,
-    never waited on). Only when the program, train.py, budget and data all pass are the identity key, the corpus copy
-    and the ledger created; if anything fails after that, whatever this call created is removed again.
+    program.md, train.py and evaluate.py are read bounded (size from ``fstat`` before a byte is read; FIFOs and devices
+    refused, never waited on); the data is checked line by line against its task's format. Only when the task, the
+    program, train.py, budget and data all pass are the identity key, the data copy and the ledger created; if
+    anything fails after that, whatever this call created is removed again.
     """
     from node.ledger import Ledger
     from node.swarms import MAX_PROGRAM_BYTES, budget_rule, check_program
-    from trainer import Budget, builtin_dataset, check_train_py, default_train_py, load_dataset
+    from trainer import Budget, builtin_dataset, check_train_py
     from trainer.gate import MAX_TRAIN_PY_BYTES
+    from trainer.tasks import TaskError, baseline_train_py, load_task_data
 
+    spec = task_from_flags(task)
     rule = budget_rule(Budget.parse(budget))
-    program_text = check_program(read_text(program, MAX_PROGRAM_BYTES, "program.md"))
+    program_text = check_program(read_text(program, MAX_PROGRAM_BYTES, "program.md"), spec.metric)
     train_py = (read_bounded(train, MAX_TRAIN_PY_BYTES, "train.py") if train is not None
-                else default_train_py().encode())
+                else baseline_train_py(spec.kind).encode())
     check_train_py(train_py)
-    dataset = load_dataset(data) if data is not None else builtin_dataset()
+    if data is not None:
+        dataset = load_task_data(spec.kind, data)
+    elif spec.kind in ("lm", "custom"):
+        dataset = builtin_dataset()
+    else:
+        raise TaskError(f"a {spec.kind} task needs its data: --data data.jsonl (see --help for the format)")
     corpus = config.cache_dir / "data" / dataset.data_hash / "corpus"
     with _removed_on_failure(config, corpus):
         config.home.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -103,7 +152,7 @@ def seed_from_files(config: NodeConfig, program: Path, *, train: Path | None, da
         identity = Identity.load_or_create(config.identity_path)
         with Ledger(config.ledger_path) as ledger:
             seeded = seed_swarm(ledger, identity, program=program_text, train_py=train_py, data_path=corpus,
-                                budget=rule, created_at=created_at)
+                                budget=rule, created_at=created_at, task=spec)
     return seeded, identity
 
 

@@ -13,7 +13,12 @@ from typing import Sequence
 
 from tests.integration.nodeproc import ROOT
 
-__all__ = ["Cli"]
+__all__ = ["Cli", "PARALLEL"]
+
+# One run in flight at a time unless a test says otherwise: these tests count the steps, prompts and Results of the
+# sequential loop (and CI has 2 cores); the runs of a step in flight together are coordinator/runs.py's, tested with
+# the Researcher (tests/unit/coordinator/test_researcher.py).
+PARALLEL = {"SWARM_NODE_PARALLEL": "1"}
 
 
 class Cli:
@@ -23,7 +28,7 @@ class Cli:
         """``wrap``: a prefix for the command line (``ip netns exec NS``: it runs in that namespace)."""
         self.proc = subprocess.Popen([*wrap, sys.executable, "-m", "node", *args], cwd=ROOT, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+                                     env={**os.environ, "PYTHONUNBUFFERED": "1", **PARALLEL, **(env or {})})
         self.lines: queue.Queue[str] = queue.Queue()
         self.out: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()

@@ -132,8 +132,12 @@ function renderLineage(feed) {
 function render(feed) {
   lastFeed = feed;
   const swarm = feed.swarm || {};
+  const metric = swarm.metric || "val_bpb";
   document.getElementById("swarm").textContent =
-    `swarm ${short(swarm.swarm_id)} · ${swarm.name || ""} · ${feed.count} results`;
+    `swarm ${short(swarm.swarm_id)} · ${swarm.name || ""} · ${swarm.task || "lm"}: ${metric} ` +
+    `(${swarm.better || "lower"} is better) · ${feed.count} results`;
+  for (const cell of document.querySelectorAll(".metric-name")) cell.textContent = cell.dataset.prefix + metric;
+  document.getElementById("plot").setAttribute("aria-label", `best ${metric} over time`);
   document.getElementById("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
   document.body.dataset.count = String(feed.count);
   renderBest(feed);

@@ -31,3 +31,15 @@ def test_prompt_is_bounded_in_items_and_characters() -> None:
     assert system["role"] == "system" and "DESCRIPTION:" in system["content"]
     assert len(user["content"]) < 12_000 + 3 * 10 * 220 + 2_000
     assert user["content"].count("- keep") == 30
+
+
+def test_the_prompt_states_the_task_its_metric_and_which_way_is_better() -> None:
+    items = [HistoryItem("wider", -0.8125, "keep", False)]  # a cost: accuracy 0.8125
+    ctx = ProposalContext(program="P", train_py=CURRENT, best_metric=-0.75, swarm_best=items, metric_name="accuracy",
+                          direction="max", task_kind="classify")
+    system, user = build_messages(ctx)
+    assert "raise accuracy (higher is better)" in system["content"] and "val_bpb" not in system["content"]
+    assert "logits [B, n_labels]" in user["content"] and "accuracy 0.7500 on this machine" in user["content"]
+    assert "0.8125  wider" in user["content"] and "-0.8" not in user["content"]
+    lm_system, lm_user = build_messages(ProposalContext(program="P", train_py=CURRENT, best_metric=2.25))
+    assert "lower val_bpb (lower is better)" in lm_system["content"] and "val_bpb 2.2500" in lm_user["content"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import threading
+import time
 from typing import Callable
 
 from coordinator.agents.mutate import MutateAgent
@@ -76,13 +78,15 @@ class Harness:
         return s
 
     def make(self, agent: object | None = None,
-             runner: Callable[[str, int], SimRun] = lambda t, s: objective(t, s, noise=0.0)) -> Researcher:
+             runner: Callable[[str, int], SimRun] = lambda t, s: objective(t, s, noise=0.0),
+             parallel: int = 1) -> Researcher:
         return Researcher(workspace=self.ws, agent=agent or MutateAgent(random.Random(5)), runner=runner,  # type: ignore
                           hw_class="cpu:2t", budget=BudgetRule("seconds", 60), author=ME,
                           swarm_view=lambda: SwarmView(results=list(self.results), claims=list(self.claims)),
                           fetch_blob=self.texts.get, publish=self.publish,
                           announce_claim=lambda b, t: self.claims.append(claim(author=ME, blob=b, expires_at=t)),
-                          policy=self.policy, rng=random.Random(6), clock=lambda: self.now, merge=line_merge)
+                          policy=self.policy, rng=random.Random(6), clock=lambda: self.now, merge=line_merge,
+                          parallel=parallel)
 
 
 def test_baseline_repeats_then_keeps_and_discards_matching_history() -> None:
@@ -196,6 +200,30 @@ def test_gain_within_noise_is_rerun_before_keeping() -> None:
     assert out.runs == (2.397, 2.3975) and out.status == "keep" and abs(out.metric - 2.39725) < 1e-9
     assert [(x.action, x.run_index) for x in out.records] == [("explore", 0), ("rerun", 1)]  # seeds 0 and 1
     assert out.paired  # run k against the baseline's run k
+
+
+def test_parallel_runs_of_a_step_are_in_flight_together_and_recorded_in_index_order() -> None:
+    values = {(blob_hash(SIM_TRAIN_PY), 0): 2.400, (blob_hash(SIM_TRAIN_PY), 1): 2.401, (blob_hash(LR), 0): 2.390,
+              (blob_hash(LR), 1): 2.391, (blob_hash(BAD), 0): 2.402, (blob_hash(BAD), 1): 2.399}
+    both = threading.Barrier(2, timeout=10)  # a run returns only once its partner is running too
+    ran: list[tuple[str, int]] = []
+
+    def runner(text: str, seed: int) -> SimRun:
+        both.wait()
+        if seed == 0:
+            time.sleep(0.05)  # run 0 finishes last: the records still come in index order
+        ran.append((blob_hash(text), seed))
+        return SimRun("ok", values[(blob_hash(text), seed)])
+    h = Harness()
+    r = h.make(Script(LR, BAD), runner=runner, parallel=2)
+    base = r.step()  # both baseline repeats in one step
+    assert [(x.action, x.run_index) for x in base.records] == [("baseline", 0), ("baseline", 1)]
+    assert base.runs == (2.400, 2.401) and r.evidence().baseline_runs == 2
+    kept, dropped = r.step(), r.step()  # each: the candidate's runs 0 and 1 at once, no re-run step
+    assert [(x.action, x.run_index) for x in kept.records] == [("explore", 0), ("rerun", 1)]
+    assert kept.status == "keep" and kept.runs == (2.390, 2.391) and kept.paired
+    assert dropped.status == "discard" and len(dropped.records) == 2
+    assert ran[-1][1] == 0 and len(ran) == 6  # run 0 did finish last
 
 
 def test_unfetchable_claim_is_skipped_and_not_fetched_every_step() -> None:

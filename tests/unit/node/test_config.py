@@ -93,6 +93,8 @@ def test_invalid_toml_is_a_config_error(node_home: Path) -> None:
         ("", {"SWARM_NODE_VERIFY_SHARE": "nan"}, {}, "verify_share", "environment SWARM_NODE_VERIFY_SHARE"),
         ("dashboard_port = 70000", {}, {}, "dashboard_port", "config file"),
         ("dashboard_port = true", {}, {}, "dashboard_port", "config file"),
+        ("parallel = -1", {}, {}, "parallel", "config file"),
+        ("", {"SWARM_NODE_PARALLEL": "many"}, {}, "parallel", "environment SWARM_NODE_PARALLEL"),
         ('budget = "forever"', {}, {}, "budget", "config file"),
         ('model = ""', {}, {}, "model", "config file"),
         ("", {}, {"require_sandbox": "no"}, "require_sandbox", "override require_sandbox"),
@@ -119,6 +121,11 @@ def test_budget_forms_and_booleans_from_env(node_home: Path) -> None:
     env = {"SWARM_NODE_HOME": str(node_home), "SWARM_NODE_BUDGET": "", "SWARM_NODE_REQUIRE_SANDBOX": "0"}
     config = load_config(env=env)
     assert config.budget is None and config.require_sandbox is False
+
+
+def test_parallel_runs_from_the_environment(node_home: Path) -> None:
+    assert load_config(env={"SWARM_NODE_HOME": str(node_home)}).parallel == 0  # auto: usable cores on CPU
+    assert load_config(env={"SWARM_NODE_HOME": str(node_home), "SWARM_NODE_PARALLEL": "2"}).parallel == 2
 
 
 def test_trusted_peers_are_peer_ids_whose_keys_the_node_knows(node_home: Path) -> None:

@@ -15,7 +15,7 @@ from node.cli.main import _register_commands, cli
 from node.ledger import Ledger
 from node.ledger.export import write_results_tsv
 from protocol import git_blob_hash, swarm_id_of
-from tests.factories import ALICE, BOB, CAROL, make_manifest, signed_result
+from tests.factories import ALICE, BOB, CAROL, make_manifest, signed_result, write_identity
 
 _register_commands()
 
@@ -122,3 +122,32 @@ def test_the_readme_s_sqlite_utils_query_works_on_a_ledger(home: Path) -> None:
     assert out.exit_code == 0, out.output
     rows = {r["hw_class"]: r for r in json.loads(out.output)}
     assert rows["cpu:2t"]["val_bpb"] == 2.40 and rows["cuda:H100-80GB"]["val_bpb"] == 1.00
+
+
+def test_one_row_per_experiment_with_the_mean_of_its_runs_and_the_mean_based_best(tmp_path: Path) -> None:
+    """Per-run Results (paired seeds) fold into one row per experiment; the best line is the mean rule's, never
+    a lucky single run."""
+    home = tmp_path / "home"
+    home.mkdir()
+    write_identity(home, ALICE)  # this node's own runs: eligible for best
+    manifest = make_manifest(ALICE, name="runs")
+    swarm = swarm_id_of(manifest)
+    base, lucky, top = (git_blob_hash(b"base"), git_blob_hash(b"lucky"), git_blob_hash(b"top"))
+    with Ledger(home / "ledger.sqlite") as ledger:
+        ledger.put_manifest(swarm, manifest)
+        runs = [  # (seq, blob, commit, action, run index, metric)
+            (1, base, "a" * 40, "baseline", 0, 2.50), (2, base, "a" * 40, "baseline", 1, 2.52),
+            (3, lucky, "e" * 40, "explore", 0, 2.30),  # one run: never the best
+            (4, top, "b" * 40, "explore", 0, 2.42), (5, top, "b" * 40, "rerun", 1, 2.44),
+        ]
+        ledger.add_results([signed_result(ALICE, seq, swarm, blob=blob, commit=commit, action=action,
+                                          run_index=k, metric=metric, created_at=T0 + seq, description=action)
+                            for seq, blob, commit, action, k, metric in runs])
+        for text in (b"base", b"lucky", b"top"):
+            ledger.put_commit(git_blob_hash(text), text, ALICE.public_key, "")
+    rows, output = export(home)
+    assert [(r["commit"], r["runs"]) for r in rows] == [("aaaaaaa", "2"), ("eeeeeee", "1"), ("bbbbbbb", "2")]
+    assert float(rows[0]["val_bpb"]) == pytest.approx(2.51) and float(rows[2]["val_bpb"]) == pytest.approx(2.43)
+    assert {r["verified"] for r in rows} == {"no"}
+    [best] = [line for line in output.splitlines() if line.startswith("best ")]
+    assert "val_bpb 2.4300 (mean of 2 runs, not verified) commit bbbbbbb" in best  # not the lucky 2.30 run

@@ -130,7 +130,7 @@ def test_export_uses_autoresearch_columns(home: Path, tmp_path: Path) -> None:
     out = CliRunner().invoke(cli, ["export", str(target), "--home", str(home)])
     assert out.exit_code == 0, out.output
     rows = [line.split("\t") for line in target.read_text().splitlines()]
-    assert rows[0] == ["commit", "val_bpb", "memory_gb", "status", "description", "author", "hw_class"]
+    assert rows[0] == ["commit", "val_bpb", "memory_gb", "status", "description", "author", "hw_class", "runs", "verified"]
     assert len(rows) == 4  # header + the three experiments; the two attestations are re-runs, not experiments
     assert ["bbbbbbb", "2.400000", "0.5", "keep", "LR 4e-3 -> 6e-3"] == rows[2][:5]
     assert ["", "2.700000", "0.5", "discard", "<b>wider</b>"] == rows[3][:5]

@@ -78,3 +78,46 @@ def test_a_version_1_body_with_version_2_fields_is_refused() -> None:
         decode_and_verify(sign_body(ALICE, "result", wire_fields(result()), version=1), now=NOW)
     with pytest.raises(SchemaError):
         decode_and_verify(sign_body(ALICE, "result", v1_fields(result()), version=2), now=NOW)
+
+
+CLASSIFY = '{"direction": "max", "kind": "classify", "metric": "accuracy"}'
+
+
+def test_a_version_1_manifest_decodes_as_an_lm_swarm() -> None:
+    from tests.unit.protocol.factories import manifest
+
+    got = decode_and_verify(bytes.fromhex(GOLDEN_V1["signed"]["manifest"]), now=NOW).message
+    assert got == manifest() and (got.task, got.eval_blob, got.task_kind) == ("lm", "", "lm")
+
+
+def test_a_task_manifest_is_signed_at_version_2_and_round_trips() -> None:
+    from tests.unit.protocol.factories import manifest
+
+    new = manifest(task=CLASSIFY, metric_name="accuracy", metric_direction="max")
+    raw = sign_message(ALICE, new)
+    assert unpack(raw, max_len=len(raw))[0] == SIGNED_VERSION["manifest"] == 2
+    got = decode_and_verify(raw, now=NOW).message
+    assert got == new and got.task_kind == "classify" and swarm_id_of(raw) != GOLDEN_V1["swarm_id"]
+    custom = manifest(task='{"direction": "max", "kind": "custom", "metric": "auc"}', eval_blob="6" * 40,
+                      metric_name="auc", metric_direction="max")
+    assert decode_and_verify(sign_message(ALICE, custom), now=NOW).message.eval_blob == "6" * 40
+
+
+@pytest.mark.parametrize("changes,words", [
+    ({"task": "classify"}, "neither 'lm' nor JSON"),
+    ({"task": '{"kind": "regress"}'}, "not one of"),
+    ({"task": CLASSIFY}, "metric 'accuracy' is not the manifest's 'val_bpb'"),
+    ({"task": CLASSIFY, "metric_name": "accuracy"}, "direction 'max' is not the manifest's 'min'"),
+    ({"task": CLASSIFY, "metric_name": "accuracy", "metric_direction": "max", "eval_blob": "6" * 40}, "only a custom"),
+    ({"task": '{"direction": "max", "kind": "custom", "metric": "auc"}', "metric_name": "auc",
+      "metric_direction": "max"}, "names its evaluate.py"),
+])
+def test_a_manifest_whose_task_disagrees_is_refused(changes: dict[str, str], words: str) -> None:
+    from tests.unit.protocol.factories import manifest
+
+    bad = manifest(**changes)
+    with pytest.raises(InvalidValue, match=words.replace("(", r"\(")):
+        sign_message(ALICE, bad)
+    fields = wire_fields(bad)
+    with pytest.raises(InvalidValue, match=words.replace("(", r"\(")):
+        decode_and_verify(sign_body(ALICE, "manifest", fields, version=2), now=NOW)

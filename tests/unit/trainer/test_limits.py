@@ -6,7 +6,7 @@ import pytest
 
 from trainer import Budget
 from trainer.limits import (CEILING_STARTUP, TOKENS_PER_CPU_SECOND_FLOOR, ceiling_from_baseline, clock_for,
-                            cpu_grace, train_limits)
+                            cpu_grace, runs_in_flight, train_limits)
 
 
 def test_a_cpu_budget_is_cpu_seconds_of_the_training_threads() -> None:
@@ -36,3 +36,10 @@ def test_a_token_budget_has_a_compute_ceiling() -> None:
         train_limits(Budget.parse("2M-tokens"), clock="cpu", threads=1, wall_margin=60.0, compute_ceiling=-1.0)
     with pytest.raises(ValueError):
         ceiling_from_baseline(float("nan"))
+
+
+def test_runs_in_flight_one_per_core_on_cpu_one_per_gpu() -> None:
+    assert runs_in_flight("cpu", cores=2) == 2 and runs_in_flight("cpu", cores=16) == 16
+    assert runs_in_flight("cuda", cores=16) == runs_in_flight("mps", cores=8) == 1
+    assert runs_in_flight("cpu", 1, cores=16) == 1 and runs_in_flight("cuda", 3) == 3  # the setting wins
+    assert runs_in_flight("cpu") >= 1
