@@ -33,6 +33,7 @@ import trio
 from coordinator.records import Outcome
 from node.config import NodeConfig
 from node.errors import NodeError
+from node.feed.netpanel import STATE_NET
 from node.housekeeping import prune_claims_forever
 from node.joinstring import Join, format_join
 from node.ledger import Ledger
@@ -155,6 +156,7 @@ class Node:
         finally:
             config.node_json_path.unlink(missing_ok=True)
             ledger.status.clear_running()
+            ledger.set_state(STATE_NET, None)
 
     async def _refresh_node_file(self) -> None:
         """Keep node.json's addresses and reachability current: behind NAT they change once a relay slot is held."""
@@ -170,6 +172,7 @@ class Node:
         """Keep the connected peers in the ledger's state, where the feed and status read them."""
         while True:
             self.ledger.status.set_peers(self.service.peers())
+            self.ledger.set_state(STATE_NET, self.service.relays.panel())  # node/feed/netpanel.py
             await trio.sleep(PEERS_INTERVAL)
 
     async def _research(self, max_experiments: int | None) -> None:

@@ -199,6 +199,7 @@ def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
     who, why, until when), the current step, the measured (paired)
     noise and margin, and the share of compute that went to baselines, re-runs, verification and new ideas."""
     from node.config import load_config
+    from node.feed.netpanel import STATE_NET, net_lines, net_state
     from node.feed.terminal import noise_lines
     from node.feed.views import build_feed, swarm_info, viewer_of
 
@@ -220,6 +221,7 @@ def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
         "stale_node_file": stale,
         "swarms": swarms,
         "peers": ledger.status.peers(),
+        "net": net_state(ledger.get_state(STATE_NET)),
         "current": _as_dict(ledger.status.current()),
         "noise": _as_dict(ledger.status.noise()),
         "agent": _as_dict(ledger.status.agent_note()),
@@ -255,6 +257,8 @@ def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
         for line in s["lines"]:
             click.echo(f"          {line}")
     click.echo(f"peers     {len(report['peers'] or [])} connected, {report['known_peers']} known")
+    for line in net_lines(report["net"])[1:]:  # direct/relayed links (the reachability line is above)
+        click.echo(f"          {line}")
     for peer in report["standing"]:
         last = f" (last: {peer['last_invalid'][:60]})" if peer["invalid"] else ""
         click.echo(f"standing  {peer['peer']} trust {peer['trust']:+.2f}, {peer['invalid']} invalid{last}")

@@ -12,6 +12,8 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from node.feed.netpanel import net_lines
+
 __all__ = ["render_feed", "follow", "noise_lines"]
 
 STATUS_STYLE = {"keep": "green", "discard": "yellow", "crash": "red"}
@@ -113,8 +115,11 @@ def _current(feed: dict[str, Any]) -> RenderableType:
         lines.append(Text(str(feed["agent"]), style="bold red"))
     for line in noise_lines(feed):
         lines.append(Text(line, style="dim"))
-    lines.append(Text(f"{len(peers)} peer(s) connected: " + ", ".join(_short(p, 12) for p in peers[:6]),
-                      style="dim"))
+    links = (feed.get("net") or {}).get("links", {})
+    lines.append(Text(f"{len(peers)} peer(s) connected: " + ", ".join(
+        _short(p, 12) + (" (relayed)" if links.get(p) == "relayed" else "") for p in peers[:6]), style="dim"))
+    for line in net_lines(feed.get("net")):  # AutoNAT's verdict, direct/relayed links (netpanel.py)
+        lines.append(Text(line, style="dim"))
     return Panel(Group(*lines), title="Now", title_align="left")
 
 

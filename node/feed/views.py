@@ -16,6 +16,7 @@ from coordinator.direction import cost, sort_key
 from coordinator.peers import Verification, verifications, vouched_peers
 from coordinator.records import SeenResult
 from coordinator.transfer import transfer_counts, transfer_lines
+from node.feed.netpanel import STATE_NET, net_state
 from node.feed.standing import (best_per_cohort, cohort_label, cohort_noise, cohort_of, compute_shares,
                                 running_best)
 from node.config import NodeConfig
@@ -247,6 +248,7 @@ def build_feed(ledger: Ledger, swarm_id: bytes, *, viewer: Viewer = Viewer(), la
         ],
         "current": None if current is None else dataclasses.asdict(current),
         "peers": ledger.status.peers(),
+        "net": net_state(ledger.get_state(STATE_NET)),  # reachability, direct/relayed per peer (netpanel.py)
         "noise": None if noise is None else dataclasses.asdict(noise),
         "agent": _agent_note(ledger),
         "transfers": _transfers(seen),

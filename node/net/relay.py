@@ -25,7 +25,6 @@ import trio
 from libp2p.abc import IHost
 from libp2p.peer.id import ID
 from libp2p.relay.circuit_v2.config import RelayConfig, RelayRole
-from libp2p.relay.circuit_v2.dcutr import DCUtRProtocol
 from libp2p.relay.circuit_v2.nat import is_private_ip
 from libp2p.relay.circuit_v2.protocol import PROTOCOL_ID as HOP_PROTOCOL
 from libp2p.relay.circuit_v2.protocol import CircuitV2Protocol
@@ -34,8 +33,10 @@ from libp2p.relay.circuit_v2.transport import CircuitV2Transport
 from libp2p.tools.anyio_service import background_trio_service
 
 from node.errors import NetworkError
+from node.net.holepunch import HolePunch
 from node.net.host import parse_peer_addr
 from node.net.nat import PRIVATE, UNKNOWN, Reachability, map_upnp_port
+from node.net.relaybudget import BoundedRelay, SourceBudget
 from node.net.seeding import dialable_addrs
 from protocol.identity import peer_id_from_public_key
 
@@ -55,6 +56,9 @@ class RelayLimits:
     circuit_seconds: int = 600          # a circuit is cut after this long ...
     circuit_bytes: int = 64 << 20       # ... or after this many bytes, both directions together
     reservation_seconds: int = 3600     # a slot lapses unless renewed
+    source_circuits_per_minute: int = 60    # one peer asking for more circuits than this ...
+    source_bytes_per_hour: int = 256 << 20  # ... or moving more bytes through its circuits, is cut off ...
+    cutoff_seconds: int = 600               # ... for this long (node/net/relaybudget.py)
 
     def to_libp2p(self) -> LibRelayLimits:
         return LibRelayLimits(duration=self.circuit_seconds, data=self.circuit_bytes,
@@ -124,10 +128,11 @@ class Relays:
         self.dial_timeout = dial_timeout
         bound_idle_circuits()
         lib_limits = limits.to_libp2p()
-        self.protocol = CircuitV2Protocol(host, lib_limits, allow_hop=True)
+        self.protocol = BoundedRelay(host, lib_limits, allow_hop=True, budget=SourceBudget(
+            limits.source_circuits_per_minute, limits.source_bytes_per_hour, limits.cutoff_seconds))
         self.transport = CircuitV2Transport(
             host, self.protocol, RelayConfig(roles=RelayRole.HOP | RelayRole.STOP, limits=lib_limits))
-        self.dcutr = DCUtRProtocol(host, dial_timeout=int(dial_timeout))  # hole punching over relayed connections
+        self.dcutr = HolePunch(host, dial_timeout=dial_timeout)  # hole punching over relayed connections
         self.reserved: dict[ID, str] = {}      # relay peer -> the relay's public address we reached it at
         self._failed: dict[ID, float] = {}
         self.private: bool | None = None       # None until known; set by :meth:`note_reachability`
@@ -179,6 +184,15 @@ class Relays:
         manager = self.protocol.resource_manager
         manager._clean_expired()
         return len(manager._reservations)
+
+    def circuit_count(self) -> int:
+        """Circuits this node relays now (between other peers)."""
+        manager = self.protocol.resource_manager
+        return sum(r.active_connections for r in list(manager._reservations.values()))
+
+    def panel(self) -> dict[str, Any]:
+        """What the feed's peer panel shows (stored as ``STATE_NET``, read by node/feed/netpanel.py)."""
+        return {"reachability": self.reachability.status, "links": self.links(), "relaying": self.circuit_count()}
 
     def note_reachability(self, private: bool | None) -> None:
         self.private = private
@@ -336,10 +350,13 @@ class Relays:
         return False
 
     def _serves_hop(self, peer: ID) -> bool:
+        """True unless ``peer``'s protocols are known and lack HOP: right after connecting, identify may not have
+        answered yet (seconds on a loaded machine), and a one-shot ``verify`` then found no relay at all."""
         try:
-            return HOP_PROTOCOL in (self.host.get_peerstore().get_protocols(peer) or [])
+            protocols = self.host.get_peerstore().get_protocols(peer) or []
         except Exception:
-            return False
+            protocols = []
+        return not protocols or HOP_PROTOCOL in protocols
 
     def _relay_addr(self, relay: ID) -> str | None:
         if relay in self.reserved:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Sequence
 
 from tests.integration.nodeproc import ROOT
 
@@ -23,8 +24,9 @@ PARALLEL = {"SWARM_NODE_PARALLEL": "1"}
 class Cli:
     """A ``python -m node ...`` process whose stdout lines are collected as they come."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "node", *args], cwd=ROOT, stdout=subprocess.PIPE,
+    def __init__(self, *args: str, env: dict[str, str] | None = None, wrap: Sequence[str] = ()) -> None:
+        """``wrap``: a prefix for the command line (``ip netns exec NS``: it runs in that namespace)."""
+        self.proc = subprocess.Popen([*wrap, sys.executable, "-m", "node", *args], cwd=ROOT, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True,
                                      env={**os.environ, "PYTHONUNBUFFERED": "1", **PARALLEL, **(env or {})})
         self.lines: queue.Queue[str] = queue.Queue()

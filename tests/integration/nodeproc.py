@@ -21,6 +21,9 @@ Prints ``{"event": "ready", "addrs": [...], "peer_id": ...}`` once listening, th
     {"cmd": "addrs"}                              -> {"event": "addrs", "addrs": [...], "reachability": R}
                                                      (relay circuits included; R: AutoNAT's public/private/unknown)
     {"cmd": "links"}                              -> {"event": "links", "links": {peer: "direct" | "relayed"}}
+    {"cmd": "relay"}                              -> {"event": "relay", "reservations": n, "circuits": n,
+                                                     "released": n} (slots held here, circuits relayed here now,
+                                                     relayed connections closed after a direct upgrade)
     {"cmd": "heads"}                              -> {"event": "heads", "heads": {author hex: seq}} (the ledger's)
     {"cmd": "connect", "addr": A}                 -> {"event": "connected", "peer": id} or {"event": "error", ...}
     {"cmd": "sync"}                               -> {"event": "synced", "new": n}
@@ -252,6 +255,9 @@ async def handle(svc: NodeService, cmd: dict[str, Any]) -> bool:
         emit("addrs", addrs=svc.addrs(), reachability=svc.relays.reachability.status)
     elif name == "links":
         emit("links", links=svc.relays.links())
+    elif name == "relay":
+        emit("relay", reservations=svc.relays.relay_count(), circuits=svc.relays.circuit_count(),
+             released=svc.relays.dcutr.released)
     elif name == "heads":
         emit("heads", heads={a.hex(): s for a, s in svc.ledger.seq_vector(svc.swarm_id).items()})
     elif name == "connect":

@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 
 
+from node.feed.netpanel import STATE_NET
 from node.ledger import Ledger
 from protocol import swarm_id_of
 from tests.factories import ALICE, BOB, make_manifest, signed_result, write_identity
@@ -54,6 +55,9 @@ def test_dashboard_shows_stored_results_and_updates(tmp_path: Path) -> None:
                       action="explore"),
         signed_result(BOB, 2, swarm, metric=0.0, status="crash", commit="", description="too wide", action="explore"),
     ])
+    ledger.status.set_peers(["12D3KooWHomeBehindNat", "12D3KooWPublicSeed"])
+    ledger.set_state(STATE_NET, {"reachability": "private", "relaying": 0,
+                                 "links": {"12D3KooWHomeBehindNat": "relayed", "12D3KooWPublicSeed": "direct"}})
     port = _free_port()
     server = subprocess.Popen([sys.executable, "-m", "node", "dashboard", "--home", str(home), "--port", str(port)],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -69,6 +73,8 @@ def test_dashboard_shows_stored_results_and_updates(tmp_path: Path) -> None:
             assert "<script>alert(1)</script>" in page.inner_text("#latest")  # shown as text, never run
             assert "dashboard-test" in page.inner_text("#swarm")
             assert "2.5100" in page.inner_text("#best")  # the baseline's value is the mean of its 2 runs
+            assert "12D3KooWHomeBehindNat (relayed)" in page.inner_text("#peers")
+            assert "reachable: private" in page.inner_text("#reachability")
             assert page.locator("#plot .pt").count() == 4  # every result is a point, the crash too
             assert page.locator("#plot .pt.crash").count() == 1 and page.locator("#plot .pt.discard").count() == 1
 

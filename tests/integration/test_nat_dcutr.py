@@ -1,4 +1,5 @@
-"""Hole punching for real: two homes behind port-preserving NATs meet through the relay, then go direct (DCUtR).
+"""Hole punching for real: two homes behind port-preserving NATs meet through the relay, then go direct (DCUtR), and the
+relay's circuit is released (node/net/holepunch.py: py-libp2p kept it a minute).
 
 Linux masquerade keeps a flow's source port when it is free, the NAT behaviour of most home routers; py-libp2p's DCUtR
 dials from the listen port (SO_REUSEPORT) at both ends at once, and the TCP simultaneous open crosses both routers.
@@ -45,6 +46,11 @@ def test_two_homes_behind_cone_nats_upgrade_their_relayed_connection_to_a_direct
             wait_for(lambda: b.ask("links", "links")["links"].get(a.peer_id) == "direct", timeout=60, interval=0.5,
                      what="home B's connection to home A upgraded to direct (DCUtR)")
             assert a.ask("links", "links")["links"].get(b.peer_id) == "direct"
+            assert public.ask("relay", "relay")["circuits"] >= 1, "the pair met through the public node's relay"
+            wait_for(lambda: public.ask("relay", "relay")["circuits"] == 0, timeout=30, interval=0.5,
+                     what="the relay's circuit released after the direct upgrade")
+            assert a.ask("relay", "relay")["released"] + b.ask("relay", "relay")["released"] >= 1
+            assert b.ask("links", "links")["links"].get(a.peer_id) == "direct", "the direct connection stays"
             b.ask("publish", "done", n=2)
             wait_for(lambda: count(a) == 3, timeout=30, what="results flow over the direct connection")
             codes = NodeProc.stop_all(nodes)

@@ -88,8 +88,16 @@ function renderPeers(feed) {
   const peers = document.getElementById("peers");
   peers.replaceChildren();
   const list = feed.peers || [];
+  const net = feed.net || null;  // AutoNAT's verdict and direct/relayed per peer (node/feed/netpanel.py)
+  const reach = document.getElementById("reachability");
+  reach.textContent = net ? `reachable: ${net.reachability}` + (net.reachability === "private"
+    ? " (behind NAT: peers reach this node through a relay)" : "") : "";
   if (!list.length) peers.appendChild(el("li", "no peers yet"));
-  for (const p of list) peers.appendChild(el("li", typeof p === "string" ? p : (p.peer_id || ""), "mono"));
+  for (const p of list) {
+    const id = typeof p === "string" ? p : (p.peer_id || "");
+    const kind = net && net.links ? net.links[id] : undefined;
+    peers.appendChild(el("li", kind ? `${id} (${kind})` : id, "mono"));
+  }
 }
 
 function renderLineage(feed) {

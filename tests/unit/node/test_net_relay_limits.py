@@ -126,3 +126,53 @@ def test_a_silent_circuit_is_cut_at_its_duration_limit_and_frees_its_slot() -> N
 
     first, later, served = trio.run(main)
     assert (first, later, served) == (OK, OK, b"pong")
+
+
+def test_a_peer_asking_for_circuits_without_end_is_cut_off_and_disconnected() -> None:
+    async def main() -> tuple[list[int], bool, bytes]:
+        async with _swarm(RelayLimits(source_circuits_per_minute=3)) as (relay_host, target, attacker, relay):
+            statuses = []
+            for _ in range(4):
+                stream, status = await _connect(attacker, relay_host, target)
+                statuses.append(status)
+                await stream.reset()
+            with trio.fail_after(10):
+                while attacker.get_id() in relay_host.get_connected_peers():
+                    await trio.sleep(0.05)
+            cut = relay.protocol.budget.cut_off(attacker.get_id())
+            return statuses, cut, await _relay_still_serves(relay_host, target)
+
+    statuses, cut, served = trio.run(main)
+    assert statuses[:3] == [OK, OK, OK] and statuses[3] != OK, statuses
+    assert cut and served == b"pong"
+
+
+def test_a_peer_pushing_bytes_through_circuit_after_circuit_is_cut_off() -> None:
+    async def main() -> tuple[list[int], int, bool, bytes]:
+        limits = RelayLimits(circuit_bytes=64 << 10, source_bytes_per_hour=160 << 10)
+        async with _swarm(limits) as (relay_host, target, attacker, relay):
+            statuses = []
+            for _ in range(8):
+                try:
+                    stream, status = await _connect(attacker, relay_host, target)
+                except Exception:  # the relay hung up on it (cut off), or a reset on a loaded machine: try again
+                    statuses.append(-1)
+                    await trio.sleep(0.3)
+                    continue
+                statuses.append(status)
+                if status != OK:
+                    break
+                with trio.move_on_after(5):
+                    try:
+                        for _ in range(12):  # 96 KiB: past the circuit's 64 KiB (more would only clog our own link)
+                            await stream.write(b"\xee" * 8192)
+                    except Exception:
+                        pass  # this circuit reached its byte limit
+                await trio.sleep(0.3)  # the relay charges the circuit once both its directions end
+            relayed = relay.protocol.budget.used(attacker.get_id())
+            cut = relay.protocol.budget.cut_off(attacker.get_id())
+            return statuses, relayed, cut, await _relay_still_serves(relay_host, target)
+
+    statuses, relayed, cut, served = trio.run(main)
+    assert cut and statuses[-1] != OK and statuses.count(OK) <= 4, statuses  # 160 KiB: 3 circuits of 64 KiB at most
+    assert 160 << 10 <= relayed <= (160 + 64) << 10 and served == b"pong", relayed
