@@ -31,7 +31,7 @@ import select
 import struct
 import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -203,20 +203,26 @@ def write_result(path: str, record: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def main() -> int:
+def serve(score_fn: Callable[[dict[str, Any], Pipe, float], dict[str, Any]]) -> int:
+    """The scorer's whole life, shared by every task's scorer: read the config named on the command line, score
+    through the pipes with ``score_fn`` (``Rejected`` is a rejection, not a crash), write the result file."""
     with open(sys.argv[1], encoding="utf-8") as handle:
         cfg = json.loads(handle.read())
     torch.set_num_threads(max(1, int(cfg.get("threads", 1))))
     started = time.monotonic()
     pipe = Pipe(cfg["to_model"], cfg["from_model"], started + float(cfg["wait_seconds"]) + float(cfg["max_seconds"]))
     try:
-        record: dict[str, Any] = {"status": "ok", **score(cfg, pipe, started)}
+        record: dict[str, Any] = {"status": "ok", **score_fn(cfg, pipe, started)}
     except Rejected as exc:
         record = {"status": "rejected", "reason": str(exc)}
     finally:
         pipe.close()
     write_result(cfg["result_path"], record)
     return 0
+
+
+def main() -> int:
+    return serve(score)
 
 
 if __name__ == "__main__":

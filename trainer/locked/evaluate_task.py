@@ -28,11 +28,11 @@ from typing import Any
 import torch
 
 if __package__:  # imported as trainer.locked.evaluate_task (the tests)
-    from .evaluate import Pipe, Rejected, write_result
+    from .evaluate import Pipe, Rejected, serve
     from .task_codec import encode
     from .task_metrics import classify_metrics, rank_metrics
 else:  # run as a script beside its siblings (the runner)
-    from evaluate import Pipe, Rejected, write_result  # type: ignore[no-redef]
+    from evaluate import Pipe, Rejected, serve  # type: ignore[no-redef]
     from task_codec import encode  # type: ignore[no-redef]
     from task_metrics import classify_metrics, rank_metrics  # type: ignore[no-redef]
 
@@ -162,23 +162,7 @@ def score(cfg: dict[str, Any], pipe: Pipe, started: float) -> dict[str, Any]:
             "seconds": round(time.monotonic() - ready, 3)}
 
 
-def main() -> int:
-    with open(sys.argv[1], encoding="utf-8") as handle:
-        cfg = json.loads(handle.read())
-    torch.set_num_threads(max(1, int(cfg.get("threads", 1))))
-    started = time.monotonic()
-    pipe = Pipe(cfg["to_model"], cfg["from_model"], started + float(cfg["wait_seconds"]) + float(cfg["max_seconds"]))
-    try:
-        record: dict[str, Any] = {"status": "ok", **score(cfg, pipe, started)}
-    except Rejected as exc:
-        record = {"status": "rejected", "reason": str(exc)}
-    finally:
-        pipe.close()
-    write_result(cfg["result_path"], record)
-    return 0
-
-
 if __name__ == "__main__":
-    code = main()
+    code = serve(score)
     sys.stdout.flush()
     os._exit(code)
