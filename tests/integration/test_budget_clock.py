@@ -11,8 +11,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Iterator
 
@@ -22,6 +20,8 @@ import trainer.limits as limits
 import trainer.runner as runner
 from trainer import Budget, DataSet, RunSummary, builtin_dataset, default_train_py, run_experiment, sandbox_available
 from trainer.limits import cpu_grace
+
+from tests.integration.hogs import busy_loops
 
 AVAILABLE, WHY = sandbox_available()
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not AVAILABLE, reason=f"sandbox unavailable here: {WHY}")]
@@ -58,13 +58,8 @@ def small_startup_cap(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture()
 def hogs() -> Iterator[None]:
     """Two busy loops (this machine's cores and more), for as long as the test runs."""
-    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
-    try:
+    with busy_loops(2):
         yield
-    finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 def run(tmp_path: Path, data: tuple[DataSet, Path], source: str, budget: str = BUDGET, seed: int = 0,

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -17,6 +18,8 @@ import trainer.sandbox_io as sandbox_io
 from trainer.cpuclock import TreeClock
 from trainer.errors import SandboxUnavailable
 from trainer.sandbox import SandboxResult, SandboxSpec, run_sandboxed, sandbox_available
+
+from tests.integration.hogs import busy_loops
 
 AVAILABLE, WHY = sandbox_available()
 needs_bwrap = pytest.mark.skipif(not AVAILABLE, reason=f"sandbox unavailable here: {WHY}")
@@ -147,19 +150,14 @@ def _pinned(code: str) -> str:
 
 
 @pytest.fixture
-def pinned_hogs() -> object:
+def pinned_hogs() -> Iterator[None]:
     """Four busy loops on CPU 0: a command pinned there gets about a fifth of it, whatever else the machine does."""
-    procs = [subprocess.Popen(py(_pinned("while True: pass"))) for _ in range(4)]
-    try:
+    with busy_loops(4, cpu=0, own_sessions=True):
         yield
-    finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 @needs_bwrap
-def test_waiting_for_a_cpu_stretches_the_wall_net_but_sleeping_does_not(tmp_path: Path, pinned_hogs: object) -> None:
+def test_waiting_for_a_cpu_stretches_the_wall_net_but_sleeping_does_not(tmp_path: Path, pinned_hogs: None) -> None:
     """A laptop busy with other work: an honest CPU-budget run that gets a fifth of a core needs five times its
     budget in wall time. The wall net is there for a tree that stops using its CPU (sleeps, blocks), so the time the
     tree waited for a CPU does not count towards it (up to ``wall_stretch`` times); sleeping still does."""
