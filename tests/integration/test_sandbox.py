@@ -32,7 +32,8 @@ def py(code: str) -> list[str]:
 @needs_bwrap
 def test_exit_code_output_lines_and_stdin(tmp_path: Path) -> None:
     lines: list[str] = []
-    code = "import sys; data = sys.stdin.read(); print('got', len(data)); print('oops', file=sys.stderr); sys.exit(3)"
+    code = "import sys, time; data = sys.stdin.read(); print('got', len(data)); print('oops', file=sys.stderr); " \
+           "time.sleep(0.5); sys.exit(3)"  # the sleep: the tree's RSS is sampled every 100 ms
     spec = SandboxSpec(workdir=tmp_path / "w", stdin=b"z" * 200_000, wall_timeout=20)
     result = run_sandboxed(py(code), spec, on_line=lines.append)
     assert result.sandboxed and not result.timed_out
