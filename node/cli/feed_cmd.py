@@ -61,12 +61,28 @@ def _new_results(ledger: Ledger, swarm_id: bytes, printed: set[bytes]) -> Iterat
             yield row
 
 
+def holds_manifest(ledger_path: Path, swarm_id: bytes) -> bool:
+    """Whether the ledger at ``ledger_path`` holds the swarm's manifest; False while the file is missing or its
+    writer (the observer node, starting) has not made its schema yet, which reads as an old version."""
+    from node.errors import LedgerSchemaError
+    from node.ledger import Ledger
+
+    if not ledger_path.exists():
+        return False
+    try:
+        with Ledger(ledger_path, readonly=True) as ledger:
+            return ledger.get_manifest(swarm_id) is not None
+    except LedgerSchemaError as exc:
+        if "newer than" in str(exc):
+            raise
+        return False
+
+
 @contextlib.contextmanager
 def _observer(join_string: str, home: Path | None) -> Iterator[tuple[Path, str]]:
     """A ``join --watch`` child process on its own home; yields (home, swarm hex) once its ledger holds the swarm."""
     from node.config import load_config
     from node.joinstring import parse_join
-    from node.ledger import Ledger
 
     try:
         target = parse_join(join_string)
@@ -86,11 +102,8 @@ def _observer(join_string: str, home: Path | None) -> Iterator[tuple[Path, str]]
         while True:
             if child.poll() is not None:
                 raise click.ClickException(f"the observer node stopped (exit {child.returncode}); see {log_path}")
-            ledger_path = observer_home / "ledger.sqlite"
-            if ledger_path.exists():
-                with Ledger(ledger_path, readonly=True) as ledger:
-                    if ledger.get_manifest(target.swarm_id) is not None:
-                        break
+            if holds_manifest(observer_home / "ledger.sqlite", target.swarm_id):
+                break
             if time.monotonic() > deadline:
                 raise click.ClickException(f"no manifest for the swarm after 60 s: are its peers reachable? "
                                            f"see {log_path}")
