@@ -112,9 +112,10 @@ def _observer(join_string: str, home: Path | None) -> Iterator[tuple[Path, str]]
     finally:
         child.terminate()
         try:
-            child.wait(timeout=20)
+            child.wait(timeout=10)
         except subprocess.TimeoutExpired:
             child.kill()
+            child.wait(timeout=10)
 
 
 FEED_EXAMPLES = """\b

@@ -53,4 +53,8 @@ def test_two_nodes_find_each_other_by_mdns_alone(tmp_path: Path) -> None:
                  what="each node connected to the other, found by mDNS (no --peer given)")
     finally:
         os.killpg(lan.pid, signal.SIGINT)
-        lan.wait(timeout=60)  # Ctrl-C to exit: under a second when quiet, over 30 s seen on a loaded machine
+        try:  # under a second when quiet; over 30 s seen inside a full CI run (an open finding), so not waited for
+            lan.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(lan.pid, signal.SIGKILL)
+            lan.wait(timeout=10)
