@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from typing import Iterator
 
 import psutil
 import pytest
+
+# A test run started in the background of a shell (`... &`) inherits SIGINT ignored, and so would every node and CLI
+# process it starts: the tests that stop one with Ctrl-C would wait for ever (seen as "slow shutdown" in three full
+# runs of this round). A handled signal goes back to its default in a child at exec, so handle it here.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 ROOT = Path(__file__).resolve().parent.parent
 
