@@ -259,7 +259,7 @@ def test_the_observer_waits_for_a_ledger_its_node_has_not_made_yet(tmp_path: Pat
     starting) is "not yet", never the error that a ledger of an old version gives (seen in a full CI run)."""
     import sqlite3
 
-    from node.cli.feed_cmd import holds_manifest
+    from node.cli.observer import holds_manifest
 
     path = tmp_path / "ledger.sqlite"
     assert not holds_manifest(path, b"\x01" * 32)
