@@ -129,6 +129,7 @@ def main() -> None:
     parser.add_argument("--max-keeps", type=int, default=8, help="re-check at most this many keeps (latest first)")
     parser.add_argument("--agent", default="mutate", help="the agent both nodes run (mutate, tpe, hybrid)")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the node homes here (default: a temp dir)")
+    parser.add_argument("--out", type=Path, default=None, help="also write the figures here as JSON")
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="efficacy-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -184,6 +185,10 @@ def main() -> None:
     print(f"\nbaseline: ledger {base_ledger:.4f}, quiet re-runs {base_quiet:.4f} "
           f"(std {statistics.stdev(quiet[base]) if len(quiet[base]) > 1 else 0:.4f})")
     best_gain = -math.inf
+    report: dict[str, object] = {"agent": args.agent, "minutes": args.minutes, "budget": args.budget,
+                                 "results": len(rows_all), "keeps": len(keeps), "checked": len(checked),
+                                 "baseline": {"ledger": base_ledger, "quiet": quiet[base]}, "finals": {},
+                                 "keeps_checked": []}
     for node, head in finals.items():
         if head == base or head not in quiet:
             print(f"{node}: final best is the baseline (no keep)")
@@ -192,6 +197,8 @@ def main() -> None:
         gain, t = paired(quiet[head], quiet[base])
         claimed = (base_ledger - ledger_means.get(head, (math.nan, 0))[0]) / base_ledger
         best_gain = max(best_gain, gain / base_quiet)
+        report["finals"][node] = {"blob": head, "claimed": claimed, "reproduced": gain / base_quiet, "t": t,  # type: ignore[index]
+                                  "quiet": quiet[head]}
         print(f"{node}: final best {head[:10]}: claimed gain {claimed:+.2%} in the ledger; reproduced "
               f"{gain / base_quiet:+.2%} (paired t {t:.1f}) on the quiet re-runs")
     reproduced = 0
@@ -199,9 +206,16 @@ def main() -> None:
         if k.blob in quiet and k.parent_blob in quiet:
             gain, t = paired(quiet[k.blob], quiet[k.parent_blob])
             reproduced += gain > 0
+            report["keeps_checked"].append({"blob": k.blob, "parent": k.parent_blob, "node": k.node,  # type: ignore[attr-defined]
+                                            "gain": gain, "t": t, "description": k.description})
             print(f"  keep {k.blob[:10]} over {k.parent_blob[:10]} ({k.node}): {gain:+.4f} paired (t {t:.1f}) "
                   f"{'reproduces' if gain > 0 else 'does NOT reproduce'}  {k.description[:50]}")
     share = reproduced / len(checked) if checked else math.nan
+    report.update(best_gain=best_gain, reproduced=reproduced, share=share, swarm_minutes=swarm_seconds / 60,
+                  rerun_minutes=(time.monotonic() - rerun_started) / 60)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=1, default=str) + "\n")
     print(f"\nreproduced gain (best node) {best_gain:+.2%}  [target >= 3% in 60 min]")
     print(f"keeps that reproduce {reproduced}/{len(checked)} = {share:.0%}  [target >= 90%]")
     print(f"(swarm {swarm_seconds / 60:.1f} min, quiet re-runs {(time.monotonic() - rerun_started) / 60:.1f} min, "
