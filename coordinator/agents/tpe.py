@@ -5,7 +5,10 @@ hands over (``ProposalContext.scored``: own and peers' comparable results, live 
 for a whole configuration. By default TPE moves 1 knob, picked by Thompson sampling over which knobs' changes were
 kept (``knob_stats``), within a trust region around the incumbent (``Study.ask(local=True)``); ``subset=(0, 0),
 local=False`` samples every knob over its whole range at once. A configuration whose train.py is already taken (scored
-or claimed in the swarm) stays pending in the study (so TPE moves away from it) and the study is asked again.
+or claimed in the swarm) stays pending in the study (so TPE moves away from it) and the study is asked again, with
+one more knob every ``WIDEN_EVERY`` tries: once every one-knob step around the incumbent has been scored (a node's
+neighbourhood is small: each knob has a few measurable steps, and N sharing nodes score it N times faster), the agent
+moves two knobs, then three, instead of giving up (the loop would then only re-measure its HEAD).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ log = logging.getLogger(__name__)
 
 PREFIX = "tpe: "
 MAX_STUDIES = 8   # branches whose studies an agent keeps (the hybrid's code changes start new ones)
+WIDEN_EVERY = 2   # tries at one width before one more knob is moved
 
 
 def knob_stats(history: Sequence[HistoryItem], decay: float = 0.97) -> dict[str, tuple[float, float]]:
@@ -49,7 +53,7 @@ class TPEAgent:
     name = "tpe"
     uses_trials = True  # the loop fills ProposalContext.scored for this agent
 
-    def __init__(self, rng: random.Random | None = None, *, n_startup: int = 3, tries: int = 8,
+    def __init__(self, rng: random.Random | None = None, *, n_startup: int = 3, tries: int = 12,
                  subset: tuple[int, int] = (1, 1), local: bool = True, centre_on_base: bool = True) -> None:
         self.local = local
         self.centre_on_base = centre_on_base
@@ -93,10 +97,11 @@ class TPEAgent:
         if not study.space:
             raise AgentError("train.py has no knob to tune")
         base = knob_values(context.train_py)
-        for _ in range(self.tries):
+        for attempt in range(self.tries):
             names = list(study.space)
             if self.subset[1]:
-                names = self._pick(names, context, self.rng.randint(*self.subset))
+                width = min(len(names), self.rng.randint(*self.subset) + attempt // WIDEN_EVERY)
+                names = self._pick(names, context, width)
             values = study.ask(names, local=self.local)
             text = apply_values(context.train_py, values)
             if text == context.train_py or blob_hash(text) in context.taken:

@@ -174,3 +174,20 @@ def test_the_kept_study_adds_new_trials_and_retires_claims_that_ended() -> None:
     assert agent.last_study is study and study.pending == 0 and study.trials == 11   # the same study, updated
     states = [t.state for t in study.optuna.get_trials(deepcopy=False)]
     assert states.count(TrialState.RUNNING) == 1 and states.count(TrialState.COMPLETE) == 11  # only the last ask runs
+
+
+def test_a_node_whose_one_knob_steps_are_all_scored_moves_more_knobs_instead_of_giving_up() -> None:
+    """Each knob has only a few measurable steps around the incumbent, and N sharing nodes score them N times faster:
+    once they are all taken the agent moves two knobs (then three) rather than give the loop nothing (it then only
+    re-measured its HEAD: 55 of a simulated node's 150 runs)."""
+    agent = TPEAgent(random.Random(0))
+    scored = [ScoredText(SIM_TRAIN_PY, 2.44, "keep", mine=True)]
+    taken = {blob_hash(SIM_TRAIN_PY)}
+    widths = []
+    for i in range(60):
+        proposal = agent.propose(context(scored, taken=frozenset(taken)))  # the old agent gave up at the 53rd
+        assert blob_hash(proposal.train_py) not in taken
+        taken.add(blob_hash(proposal.train_py))
+        scored.append(ScoredText(proposal.train_py, 2.45 + 0.01 * (i % 3), "discard", mine=True))
+        widths.append(len(changed(proposal.train_py)))
+    assert max(widths[:20]) <= 2 and max(widths) >= 2   # near the incumbent first, wider once that is scored
