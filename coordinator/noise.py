@@ -90,14 +90,25 @@ class NoiseModel:
                 groups.setdefault(r.run_index, []).append(r.metric)
         return {k: sum(v) / len(v) for k, v in groups.items()}
 
+    def own_runs_of(self, blob: str) -> list[float]:
+        """This node's own runs of ``blob`` (all of them when the model has no ``owner``)."""
+        return [r.metric for r in self._by_blob.get(blob, {}).values() if not self.owner or r.author == self.owner]
+
+    def baseline_indexes(self) -> int:
+        """Distinct run indexes of the baseline in the model (own runs, and peers' pooled ones: runbook.py); a run
+        without an index (an old record) counts as one of its own."""
+        runs = self._by_blob.get(self.baseline_blob, {}).values()
+        return len({r.run_index for r in runs if r.run_index is not None}) + sum(r.run_index is None for r in runs)
+
     def baseline_runs(self) -> int:
         """Runs of the baseline on this class (this node's own when the model has an ``owner``)."""
         runs = self._by_blob.get(self.baseline_blob, {}).values()
         return sum(1 for r in runs if not self.owner or r.author == self.owner)
 
     def calibrated(self, repeats: int) -> bool:
-        """True once the baseline has been run ``repeats`` times here."""
-        return self.baseline_runs() >= repeats
+        """True once the baseline has been run here (at least once) and the model holds ``repeats`` distinct run
+        indexes of it: this node's own, or with peers' pooled runs of the same class and clock (runbook.py)."""
+        return self.baseline_runs() >= 1 and self.baseline_indexes() >= repeats
 
     @property
     def std(self) -> float | None:

@@ -217,6 +217,8 @@ class Policy:
     """The knobs of the coordinator itself."""
 
     baseline_repeats: int = 3          # baseline runs per hardware class before exploring
+    baseline_pool_band: float = 0.03   # trusted same-class peers' baseline runs within this share of this node's
+    # own baseline mean count toward the repeats (runbook.py; 0: every node runs all of its own)
     margin_floor: float = 0.002        # bpb: the smallest margin, whatever the measured noise
     margin_sigmas: float = 2.0         # margin = max(margin_sigmas * std, margin_floor)
     verify_share: float = 0.2          # at most this share of experiments adopt/verify peers' claims

@@ -102,7 +102,8 @@ class Researcher:
         self.noise = NoiseModel(baseline_blob=self.baseline_blob, sigmas=self.policy.margin_sigmas,
                                 floor=self.policy.margin_floor, owner=self.author)
         self.book = RunBook(noise=self.noise, hw_class=self.hw_class, budget_kind=self.budget_kind,
-                            clock=self.budget_clock, author=self.author)
+                            clock=self.budget_clock, author=self.author, trusted=lambda peer: self.trust.trusted(peer),
+                            pool_band=self.policy.baseline_pool_band)
         view = self.book.same_clock(view)
         self.book.observe(view)
         mine = sorted((s for s in view.results if s.result.author == self.author and self._competes(s.result)),
@@ -204,7 +205,7 @@ class Researcher:
         return self.texts.trials(trusted, pending, self.author)
 
     def _baseline_action(self) -> Action:
-        n, r = self.noise.baseline_runs() + 1, self.policy.baseline_repeats
+        n, r = self.noise.baseline_indexes() + 1, self.policy.baseline_repeats
         m = max(n, min(r, n + self.parallel - 1))  # the last of the runs this step puts in flight
         what = (f"{n}/{r}" if m == n else f"{n}-{m}/{r}") if self.head_blob == self.baseline_blob else "of base"
         return Action(kind="baseline", train_py=self.head_text, description=f"{BASELINE_PREFIX} {what}")
@@ -335,8 +336,11 @@ class Researcher:
         self.workspace.write_candidate(action.train_py)
         _, reference = self.book.reference(self.head_blob, action.parents if action.kind == "stack" else ())
         margin, paired_margin = self.margin, self.noise.paired_margin  # measured before this candidate's runs
-        missing = self.policy.baseline_repeats - self.noise.baseline_runs()
-        wave = self._runs(action.train_py, blob, first_wave(action.kind, self.parallel, missing))
+        missing = self.policy.baseline_repeats - self.noise.baseline_indexes()
+        actions = first_wave(action.kind, self.parallel, missing)
+        indices = (self.book.baseline_indexes(self.policy.baseline_repeats, self.rng, len(actions))
+                   if action.kind == "baseline" and blob == self.baseline_blob else None)
+        wave = run_wave(self.runner, self.book, action.train_py, blob, actions, self.parallel, indices)
         (first, record), records = wave[0], [rec for _, rec in wave]
         self._ran.add(blob)
         parent = self.head

@@ -51,10 +51,11 @@ def first_wave(kind: str, parallel: int, baseline_missing: int) -> list[str]:
 
 
 def run_wave(runner: Callable[[str, int], RunLike], book: RunBook, text: str, blob: str, actions: Sequence[str],
-             parallel: int) -> list[tuple[RunLike, RunRecord]]:
+             parallel: int, indices: Sequence[int] | None = None) -> list[tuple[RunLike, RunRecord]]:
     """Run ``text`` once per entry of ``actions`` (its action label), at most ``parallel`` at a time: the run indices
-    are taken in order, and each run is recorded (``book.record``) in that order once all have finished."""
-    indices = [book.take_index(blob) for _ in actions]
+    are taken in order (or given: a baseline's missing ones, ``RunBook.baseline_indexes``), and each run is recorded
+    (``book.record``) in that order once all have finished."""
+    indices = list(indices) if indices is not None else [book.take_index(blob) for _ in actions]
     workers = max(1, min(parallel, len(indices)))
     if workers == 1:
         runs = [runner(text, k) for k in indices]

@@ -321,8 +321,10 @@ def test_the_kth_run_of_a_blob_uses_seed_k_and_peers_runs_count() -> None:
     h.results.append(seen(result(author=PEER, blob=base, metric=2.4, description="peer baseline")))  # run 0, peer
     r = h.make(Script(LR), runner=runner)
     r.step(), r.step()
-    assert seeds == [(base, 1), (base, 2)]  # the swarm held run 0 of the baseline: this node's runs take 1 and 2
-    assert r.evidence().baseline_runs == 2  # calibration counts this node's own runs
+    # the swarm held run 0 of the baseline: this node's own run takes 1, the peer's run 0 is pooled (same class,
+    # within the band: runbook.py), and the candidate's runs pair with both
+    assert seeds == [(base, 1), (blob_hash(LR), 0), (blob_hash(LR), 1)]
+    assert r.evidence().baseline_runs == 1 and r.noise.baseline_indexes() == 2
 
 
 def test_resume_reads_the_action_field_not_the_description() -> None:
