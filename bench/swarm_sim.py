@@ -15,10 +15,13 @@ Runs the REAL coordinator (Researcher, MutateAgent, noise-aware decide, dedupe, 
 with training replaced by a synthetic objective of train.py's knobs (``coordinator.simulate``: quadratic bowls in log
 space around hidden optima, choice effects, "out of memory" crashes, Gaussian run-to-run noise of 0.005 bpb, i.e. a
 margin of ~0.01 before this file took its noise from measurements), 75 simulated seconds per experiment, and an in-memory gossip that delivers each outcome to the other
-nodes when it finishes. "Reached" = the noise-free value of some node's kept HEAD is <= target (a lucky score does
+nodes when it finishes. The simulated time counts training runs only (each node's runs x 75 s: baseline runs, a
+candidate's first run and its re-run, adopts, stacks; a step's runs one after another, as ``parallel=1``); the
+coordinator's own work (TPE's asks, merges) and gossip delay are free. "Reached" = the noise-free value of some node's kept HEAD is <= target (a lucky score does
 not count). Sharing nodes are compared with the same number of nodes that never see each other (the best of N
 independent searches). Medians over seeds; a run that does not reach the target counts as the cap (marked ``>``), which
-only understates the speedups.
+only understates the speedups: a capped 1 node caps the "vs 1 node" ratio at cap / (8 nodes' time), so raise
+``--max-experiments`` (one node took 77-99 experiments at the measured noise) before reading a speed-up off it.
 """
 
 from __future__ import annotations
@@ -105,7 +108,8 @@ def measure(n: int, share: bool, seeds: int, target: float, cap: float, noise: t
         if reached is None:
             capped += 1
         times.append(reached if reached is not None else cap)
-        mix.update(f"{o.action}:{o.status}" for node in swarm.nodes for o in node.outcomes)
+        mix.update(f"{o.action}{' re-run' if r.action == 'rerun' else ''}" for node in swarm.nodes
+                   for o in node.outcomes for r in o.records)  # per run: what the simulated time is spent on
     return statistics.median(times), capped, mix
 
 
@@ -134,7 +138,7 @@ def table(agent: str, counts: list[int], seeds: int, target: float, cap: float,
         if mix:
             total = sum(mix.values())
             top = ", ".join(f"{k} {v / total:.0%}" for k, v in sorted(mix.items(), key=lambda kv: -kv[1])[:8])
-            print(f"actions with {n} sharing nodes: {top}")
+            print(f"runs with {n} sharing nodes (the simulated time): {top}")
     half = len(range(seeds)) // 2
     times[agent, noise] = {n: ((shared / RUN_TIME, s_cap > half), (alone / RUN_TIME, a_cap > half))
                            for n, shared, s_cap, alone, a_cap, _ in rows}

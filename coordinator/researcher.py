@@ -12,7 +12,8 @@ their description), so a restarted node re-runs nothing.
 Paired seeds: the k-th run of a blob on this class uses seed k (``runner(text, k)``), k = one more than the highest
 run index the swarm holds for that blob on this class; each run is one ``RunRecord`` of the Outcome and one signed
 Result. Decisions compare a candidate's run k with the best's run k (``decide_runs``); "best" is the mean of this
-node's own runs of the HEAD train.py (peers' numbers are hints; the feed's best counts every run). Results of another
+node's own runs of the HEAD train.py (peers' numbers are hints; the feed's best counts every run), and of the baseline
+also the trusted same-class peers' runs that ``RunBook`` pooled (one own run at least: runbook.py). Results of another
 clock (a wall-clock result beside CPU-seconds ones, e.g. every version-1 result) do not compete and are left out.
 """
 
