@@ -170,3 +170,25 @@ def at_rung(spec: SwarmSpec, rung: int) -> SwarmSpec:
     except (TrainerError, CoordinatorError) as exc:
         raise RungError(f"--rung {rung} ({rung_words(rung, step)}) cannot be run here: {exc}") from exc
     return dataclasses.replace(spec, baseline=baseline, budget=budget, rung=rung)
+
+
+def task_of(manifest: Manifest, ledger: Ledger | None = None) -> TaskSpec:
+    """The manifest's task (a version-1 manifest's is lm), with a custom task's evaluate.py from ``ledger`` checked
+    against ``eval_blob``; SwarmError when it is not here yet or the task does not agree with the manifest."""
+    evaluator = ""
+    if manifest.eval_blob:
+        raw = ledger.get_commit(manifest.eval_blob) if ledger is not None else None
+        if raw is None or git_blob_hash(bytes(raw)) != manifest.eval_blob:
+            raise SwarmError(f"the swarm's evaluate.py {manifest.eval_blob[:12]} is not here yet (fetch it from a peer)")
+        try:
+            evaluator = bytes(raw).decode("utf-8")
+        except UnicodeDecodeError:
+            raise SwarmError(f"the swarm's evaluate.py {manifest.eval_blob[:12]} is not UTF-8") from None
+    try:
+        task = TaskSpec.from_json(manifest.task, evaluator=evaluator)
+    except TrainerError as exc:
+        raise SwarmError(f"the swarm's task cannot be used here: {exc}") from exc
+    if (task.metric, task.direction) != (manifest.metric_name, manifest.metric_direction) and manifest.task != "lm":
+        raise SwarmError(f"the swarm's task scores {task.metric} ({task.direction}) but its manifest says "
+                         f"{manifest.metric_name} ({manifest.metric_direction})")
+    return task
