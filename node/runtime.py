@@ -349,7 +349,7 @@ def write_node_file(config: NodeConfig, peer_id: str, addrs: list[str], swarm_id
     """``node.json`` in the home: what ``swarm-node status`` shows about the running node."""
     info = {"pid": os.getpid(), "peer_id": peer_id, "addrs": addrs, "swarm_id": swarm_id.hex(),
             "started_at": time.time(), "watch": config.watch, "reachability": reachability,
-            "join_string": format_join(swarm_id, addrs)}
+            "join_string": format_join(swarm_id, addrs), "rung": config.rung}
     config.node_json_path.write_text(json.dumps(info, indent=1))
 
 
