@@ -132,3 +132,22 @@ def test_status_shows_the_swarms_rungs(tmp_path: Path) -> None:
     out = CliRunner().invoke(cli, ["status", "--home", str(home)])
     assert out.exit_code == 0, out.output
     assert "rungs     r1: 5x budget, N_EMBD x2, N_LAYER x2 (join --rung 1)" in out.output, out.output
+
+
+def test_rung_k_results_compete_only_with_rung_k_results() -> None:
+    """The class suffix keeps rungs apart: a rung-0 result is no rival (nor a scored blob) at rung 1, and back."""
+    from coordinator.decide import competes
+    from coordinator.peers import scored_blobs
+    from coordinator.records import SeenResult
+    from coordinator.transfer import rung_class
+    from tests.factories import make_result
+
+    low, high = "cpu:x:1t", rung_class("cpu:x:1t", 1)
+    r0 = make_result(ALICE, 1, b"\0" * 32, hw_class=low, clock="cpu")
+    r1 = make_result(ALICE, 2, b"\0" * 32, hw_class=high, clock="cpu")
+    assert high == "cpu:x:1t+r1"
+    assert competes(r1, hw_class=high, budget_kind="seconds", clock="cpu")
+    assert not competes(r0, hw_class=high, budget_kind="seconds", clock="cpu")
+    assert not competes(r1, hw_class=low, budget_kind="seconds", clock="cpu")
+    seen = [SeenResult(b"a" * 32, r0), SeenResult(b"b" * 32, r1)]
+    assert scored_blobs(seen, hw_class=high, budget_kind="seconds") == {r1.blob}
