@@ -18,7 +18,7 @@ version-2 fields (task, eval_blob) at their defaults too at version 1, so that i
 their hash, stay what they were (the built-in swarm and every swarm seeded before a version keep their ids)."""
 
 STREAM_VERSION = 1
-"""The version of the unsigned stream requests and responses (unchanged by version 2)."""
+"""The version of the unsigned stream requests and responses (unchanged by versions 2 and 3)."""
 
 
 @dataclass(frozen=True)
