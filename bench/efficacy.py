@@ -3,6 +3,8 @@
     .venv/bin/python bench/efficacy.py                      # 60 min of swarm, 60 s budget (the README's swarm)
     .venv/bin/python bench/efficacy.py --minutes 5 --budget 15s --max-keeps 3   # the short mode (~10 min in all)
     .venv/bin/python bench/efficacy.py --agent tpe          # the same swarm with another agent (mutate, tpe, hybrid)
+    .venv/bin/python bench/efficacy.py --agents mutate,tpe  # one swarm per agent, at the same time, side by side
+    .venv/bin/python bench/efficacy.py --table a.json b.json  # the side-by-side table of earlier --out files
 
 1. Two real ``swarm-node join`` processes (the built-in swarm under ``--budget``, ``--agent`` (mutate), loopback only,
    no mDNS; the second bootstraps from the first) research for ``--minutes``; then both are stopped (SIGINT).
@@ -13,6 +15,10 @@
    quiet re-runs give (each final best's paired gain over the baseline, in % and as a paired t), and the share of
    keeps that reproduce (a keep reproduces when its re-runs beat, paired, the re-runs of the train.py it was kept
    over). Targets (issue 10): >= 3% reproduced gain in 60 minutes; >= 90% of keeps reproduce.
+
+With ``--agents a,b`` one such bench per agent runs at the same time (each its own two nodes and homes under
+``--workdir``; the CPU budget makes the runs' shares of the machine fair), and a table puts the agents side by side.
+Target (issue 15): the best agent >= 5% reproduced gain in 60 minutes.
 """
 
 from __future__ import annotations
@@ -121,6 +127,49 @@ def paired(a: list[float], b: list[float]) -> tuple[float, float]:
     return mean, (mean / (sd / math.sqrt(len(d))) if sd > 0 else math.inf)
 
 
+def side_by_side(reports: list[dict[str, object]]) -> None:
+    """The agents' figures in columns (from each bench's --out JSON)."""
+    def row(name: str, cells: list[str]) -> None:
+        print(f"{name:<34}" + "".join(f"{c:>16}" for c in cells))
+
+    def pct(x: object) -> str:
+        return f"{x:+.2%}" if isinstance(x, (int, float)) and math.isfinite(x) else "-"
+
+    print()
+    row("agent", [str(r["agent"]) for r in reports])
+    row("results in the swarm", [str(r["results"]) for r in reports])
+    row("keeps of new ideas (re-checked)", [f"{r['keeps']} ({r['checked']})" for r in reports])
+    for node in ("node-a", "node-b"):
+        finals = [r["finals"].get(node, {}) for r in reports]  # type: ignore[attr-defined]
+        row(f"{node}: claimed gain (ledger)", [pct(f.get("claimed")) if f else "baseline" for f in finals])
+        row(f"{node}: reproduced gain (quiet)", [pct(f.get("reproduced")) if f else "baseline" for f in finals])
+    row("reproduced gain, best node", [pct(r["best_gain"]) for r in reports])
+    row("keeps that reproduce", [f"{r['reproduced']}/{r['checked']}" for r in reports])
+    print("targets: >= 3% reproduced gain and >= 90% of keeps reproduce (issue 10); best agent >= 5% (issue 15)")
+
+
+def run_agents(args: argparse.Namespace, work: Path) -> None:
+    """One bench per agent at the same time (child processes of this script), then the table."""
+    agents = [a.strip() for a in args.agents.split(",") if a.strip()]
+    children = []
+    for agent in agents:
+        argv = [sys.executable, __file__, "--agent", agent, "--minutes", str(args.minutes), "--budget", args.budget,
+                "--reruns", str(args.reruns), "--max-keeps", str(args.max_keeps), "--workdir", str(work / agent),
+                "--out", str(work / f"{agent}.json")]
+        log = (work / f"{agent}.out").open("wb")
+        children.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        print(f"agent {agent}: {work / agent} (log {work / f'{agent}.out'})")
+    try:
+        codes = [c.wait() for c in children]
+    finally:
+        for c in children:
+            if c.poll() is None:
+                os.killpg(c.pid, signal.SIGTERM)
+    for agent, code in zip(agents, codes):
+        print(f"--- agent {agent} (exit {code}) ---\n{(work / f'{agent}.out').read_text(errors='replace')}")
+    side_by_side([json.loads((work / f"{a}.json").read_text()) for a in agents if (work / f"{a}.json").exists()])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=60.0, help="how long the two nodes research")
@@ -130,9 +179,17 @@ def main() -> None:
     parser.add_argument("--agent", default="mutate", help="the agent both nodes run (mutate, tpe, hybrid)")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the node homes here (default: a temp dir)")
     parser.add_argument("--out", type=Path, default=None, help="also write the figures here as JSON")
+    parser.add_argument("--agents", default=None, help="comma-separated: one bench per agent at once, side by side")
+    parser.add_argument("--table", type=Path, nargs="+", default=None, help="print the table of these --out files")
     args = parser.parse_args()
+    if args.table:
+        side_by_side([json.loads(p.read_text()) for p in args.table])
+        return
     work = args.workdir or Path(tempfile.mkdtemp(prefix="efficacy-"))
     work.mkdir(parents=True, exist_ok=True)
+    if args.agents:
+        run_agents(args, work)
+        return
     homes = [work / "node-a", work / "node-b"]
     started = time.monotonic()
     print(f"swarm of two local nodes: built-in swarm, budget {args.budget}, agent {args.agent}, {args.minutes:g} min, "

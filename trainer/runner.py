@@ -48,6 +48,7 @@ from trainer.data import DataSet
 from trainer.errors import GateError
 from trainer.gate import check_train_py
 from trainer.hardware import cpu_threads
+from trainer.harness_lines import LOG_TAIL_CHARS, HarnessLines, crash_reason, log_tail
 from trainer.limits import CPU_CLOCK_THREADS, Clock, TrainLimits, clock_for, train_limits
 from trainer.pacing import Progress, cgroup_memory_limit, resolve_device, served_progress
 from trainer.evaluator import Evaluation
@@ -61,14 +62,13 @@ from trainer.tasks.spec import LM_TASK, TaskSpec
 from trainer.sandbox import SandboxResult, SandboxSpec, run_sandboxed
 
 __all__ = ["Progress", "RunSummary", "run_experiment", "wall_margin", "resolve_device", "EVAL_CONTEXT",
-           "EVAL_BATCH"]
+           "EVAL_BATCH", "LOG_TAIL_CHARS"]
 
 log = logging.getLogger(__name__)
 
 Status = Literal["ok", "crash", "timeout"]
 EVAL_CONTEXT = 128
 EVAL_BATCH = 32
-LOG_TAIL_CHARS = 4000
 GPU_MEMORY_FRACTION = 0.9  # of the device's memory, set for train.py on CUDA (host RAM: the memory cgroup)
 
 
@@ -163,56 +163,6 @@ def _dev_paths(device: str) -> tuple[str, ...]:
     return tuple(found)
 
 
-class _Lines:
-    """Collects the harness's ``@@swarm`` lines from one sandboxed process and forwards progress."""
-
-    def __init__(self, progress: Callable[[Progress], None] | None,
-                 on_progress: Callable[[Progress], None] | None = None,
-                 on_submitted: Callable[[], None] | None = None) -> None:
-        self.progress = progress
-        self.on_progress = on_progress
-        self.on_submitted = on_submitted
-        self.last: dict[str, dict[str, Any]] = {}
-
-    def __call__(self, line: str) -> None:
-        if not line.startswith("@@swarm "):
-            return
-        try:
-            record = json.loads(line[8:])
-            kind = str(record["kind"])
-        except (ValueError, KeyError, TypeError):
-            return
-        if kind == "progress":
-            try:
-                p = Progress(int(record["step"]), int(record["tokens"]), float(record["elapsed"]),
-                             float(record["fraction"]))
-            except (KeyError, TypeError, ValueError, OverflowError):
-                return
-            self.last[kind] = record
-            if self.on_progress is not None:
-                self.on_progress(p)
-            if self.progress is not None:
-                try:
-                    self.progress(p)
-                except Exception:  # noqa: BLE001 - a broken progress bar must not break the experiment
-                    log.exception("progress callback failed")
-            return
-        self.last[kind] = record
-        if kind == "submitted" and self.on_submitted is not None:
-            self.on_submitted()
-
-
-def _log_tail(output: str) -> str:
-    lines = [line for line in output.splitlines() if not line.startswith("@@swarm ")]
-    return "\n".join(lines)[-LOG_TAIL_CHARS:]
-
-
-def _crash_reason(output: str, returncode: int | None) -> str:
-    lines = [line.strip() for line in output.splitlines() if line.strip() and not line.startswith("@@swarm ")]
-    last = lines[-1][:300] if lines else "no output"
-    return f"train.py exited with code {returncode}: {last}"
-
-
 def run_experiment(train_py: str, dataset: DataSet, budget: Budget, *, work_root: Path, seed: int = 0,
                    require_sandbox: bool = True, progress: Callable[[Progress], None] | None = None,
                    device: str = "auto", threads: int | None = None, cache_dir: Path | None = None,
@@ -304,7 +254,7 @@ def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, 
         picked = lines.last.get("submitted", {}).get("device")
         evaluation.go(model[0], model[1], picked if picked in ("cpu", "cuda", "mps") else "cpu")
 
-    lines = _Lines(None, on_submitted=send_go)  # progress comes from the batch server, never from train.py
+    lines = HarnessLines(None, on_submitted=send_go)  # progress comes from the batch server, never from train.py
     tree_clock = TreeClock(startup_cap=limits.startup_cap)
     launch: dict[str, float] = {}
     served, spent = served_progress(budget, limits, tree_clock, launch, progress, start_evaluator)
@@ -342,7 +292,7 @@ def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, 
     base: dict[str, Any]  # the RunSummary fields every outcome shares
     model = _model_file(work)
     base = dict(steps=steps, tokens=tokens, train_seconds=train_seconds, peak_memory_mb=result.peak_rss_mb,
-                log_tail=_log_tail(result.output_tail), sandboxed=result.sandboxed, clock=limits.clock,
+                log_tail=log_tail(result.output_tail), sandboxed=result.sandboxed, clock=limits.clock,
                 cpu_seconds=round(result.cpu_seconds, 3), threads=threads, compute_limit=limits.compute_limit,
                 seed=seed, startup_cpu_seconds=round(tree_clock.startup if limits.clock == "cpu" else 0.0, 3),
                 train_compute=round(tree_clock.stopped_at or 0.0, 3))
@@ -356,7 +306,7 @@ def _run(source: str, data_dir: Path, budget: Budget, locked: Path, work: Path, 
         waited = f", {result.waited_seconds:.0f} s of it waiting for a CPU" if limits.wall_stretch else ""
         status, reason = "timeout", f"killed after {result.wall_seconds:.0f} s{waited} (budget {budget} + margin)"
     elif result.returncode != 0:
-        status, reason = "crash", _crash_reason(result.output_tail, result.returncode)
+        status, reason = "crash", crash_reason(result.output_tail, result.returncode)
     elif count.refused:
         status, reason = "crash", count.refused
     elif model is None or not submitted:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from trainer import Budget, DataSet, Progress, run_experiment
-from trainer.runner import _crash_reason, _Lines, _log_tail, wall_margin
+from trainer.harness_lines import HarnessLines, crash_reason, log_tail
+from trainer.runner import wall_margin
 
 
 def test_progress_lines_reach_the_callback() -> None:
     seen: list[Progress] = []
-    lines = _Lines(seen.append)
+    lines = HarnessLines(seen.append)
     lines('@@swarm {"kind": "progress", "step": 3, "tokens": 3072, "elapsed": 4.5, "fraction": 0.075}')
     lines("step 3 | loss 2.1")
     lines("@@swarm {not json")
@@ -23,13 +24,13 @@ def test_a_failing_progress_callback_does_not_propagate() -> None:
     def boom(_: Progress) -> None:
         raise RuntimeError("bar broke")
 
-    _Lines(boom)('@@swarm {"kind": "progress", "step": 1, "tokens": 1, "elapsed": 1, "fraction": 0.1}')
+    HarnessLines(boom)('@@swarm {"kind": "progress", "step": 1, "tokens": 1, "elapsed": 1, "fraction": 0.1}')
 
 
 def test_log_tail_and_crash_reason_hide_harness_lines() -> None:
     out = "model: tiny\n@@swarm {\"kind\": \"progress\"}\nTraceback...\nValueError: boom\n"
-    assert "@@swarm" not in _log_tail(out)
-    assert _crash_reason(out, 1) == "train.py exited with code 1: ValueError: boom"
+    assert "@@swarm" not in log_tail(out)
+    assert crash_reason(out, 1) == "train.py exited with code 1: ValueError: boom"
 
 
 def test_margin_is_bounded() -> None:
