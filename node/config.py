@@ -51,6 +51,7 @@ AGENTS = ("mutate", "tpe", "llm", "hybrid")
 MAX_ADDRS = 32
 MAX_PARALLEL = 256
 MAX_CONFIG_BYTES = 64 * 1024
+MAX_RUNGS = 8  # coordinator.transfer.MAX_RUNGS (not imported: the coordinator package loads the agents' libraries)
 _ENV_ALIASES = {"bootstrap": "SWARM_NODE_PEERS"}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -83,6 +84,7 @@ class NodeConfig:
     dashboard_port: int = 8737
     sync_interval: float = 5.0        # seconds between anti-entropy rounds (one connected peer per round)
     parallel: int = 0  # runs of one step in flight at once, 1 thread each; 0: usable cores (CPU node), 1 on a GPU
+    rung: int = 0  # --rung: the manifest's rung this node runs at (0: the swarm as seeded); opting in is manual
 
     @property
     def identity_path(self) -> Path:
@@ -259,7 +261,7 @@ def _coerce(key: str, value: object, source: str, from_text: bool) -> Any:
         return _as_bool(key, value, source, from_text)
     if key in ("verify_share", "trust_threshold", "sync_interval"):
         return _as_float(key, value, source, from_text)
-    if key in ("dashboard_port", "parallel"):
+    if key in ("dashboard_port", "parallel", "rung"):
         return _as_int(key, value, source, from_text)
     if key == "budget":
         if value is None or (from_text and isinstance(value, str) and not value.strip()):
@@ -288,6 +290,9 @@ def _check(config: NodeConfig, sources: Mapping[str, str]) -> None:
     if not 0 <= config.parallel <= MAX_PARALLEL:
         raise _fail("parallel", src("parallel"), f"{config.parallel} runs in flight: choose 1-{MAX_PARALLEL}, "
                     "or 0 for one per usable core (one on a GPU)")
+    if not 0 <= config.rung <= MAX_RUNGS:
+        raise _fail("rung", src("rung"), f"{config.rung} is not a rung: 0 (the swarm as seeded) or one its manifest "
+                    f"defines, at most {MAX_RUNGS}")
     if config.home.exists() and not config.home.is_dir():
         raise _fail("home", src("home"), f"{config.home} exists and is not a directory")
 

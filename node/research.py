@@ -23,6 +23,7 @@ from coordinator.agents import Agent, MutateAgent
 from coordinator.peers import confirms
 from coordinator.records import Outcome, Policy
 from coordinator.researcher import Researcher
+from coordinator.transfer import rung_class
 from coordinator.workspace import Workspace
 from protocol import Result, one_line
 from trainer import Budget, Hardware, Progress, RunSummary, hardware_fingerprint, run_experiment, sandbox_available
@@ -101,7 +102,9 @@ class ResearchLoop:
         self.ledger = ledger
         self.config = config
         self.swarm = swarm
-        self.hardware = hardware_fingerprint()
+        hardware = hardware_fingerprint()
+        # at rung k (``node.swarms.at_rung``) the class is ``<hw class>+r<k>``: it competes only with rung k
+        self.hardware = dataclasses.replace(hardware, hw_class=rung_class(hardware.hw_class, swarm.rung))
         self.rng = random.Random()
         self.agent = agent or make_agent(config, self.rng)
         self.sandboxed, why = sandbox_available()
@@ -119,7 +122,8 @@ class ResearchLoop:
         self.ports = ThreadPorts(network=network, ledger=ledger, swarm=swarm, author=author,
                                  fingerprint=self.hardware.fingerprint, on_outcome=on_outcome)
         self.work_root = Path(config.swarm_dir(swarm.swarm_id)) / "runs"
-        self.workspace = Workspace.open_or_create(Path(config.swarm_dir(swarm.swarm_id)) / "workspace", swarm.baseline)
+        folder = "workspace" if swarm.rung == 0 else f"workspace-r{swarm.rung}"  # a rung's line starts at its baseline
+        self.workspace = Workspace.open_or_create(Path(config.swarm_dir(swarm.swarm_id)) / folder, swarm.baseline)
         self._stopped = False
         self._action = ""
         self._agent_note = ""
@@ -127,8 +131,9 @@ class ResearchLoop:
     def describe(self) -> str:
         """One line for the terminal: swarm, budget, hardware, agent, sandbox."""
         agent = getattr(self.agent, "name", type(self.agent).__name__)
+        rung = f" | rung {self.swarm.rung} of {len(self.swarm.rungs)}" if self.swarm.rung else ""
         return (f"{self.swarm.manifest.name} | budget {self.swarm.budget} | {self.hardware.hw_class} | agent {agent}"
-                f" | {'sandboxed' if self.sandboxed else 'NO SANDBOX'}")
+                f"{rung} | {'sandboxed' if self.sandboxed else 'NO SANDBOX'}")
 
     # ------------------------------------------------------------------ collaborators (called in the worker thread)
 
@@ -172,6 +177,7 @@ class ResearchLoop:
             budget_clock=budget_clock(self.hardware.device, self.swarm.budget),
             parallel=runs_in_flight(self.hardware.device, self.config.parallel),
             direction=self.swarm.task.direction, metric_name=self.swarm.task.metric, task_kind=self.swarm.task.kind,
+            rungs=self.swarm.rungs,
         )
 
     def _step(self, researcher: Researcher) -> Outcome:

@@ -44,7 +44,7 @@ from node.net.logs import route_libp2p_logs
 from node.net.seeding import BUILTIN_BUDGET, builtin_swarm, dialable_addrs
 from node.net.service import NodeService
 from node.research import ResearchLoop, verify_claim
-from node.swarms import SwarmError, budget_rule, is_builtin_data, load_swarm
+from node.swarms import RungError, SwarmError, at_rung, budget_rule, is_builtin_data, load_swarm, manifest_rung
 from protocol import Identity, Manifest, ProtocolError, Result, Verified, decode_and_verify
 from trainer import Budget
 
@@ -185,11 +185,14 @@ class Node:
             try:
                 spec = load_swarm(self.ledger, self.swarm_id)
                 break
+            except RungError:
+                raise
             except SwarmError as exc:
                 if time.monotonic() - waiting_since > 30:
                     self.console.note(f"still waiting: {exc}")
                     waiting_since = time.monotonic()
                 await trio.sleep(1.0)
+        spec = at_rung(spec, self.config.rung)  # rung 0: the swarm as seeded
         loop = ResearchLoop(network=self.service, author=self.service.identity.public_key, ledger=self.ledger,
                             config=self.config, swarm=spec, on_outcome=self._print_outcome)
         self.console.say(f"researching: {loop.describe()}")
@@ -220,6 +223,8 @@ class Node:
             raise NodeError(f"the record filed as swarm {self.swarm_id.hex()[:16]}'s manifest is a "
                             f"{type(manifest).__name__}: the ledger is damaged (move ledger.sqlite aside and join "
                             "again)")
+        if not config.watch:
+            manifest_rung(manifest, config.rung)  # a --rung it does not define ends the node, with the rungs it has
         while ledger.get_commit(manifest.baseline_blob) is None and not config.watch:
             if await svc.fetch_commit(manifest.baseline_blob, author=manifest.author) is not None:
                 break
@@ -274,8 +279,20 @@ def run_join(config: NodeConfig, target: Join | None, *, max_experiments: int | 
             else:
                 rule = budget_rule(Budget.parse(config.budget)) if config.budget else BUILTIN_BUDGET
                 swarm_id = builtin_swarm(ledger, rule).swarm_id
+            _check_rung(config, ledger, swarm_id)
             check_ports_free(config.listen)
             trio.run(_until_signalled, config, identity, ledger, swarm_id, max_experiments, console)
+
+
+def _check_rung(config: NodeConfig, ledger: Ledger, swarm_id: bytes) -> None:
+    """Refuse a ``--rung`` the swarm's manifest does not define before going online, when the manifest is here
+    (otherwise ``Node._obtain_swarm`` checks it once fetched)."""
+    envelope = ledger.get_manifest(swarm_id)
+    if config.rung == 0 or config.watch or envelope is None:
+        return
+    manifest = decode_and_verify(bytes(envelope)).message
+    if isinstance(manifest, Manifest):
+        manifest_rung(manifest, config.rung)
 
 
 async def _until_signalled(config: NodeConfig, identity: Identity, ledger: Ledger, swarm_id: bytes,
@@ -349,7 +366,7 @@ def write_node_file(config: NodeConfig, peer_id: str, addrs: list[str], swarm_id
     """``node.json`` in the home: what ``swarm-node status`` shows about the running node."""
     info = {"pid": os.getpid(), "peer_id": peer_id, "addrs": addrs, "swarm_id": swarm_id.hex(),
             "started_at": time.time(), "watch": config.watch, "reachability": reachability,
-            "join_string": format_join(swarm_id, addrs)}
+            "join_string": format_join(swarm_id, addrs), "rung": config.rung}
     config.node_json_path.write_text(json.dumps(info, indent=1))
 
 

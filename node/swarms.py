@@ -3,17 +3,22 @@
 Creating swarms (the built-in one and seeded ones) is ``node.net.seeding``; this module reads what the ledger holds
 (the manifest, the baseline train.py and a custom task's evaluate.py as commits, the data file as a data source) and
 checks each against the manifest's hashes, and the data against its task's format. It also holds the program.md check
-that ``swarm-node seed`` applies.
+that ``swarm-node seed`` applies, and the rungs: a manifest's ``rungs`` read strictly (``read_rungs``) and the swarm as
+a node at rung k runs it (``at_rung``: the budget times the rung's multiple, the baseline's knobs scaled).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from coordinator.errors import CoordinatorError
+from coordinator.transfer import Rung, parse_rungs
 from protocol import BudgetRule, Manifest, ProtocolError, decode_and_verify, git_blob_hash, swarm_id_of
-from trainer import Budget, DataSet, builtin_dataset, default_train_py
+from trainer import Budget, DataSet, builtin_dataset, check_train_py, default_train_py
 from trainer.errors import TrainerError
 from trainer.tasks import LM_TASK, TaskSpec, load_task_data
 
@@ -22,13 +27,18 @@ from node.errors import NodeError
 if TYPE_CHECKING:
     from node.ledger import Ledger
 
-__all__ = ["SwarmSpec", "SwarmError", "budget_rule", "check_program", "is_builtin_data", "load_swarm", "task_of"]
+__all__ = ["SwarmSpec", "SwarmError", "RungError", "budget_rule", "check_program", "is_builtin_data", "load_swarm",
+           "task_of", "read_rungs", "canonical_rungs", "manifest_rung", "at_rung", "rung_words"]
 
 MAX_PROGRAM_BYTES = 64 * 1024
 
 
 class SwarmError(NodeError):
     """A swarm that cannot be used here: a bad program.md, a manifest that does not verify, missing data."""
+
+
+class RungError(SwarmError):
+    """Rungs that cannot be used: a manifest's bad ``rungs``, a ``--rung`` it does not define (waiting won't help)."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,8 @@ class SwarmSpec:
     dataset: DataSet
     budget: Budget
     task: TaskSpec = LM_TASK  # what is trained and scored, its metric and direction (the manifest's)
+    rungs: tuple[Rung, ...] = ()  # the manifest's rungs (rung k is rungs[k - 1])
+    rung: int = 0  # the rung this node runs at (``at_rung``): budget and baseline are that rung's
 
 
 def budget_rule(budget: Budget) -> BudgetRule:
@@ -80,6 +92,7 @@ def load_swarm(ledger: Ledger, swarm_id: bytes) -> SwarmSpec:
         raise SwarmError(f"the swarm manifest does not verify: {exc}") from exc
     if not isinstance(manifest, Manifest) or swarm_id_of(envelope) != swarm_id:
         raise SwarmError("the stored swarm record is not this swarm's manifest")
+    rungs = tuple(read_rungs(manifest.rungs))  # before anything that waiting could fix: bad rungs stay bad
     builtin_text = default_train_py()
     baseline = ledger.get_commit(manifest.baseline_blob)
     if manifest.baseline_blob == git_blob_hash(builtin_text.encode("utf-8")):
@@ -105,7 +118,58 @@ def load_swarm(ledger: Ledger, swarm_id: bytes) -> SwarmSpec:
         budget = Budget(manifest.budget.kind, manifest.budget.amount)
     except TrainerError as exc:
         raise SwarmError(f"the swarm's budget cannot be run here: {exc}") from exc
-    return SwarmSpec(swarm_id, envelope, manifest, text, dataset, budget, task)
+    return SwarmSpec(swarm_id, envelope, manifest, text, dataset, budget, task, rungs)
+
+
+def read_rungs(text: str, where: str = "the swarm manifest's rungs") -> list[Rung]:
+    """A manifest's (or ``seed --rungs``') rungs, strictly: RungError naming the problem and the form to write."""
+    try:
+        return parse_rungs(text)
+    except CoordinatorError as exc:
+        raise RungError(f"{where}: {str(exc).removeprefix('rungs: ')}") from None
+
+
+def canonical_rungs(rungs: list[Rung]) -> str:
+    """The rungs as the manifest carries them: JSON with sorted keys, so equal rungs sign to equal bytes."""
+    if not rungs:
+        return ""
+    return json.dumps([{"budget": r.budget, "scale": dict(r.scale)} for r in rungs], sort_keys=True)
+
+
+def rung_words(k: int, rung: Rung) -> str:
+    """``r1: 5x budget, N_EMBD x2, N_LAYER x2`` (for ``seed``, ``join`` and ``status``)."""
+    knobs = ", ".join(f"{name} x{factor:g}" for name, factor in sorted(rung.scale.items()))
+    return f"r{k}: {rung.budget:g}x budget" + (f", {knobs}" if knobs else "")
+
+
+def manifest_rung(manifest: Manifest, rung: int) -> Rung | None:
+    """Rung ``rung`` of ``manifest`` (None for rung 0); RungError when the manifest's rungs are bad, it does not
+    define that rung, or its budget is in tokens (every class competes there, so a rung would compete with rung 0)."""
+    rungs = read_rungs(manifest.rungs)
+    if rung == 0:
+        return None
+    if not 0 < rung <= len(rungs):
+        defined = (f"it defines rungs 1..{len(rungs)}: " + "; ".join(rung_words(k, r) for k, r in enumerate(rungs, 1))
+                   if rungs else "it defines none (a swarm's creator adds them: swarm-node seed --rungs ...)")
+        raise RungError(f"--rung {rung}: this swarm's manifest has no rung {rung}; {defined}")
+    if manifest.budget.kind != "seconds":
+        raise RungError(f"--rung {rung}: rungs need a seconds budget; under {manifest.budget} every class competes, "
+                         "so a rung's results would compete with rung 0's (join without --rung)")
+    return rungs[rung - 1]
+
+
+def at_rung(spec: SwarmSpec, rung: int) -> SwarmSpec:
+    """The swarm as a node at ``rung`` runs it: the budget times the rung's multiple, the baseline train.py with the
+    rung's knobs scaled (it must still pass the gate). Rung 0 is ``spec`` itself; see ``manifest_rung`` for refusals."""
+    step = manifest_rung(spec.manifest, rung)
+    if step is None:
+        return spec
+    try:
+        budget = Budget(spec.budget.kind, max(1, round(spec.budget.amount * step.budget)))
+        baseline = check_train_py(step.scale_text(spec.baseline))
+    except (TrainerError, CoordinatorError) as exc:
+        raise RungError(f"--rung {rung} ({rung_words(rung, step)}) cannot be run here: {exc}") from exc
+    return dataclasses.replace(spec, baseline=baseline, budget=budget, rung=rung)
 
 
 def task_of(manifest: Manifest, ledger: Ledger | None = None) -> TaskSpec:

@@ -42,6 +42,20 @@ def check_intrinsic(message: Message, limits: Limits) -> None:
     elif isinstance(message, Manifest):
         _check_budget(message.budget)
         _check_task(message)
+        _check_rungs(message.rungs)
+
+
+def _check_rungs(rungs: str) -> None:
+    """``rungs`` is "" or a JSON array of objects (their fields are the coordinator's to read: ``parse_rungs``)."""
+    if not rungs:
+        return
+    try:
+        raw = json.loads(rungs)
+    except ValueError as exc:
+        raise InvalidValue(f"manifest rungs are not JSON: {exc}") from None
+    if not isinstance(raw, list) or not raw or not all(isinstance(entry, dict) for entry in raw):
+        raise InvalidValue("manifest rungs must be a JSON array of objects, e.g. "
+                           '[{"budget": 5, "scale": {"N_LAYER": 2}}]')
 
 
 def _check_task(manifest: Manifest) -> None:

@@ -6,10 +6,11 @@ Wire form (canonical msgpack, see ``protocol.canonical``)::
     body     = [version: int, kind: str, *fields in dataclass order]
     signature = Ed25519(author, DOMAIN_TAG + version as 2 bytes big-endian + body)
 
-Versions: each kind is signed at ``SIGNED_VERSION[kind]`` (results and manifests 2, claims 1), except that a manifest
-whose version-2 fields keep their defaults (an lm swarm) is signed at version 1, so its bytes and swarm id stay; every
-version from 1 to ``PROTOCOL_VERSION`` decodes, a version-1 result or manifest through ``LEGACY_SCHEMAS`` (its
-version-2 fields filled in: a version-1 manifest is an lm swarm).
+Versions: each kind is signed at ``SIGNED_VERSION[kind]`` (manifests 3, results 2, claims 1), except that a manifest
+is signed at the lowest version that holds its fields: without rungs at 2, and an lm swarm without rungs at 1, so
+its bytes and swarm id stay; every version from 1 to ``PROTOCOL_VERSION`` decodes, an older result or manifest
+through ``LEGACY_SCHEMAS`` (its newer fields filled in: a version-1 manifest is an lm swarm, and before version 3 a
+manifest has no rungs).
 
 The signature covers the exact body bytes as received; nothing is re-encoded before verifying. The envelope repeats
 version and kind so that the version and the per-kind size bound are checked before any signature work; both must
@@ -41,7 +42,8 @@ from protocol.errors import (
 )
 from protocol.identity import Identity, peer_id_from_public_key, verify_signature
 from protocol.limits import DEFAULT_LIMITS, PROTOCOL_VERSION, SIGNED_VERSION, Limits
-from protocol.messages import KIND_OF, LEGACY_SCHEMAS, MANIFEST_V2_DEFAULTS, SCHEMAS, Message, Result
+from protocol.messages import (KIND_OF, LEGACY_SCHEMAS, MANIFEST_V2_DEFAULTS, MANIFEST_V3_DEFAULTS, SCHEMAS, Message,
+                               Result)
 
 __all__ = ["DOMAIN_TAG", "Verified", "sign_message", "signed_version", "seal", "decode_and_verify", "signed_bytes"]
 
@@ -74,10 +76,11 @@ class Verified:
 
 
 def signed_version(message: Message) -> int:
-    """The version ``message`` is signed at: its kind's, or 1 for a manifest whose version-2 fields are defaults."""
+    """The version ``message`` is signed at: its kind's, or for a manifest the lowest that holds its fields (1 when its
+    version-2 and -3 fields are defaults, 2 when only its version-3 fields are)."""
     kind = KIND_OF[type(message)]
-    if kind == "manifest" and all(getattr(message, n) == v for n, v in MANIFEST_V2_DEFAULTS.items()):
-        return 1
+    if kind == "manifest" and all(getattr(message, n) == v for n, v in MANIFEST_V3_DEFAULTS.items()):
+        return 1 if all(getattr(message, n) == v for n, v in MANIFEST_V2_DEFAULTS.items()) else 2
     return SIGNED_VERSION[kind]
 
 

@@ -6,17 +6,19 @@ from dataclasses import dataclass
 
 __all__ = ["Limits", "DEFAULT_LIMITS", "PROTOCOL_VERSION", "SIGNED_VERSION", "STREAM_VERSION"]
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 """The newest version of the signed messages; it is in every envelope, every body and every signature. Decoders
-accept every version from 1 to this one (version 1 results decode with their version-2 fields filled in)."""
+accept every version from 1 to this one (version 1 results decode with their version-2 fields filled in; version 3
+changed only the manifest: its ``rungs``)."""
 
-SIGNED_VERSION: dict[str, int] = {"manifest": 2, "claim": 1, "result": 2}
-"""The version each kind is signed at: the version that last changed its body. A manifest whose version-2 fields
-(task, eval_blob) keep their defaults is signed at version 1 (``protocol.envelope.signed_version``) so that its bytes,
-and the swarm id that is their hash, stay what they were (the built-in swarm and every lm swarm keep their ids)."""
+SIGNED_VERSION: dict[str, int] = {"manifest": 3, "claim": 1, "result": 2}
+"""The version each kind is signed at: the version that last changed its body. A manifest is signed at the lowest
+version that holds its fields (``protocol.envelope.signed_version``): without rungs at version 2, and with the
+version-2 fields (task, eval_blob) at their defaults too at version 1, so that its bytes, and the swarm id that is
+their hash, stay what they were (the built-in swarm and every swarm seeded before a version keep their ids)."""
 
 STREAM_VERSION = 1
-"""The version of the unsigned stream requests and responses (unchanged by version 2)."""
+"""The version of the unsigned stream requests and responses (unchanged by versions 2 and 3)."""
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ __all__ = [
     "LEGACY_SCHEMAS",
     "TASK_KINDS",
     "MANIFEST_V2_DEFAULTS",
+    "MANIFEST_V3_DEFAULTS",
     "task_kind",
     "legacy_action",
     "one_line",
@@ -80,6 +81,9 @@ class Manifest:
     # fields keep these defaults is signed at version 1, so every lm swarm keeps its bytes and its id.
     task: str = "lm"  # the task: "lm", or the trainer's TaskSpec JSON ({"direction", "kind", "metric"}, sorted keys)
     eval_blob: str = ""  # git blob hash of a custom task's evaluate.py (fetched like the baseline), else ""
+    # version 3 (a version-1 or -2 manifest decodes with no rungs). A manifest without rungs is signed at version 2
+    # (or 1, as above), so every swarm seeded before rungs keeps its bytes and its id.
+    rungs: str = ""  # the rungs as JSON ('[{"budget": 5, "scale": {"N_LAYER": 2}}]', read by coordinator.transfer)
 
     @property
     def creator(self) -> bytes:
@@ -156,6 +160,7 @@ SCHEMAS: dict[str, Schema[Message]] = {
             "metric_direction": Choice(("min", "max")),
             "task": Text(limit="max_spec_chars", min_chars=1),
             "eval_blob": Hex(empty=True),
+            "rungs": Text(limit="max_spec_chars"),
         },
     ),
     "result": Schema(
@@ -202,6 +207,8 @@ KIND_OF: dict[type, str] = {schema.cls: kind for kind, schema in SCHEMAS.items()
 _V2_RESULT_FIELDS = ("action", "run_index", "cpu_seconds", "clock")
 MANIFEST_V2_DEFAULTS: dict[str, object] = {"task": "lm", "eval_blob": ""}
 """The manifest's version-2 fields and their defaults: a manifest that keeps them all is signed at version 1."""
+MANIFEST_V3_DEFAULTS: dict[str, object] = {"rungs": ""}
+"""The manifest's version-3 fields and their defaults: a manifest that keeps them is signed at version 2 (or 1)."""
 TASK_KINDS = ("lm", "classify", "rank", "custom")
 
 
@@ -240,7 +247,11 @@ def _v1_result(fields: dict[str, object]) -> dict[str, object]:
 
 
 def _v1_manifest(fields: dict[str, object]) -> dict[str, object]:
-    return {**fields, **MANIFEST_V2_DEFAULTS}
+    return {**fields, **MANIFEST_V2_DEFAULTS, **MANIFEST_V3_DEFAULTS}
+
+
+def _v2_manifest(fields: dict[str, object]) -> dict[str, object]:
+    return {**fields, **MANIFEST_V3_DEFAULTS}
 
 
 LEGACY_SCHEMAS: dict[tuple[int, str], Schema[Message]] = {
@@ -251,8 +262,13 @@ LEGACY_SCHEMAS: dict[tuple[int, str], Schema[Message]] = {
     ),
     (1, "manifest"): Schema(
         Manifest,
-        {n: spec for n, spec in SCHEMAS["manifest"].items if n not in MANIFEST_V2_DEFAULTS},
+        {n: spec for n, spec in SCHEMAS["manifest"].items if n not in MANIFEST_V2_DEFAULTS | MANIFEST_V3_DEFAULTS},
         fill=_v1_manifest,
+    ),
+    (2, "manifest"): Schema(
+        Manifest,
+        {n: spec for n, spec in SCHEMAS["manifest"].items if n not in MANIFEST_V3_DEFAULTS},
+        fill=_v2_manifest,
     ),
 }
 """(version, kind) -> the schema of an older version whose body differs from today's; the others decode as today."""

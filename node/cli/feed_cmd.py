@@ -138,6 +138,16 @@ def read_node_file(path: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | 
     return info, None
 
 
+def rung_lines(rungs: str) -> list[str]:
+    """The manifest's rungs for ``status``: ``r1: 5x budget, N_EMBD x2 (join --rung 1)``, or why they are unusable."""
+    from node.swarms import RungError, read_rungs, rung_words
+
+    try:
+        return [f"{rung_words(k, r)} (join --rung {k})" for k, r in enumerate(read_rungs(rungs), 1)]
+    except RungError as exc:
+        return [f"unusable: {exc}"]
+
+
 def _as_dict(record: object) -> dict[str, Any] | None:
     """A status record (``node.ledger.status``) as the JSON report shows it."""
     import dataclasses
@@ -169,7 +179,7 @@ def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
         swarms.append({"swarm_id": sid.hex(), "name": info.name, "budget": info.budget, "results": ledger.count(sid),
                        "metric": info.metric, "direction": info.direction,
                        "best": built["best"], "noise": built["plot"]["noise"], "compute": built["compute"],
-                       "lines": noise_lines(built)})
+                       "lines": noise_lines(built), "rungs": rung_lines(info.rungs)})
     report: dict[str, Any] = {
         "home": str(config.home),
         "node": running,
@@ -204,11 +214,15 @@ def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
             click.echo(f"reachable {running['reachability']} (AutoNAT; private: joined through a relay)")
         if running.get("join_string"):
             click.echo(f"join      {running['join_string']}")
+        if running.get("rung"):
+            click.echo(f"rung      {running['rung']} (its class ends +r{running['rung']}; see swarm-node join --help)")
     for s in swarms:
         click.echo(f"swarm     {s['swarm_id'][:16]}  {s['name']}  budget {s['budget']}  {s['results']} results")
         for b in s["best"]:
             click.echo(f"best      {s['metric']} {b['metric']:.4f} mean of {b['runs']} runs"
                        f"{', verified' if b['verified'] else ''}  {b['label']}  {b['description'][:60]}")
+        for line in s["rungs"]:
+            click.echo(f"rungs     {line}")
         for line in s["lines"]:
             click.echo(f"          {line}")
     click.echo(f"peers     {len(report['peers'] or [])} connected, {report['known_peers']} known")

@@ -30,6 +30,15 @@ Examples:
   swarm-node join --agent llm --model qwen2.5-coder:7b    # with OPENAI_BASE_URL=http://localhost:11434/v1
   swarm-node join --agent tpe                       # Optuna TPE over the knobs, every node's results as trials
   swarm-node join --budget 2M-tokens --max-experiments 10  # the built-in program under a token budget
+  swarm-node join 3f2a...e9 --rung 1                # re-test rung-0 keeps at the manifest's rung 1 (e.g. on a GPU)
+
+\b
+Rungs: a swarm's manifest may define rungs (swarm-node seed --rungs), each a budget multiple and knob scale
+factors, e.g. rung 1 = 5x the budget with N_LAYER and N_EMBD doubled. A node at --rung K runs every experiment
+under that budget, starts from the baseline with those knobs scaled, names its class <hw class>+rK (so it competes
+only with rung-K results) and re-tests other nodes' rung-0 keeps, scaled the same way, against the rung-K best.
+Opting in is manual: a node cannot tell cheaply and honestly that its hardware is "much faster" than the classes
+it has heard of (a class name says nothing of speed, and a new node has heard of few), so pick --rung yourself.
 """
 
 HOME_HELP = "The node home (default: $SWARM_NODE_HOME or ~/.swarm-node)."
@@ -81,11 +90,14 @@ def _config(home: Path | None, *, extra_bootstrap: tuple[str, ...] = (), **flags
 @click.option("--trust-peer", "trust_peers", multiple=True, metavar="PEER_ID",
               help="A peer (12D3KooW...) whose claims and attestations you trust as this node's own re-runs "
                    "(repeatable; env SWARM_NODE_TRUSTED_PEERS). Without a sandbox, only such peers' code runs here.")
+@click.option("--rung", type=click.IntRange(min=0), default=None, metavar="K",
+              help="Run at rung K of the swarm's manifest: its budget multiple and scaled knobs, class <hw>+rK, "
+                   "re-testing rung-0 keeps (default 0; config key rung). See Rungs below.")
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), help=HOME_HELP)
 @click.pass_context
 def join(ctx: click.Context, join_string: str | None, peers: tuple[str, ...], listen: tuple[str, ...], watch: bool,
          agent: str | None, model: str | None, budget: str | None, max_experiments: int | None, no_mdns: bool,
-         relays: tuple[str, ...], no_upnp: bool, no_sandbox: bool, trust_peers: tuple[str, ...],
+         relays: tuple[str, ...], no_upnp: bool, no_sandbox: bool, trust_peers: tuple[str, ...], rung: int | None,
          home: Path | None) -> None:
     """Join a swarm (a join string or swarm id; none: the built-in swarm), research in it until Ctrl-C."""
     if join_string is not None and not join_string.strip():  # "" is a mistake, not a request for the built-in swarm
@@ -100,7 +112,8 @@ def join(ctx: click.Context, join_string: str | None, peers: tuple[str, ...], li
         config = _config(home, extra_bootstrap=tuple(peers) + (target.peers if target else ()),
                          listen=listen or None, mdns=False if no_mdns else None, watch=watch or None, agent=agent,
                          model=model, budget=budget, require_sandbox=False if no_sandbox else None,
-                         relays=relays or None, upnp=False if no_upnp else None, trusted_peers=trust_peers or None)
+                         relays=relays or None, upnp=False if no_upnp else None, trusted_peers=trust_peers or None,
+                         rung=rung)
         run_join(config, target, max_experiments=max_experiments, verbose=verbose, console=CONSOLE)
     except NodeError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -40,6 +40,7 @@ class SwarmInfo:
     metric: str
     direction: str = "min"  # "max": a higher metric is better (accuracy, ndcg@10)
     task: str = "lm"        # the task kind
+    rungs: str = ""         # the manifest's rungs (JSON; node.swarms.read_rungs), "" for none
 
     @property
     def better(self) -> str:
@@ -83,7 +84,7 @@ def swarm_info(ledger: Ledger, swarm_id: bytes) -> SwarmInfo:
             manifest = None
         if isinstance(manifest, Manifest):
             return SwarmInfo(swarm_id, manifest.name, str(manifest.budget), manifest.metric_name,
-                             manifest.metric_direction, manifest.task_kind)
+                             manifest.metric_direction, manifest.task_kind, manifest.rungs)
     return SwarmInfo(swarm_id, "", "", "val_bpb")
 
 

@@ -26,10 +26,12 @@ from node.inputfiles import read_bounded, read_text
 from protocol import BudgetRule, Identity, Manifest, git_blob_hash, sign_message, swarm_id_of
 
 if TYPE_CHECKING:
+    from coordinator.transfer import Rung
     from node.config import NodeConfig
     from trainer.tasks import TaskSpec
 
 __all__ = ["Seeded", "seed_swarm", "seed_from_files", "TaskFlags", "task_from_flags", "builtin_swarm", "sign_manifest", "dialable_addrs",
+           "check_rungs",
            "BUILTIN_CREATED_AT"]
 
 log = logging.getLogger(__name__)
@@ -52,10 +54,11 @@ class Seeded:
 def sign_manifest(
     creator: Identity, *, name: str, program: str, train_py: bytes, data_hash: bytes, data_spec: str,
     budget: BudgetRule, created_at: float, eval_spec: str = "locked evaluator, val split of the data",
-    task: TaskSpec | None = None,
+    task: TaskSpec | None = None, rungs: str = "",
 ) -> bytes:
     """The signed manifest envelope (its sha256 is the swarm id). ``task`` (default lm) names the metric and its
-    direction; a custom task's evaluate.py is pinned by its blob hash. An lm manifest keeps the version-1 bytes."""
+    direction; a custom task's evaluate.py is pinned by its blob hash; ``rungs`` is the rungs' JSON
+    (``node.swarms.canonical_rungs``). An lm manifest without rungs keeps the version-1 bytes."""
     metric, direction, task_field, eval_blob = "val_bpb", "min", "lm", ""
     if task is not None and task.kind != "lm":
         metric, direction, task_field = task.metric, task.direction, task.to_json()
@@ -64,12 +67,12 @@ def sign_manifest(
         author=creator.public_key, seq=0, created_at=created_at, name=name[:64], program=program,
         baseline_blob=git_blob_hash(train_py), data_spec=data_spec, data_hash=data_hash, eval_spec=eval_spec,
         budget=budget, metric_name=metric, metric_direction=direction,  # type: ignore[arg-type]
-        task=task_field, eval_blob=eval_blob))
+        task=task_field, eval_blob=eval_blob, rungs=rungs))
 
 
 def seed_swarm(
     ledger: Any, creator: Identity, *, program: str, train_py: bytes, data_path: Path, budget: BudgetRule,
-    created_at: float, name: str = "", task: TaskSpec | None = None,
+    created_at: float, name: str = "", task: TaskSpec | None = None, rungs: str = "",
 ) -> Seeded:
     """Sign a manifest and file it, the baseline train.py (and a custom task's evaluate.py) and the data source in
     ``ledger``."""
@@ -78,7 +81,7 @@ def seed_swarm(
     envelope = sign_manifest(
         creator, name=name or first_line, program=program, train_py=train_py, data_hash=data_hash,
         data_spec=f'{{"file": "{data_path.name}", "bytes": {data_path.stat().st_size}}}', budget=budget,
-        created_at=created_at, task=task)
+        created_at=created_at, task=task, rungs=rungs)
     swarm_id = swarm_id_of(envelope)
     ledger.put_manifest(swarm_id, envelope)
     ledger.put_commit(git_blob_hash(train_py), train_py, creator.public_key, "")
@@ -117,16 +120,16 @@ def task_from_flags(flags: TaskFlags) -> TaskSpec:
 
 
 def seed_from_files(config: NodeConfig, program: Path, *, train: Path | None, data: Path | None, budget: str,
-                    created_at: float, task: TaskFlags = TaskFlags()) -> tuple[Seeded, Identity]:
+                    created_at: float, task: TaskFlags = TaskFlags(), rungs: str = "") -> tuple[Seeded, Identity]:
     """``swarm-node seed``: check every input first, then create the home's files; a failure leaves none behind.
 
     program.md, train.py and evaluate.py are read bounded (size from ``fstat`` before a byte is read; FIFOs and devices
     refused, never waited on); the data is checked line by line against its task's format. Only when the task, the
-    program, train.py, budget and data all pass are the identity key, the data copy and the ledger created; if
-    anything fails after that, whatever this call created is removed again.
+    program, train.py (each rung's scaled one too), budget and data all pass are the identity key, the data copy and
+    the ledger created; if anything fails after that, whatever this call created is removed again.
     """
     from node.ledger import Ledger
-    from node.swarms import MAX_PROGRAM_BYTES, budget_rule, check_program
+    from node.swarms import MAX_PROGRAM_BYTES, budget_rule, canonical_rungs, check_program
     from trainer import Budget, builtin_dataset, check_train_py
     from trainer.gate import MAX_TRAIN_PY_BYTES
     from trainer.tasks import TaskError, baseline_train_py, load_task_data
@@ -137,6 +140,7 @@ def seed_from_files(config: NodeConfig, program: Path, *, train: Path | None, da
     train_py = (read_bounded(train, MAX_TRAIN_PY_BYTES, "train.py") if train is not None
                 else baseline_train_py(spec.kind).encode())
     check_train_py(train_py)
+    rungs_text = canonical_rungs(check_rungs(rungs, train_py.decode("utf-8"), rule))
     if data is not None:
         dataset = load_task_data(spec.kind, data)
     elif spec.kind in ("lm", "custom"):
@@ -152,8 +156,34 @@ def seed_from_files(config: NodeConfig, program: Path, *, train: Path | None, da
         identity = Identity.load_or_create(config.identity_path)
         with Ledger(config.ledger_path) as ledger:
             seeded = seed_swarm(ledger, identity, program=program_text, train_py=train_py, data_path=corpus,
-                                budget=rule, created_at=created_at, task=spec)
+                                budget=rule, created_at=created_at, task=spec, rungs=rungs_text)
     return seeded, identity
+
+
+def check_rungs(text: str, train_py: str, budget: BudgetRule) -> list[Rung]:
+    """``seed --rungs``: the rungs read strictly, each rung's budget runnable and its scaled train.py through the gate;
+    a RungError saying which rung fails and why."""
+    from coordinator.errors import CoordinatorError
+    from coordinator.knobs import read_knobs
+    from node.swarms import RungError, read_rungs, rung_words
+    from trainer import Budget, TrainerError, check_train_py
+
+    rungs = read_rungs(text.strip(), "--rungs")
+    if rungs and budget.kind != "seconds":
+        raise RungError(f"--rungs need a seconds budget (under {budget} every class competes, so a rung would compete "
+                        "with rung 0): seed with e.g. --budget 60s")
+    knobs = {k.name for k in read_knobs(train_py) if not isinstance(k.value, (bool, str))} if rungs else set()
+    for k, rung in enumerate(rungs, 1):
+        if missing := sorted(set(rung.scale) - knobs):
+            raise RungError(f"--rungs: rung {k} scales {', '.join(missing)}, but train.py has no such numeric "
+                            "UPPER_CASE knob")
+        try:
+            Budget(budget.kind, max(1, round(budget.amount * rung.budget)))
+            scaled = rung.scale_text(train_py)
+            check_train_py(scaled)
+        except (TrainerError, CoordinatorError) as exc:
+            raise RungError(f"--rungs: rung {k} ({rung_words(k, rung)}) cannot run: {exc}") from exc
+    return rungs
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ from protocol import (
     Limits,
     MalformedMessage,
     ProtocolError,
+    PROTOCOL_VERSION,
     Result,
     SchemaError,
     StaleMessage,
@@ -201,7 +202,7 @@ def test_wrong_arity_and_kind_mismatch() -> None:
 
 def test_unsupported_version() -> None:
     with pytest.raises(UnsupportedVersion):
-        verify(sign_body(ALICE, "result", wire_fields(result()), version=3))
+        verify(sign_body(ALICE, "result", wire_fields(result()), version=PROTOCOL_VERSION + 1))
 
 
 def test_duplicate_keys_trailing_bytes_and_float32() -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from protocol import (PROTOCOL_VERSION, SIGNED_VERSION, InvalidValue, decode_and_verify, legacy_action,
                       sign_message, swarm_id_of)
+from protocol import SchemaError
 from protocol.canonical import unpack
 from tests.unit.protocol.factories import ALICE, NOW, result, sign_body, wire_fields
 
@@ -57,7 +58,7 @@ def test_action_is_derived_once_from_old_prefixes(description: str, reproduces: 
 def test_results_are_signed_at_version_2_with_their_fields() -> None:
     new = result(action="rerun", run_index=3, cpu_seconds=119.5, clock="cpu", description="any words at all")
     raw = sign_message(ALICE, new)
-    assert unpack(raw, max_len=len(raw))[0] == SIGNED_VERSION["result"] == PROTOCOL_VERSION == 2
+    assert unpack(raw, max_len=len(raw))[0] == SIGNED_VERSION["result"] == 2
     assert decode_and_verify(raw, now=NOW).message == new  # the action does not come from the description
 
 
@@ -95,7 +96,7 @@ def test_a_task_manifest_is_signed_at_version_2_and_round_trips() -> None:
 
     new = manifest(task=CLASSIFY, metric_name="accuracy", metric_direction="max")
     raw = sign_message(ALICE, new)
-    assert unpack(raw, max_len=len(raw))[0] == SIGNED_VERSION["manifest"] == 2
+    assert unpack(raw, max_len=len(raw))[0] == 2 < SIGNED_VERSION["manifest"]  # no rungs: version 2
     got = decode_and_verify(raw, now=NOW).message
     assert got == new and got.task_kind == "classify" and swarm_id_of(raw) != GOLDEN_V1["swarm_id"]
     custom = manifest(task='{"direction": "max", "kind": "custom", "metric": "auc"}', eval_blob="6" * 40,
@@ -118,6 +119,50 @@ def test_a_manifest_whose_task_disagrees_is_refused(changes: dict[str, str], wor
     bad = manifest(**changes)
     with pytest.raises(InvalidValue, match=words.replace("(", r"\(")):
         sign_message(ALICE, bad)
-    fields = wire_fields(bad)
+    fields = wire_fields(bad)[:-1]  # a version-2 body: no rungs
     with pytest.raises(InvalidValue, match=words.replace("(", r"\(")):
         decode_and_verify(sign_body(ALICE, "manifest", fields, version=2), now=NOW)
+
+
+RUNGS = '[{"budget": 5, "scale": {"N_EMBD": 2, "N_LAYER": 2}}]'
+
+
+def test_a_manifest_with_rungs_is_signed_at_version_3_and_round_trips() -> None:
+    from tests.unit.protocol.factories import manifest
+
+    new = manifest(rungs=RUNGS)
+    raw = sign_message(ALICE, new)
+    assert unpack(raw, max_len=len(raw))[0] == SIGNED_VERSION["manifest"] == PROTOCOL_VERSION == 3
+    assert decode_and_verify(raw, now=NOW).message == new and swarm_id_of(raw).hex() != GOLDEN_V1["swarm_id"]
+    task = manifest(task=CLASSIFY, metric_name="accuracy", metric_direction="max", rungs=RUNGS)
+    assert decode_and_verify(sign_message(ALICE, task), now=NOW).message.rungs == RUNGS
+
+
+def test_manifests_before_version_3_have_no_rungs() -> None:
+    from tests.unit.protocol.factories import manifest
+
+    assert decode_and_verify(bytes.fromhex(GOLDEN_V1["signed"]["manifest"]), now=NOW).message.rungs == ""
+    v2 = manifest(task=CLASSIFY, metric_name="accuracy", metric_direction="max")
+    assert decode_and_verify(sign_body(ALICE, "manifest", wire_fields(v2)[:-1], version=2), now=NOW).message == v2
+    with pytest.raises(SchemaError):  # a version-2 body with a rungs field, or a version-3 body without one
+        decode_and_verify(sign_body(ALICE, "manifest", wire_fields(manifest(rungs=RUNGS)), version=2), now=NOW)
+    with pytest.raises(SchemaError):
+        decode_and_verify(sign_body(ALICE, "manifest", wire_fields(v2)[:-1], version=3), now=NOW)
+
+
+@pytest.mark.parametrize("rungs,words", [
+    ("rung 1: 5x", "not JSON"),
+    ('{"budget": 5}', "JSON array of objects"),
+    ("[]", "JSON array of objects"),
+    ("[5]", "JSON array of objects"),
+    ("[" + "{}," * 2000 + "{}]", "characters"),
+    ('[{"budget": 5}]\n', "control characters"),
+])
+def test_hostile_rungs_are_refused(rungs: str, words: str) -> None:
+    from protocol import LimitExceeded
+    from tests.unit.protocol.factories import manifest
+
+    with pytest.raises((InvalidValue, LimitExceeded), match=words):
+        sign_message(ALICE, manifest(rungs=rungs))
+    with pytest.raises((InvalidValue, LimitExceeded), match=words):
+        decode_and_verify(sign_body(ALICE, "manifest", wire_fields(manifest(rungs=rungs)), version=3), now=NOW)

@@ -1,0 +1,114 @@
+"""Ideas climb in scale, for real: a ``swarm-node join --rung 1`` process re-tests a rung-0 peer's signed keep with the
+rung's knobs scaled, under the rung's budget, as class ``<hw>+r1``; ``swarm-node feed`` reports the transfer.
+
+The rung-0 peer is a ledger prepared with real signed results (its baseline runs and one kept idea, its train.py filed
+as a commit, as sync would leave them); the rung-1 node is a real process training tiny models in the sandbox.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from coordinator.branch import knob_values
+from coordinator.workspace import Workspace
+from node.feed.views import build_feed
+from node.ledger import Ledger
+from protocol import BudgetRule, Identity, Result, decode_and_verify, git_blob_hash, sign_message
+from tests.integration.cliproc import Cli
+from tests.integration.nodeproc import ROOT
+from tests.integration.test_experiment import tiny_train_py
+from trainer import builtin_dataset
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # 3 short runs; minutes on a loaded machine
+
+PEER_CLASS = "cpu:peer-laptop:1t"
+BASELINE = tiny_train_py(LEARNING_RATE="4e-3")
+IDEA = BASELINE.replace("LEARNING_RATE = 4e-3", "LEARNING_RATE = 1e-2")
+RUNGS = '[{"budget": 1.5, "scale": {"N_LAYER": 2, "N_EMBD": 2}}]'   # rung 1: 3 s instead of 2 s, twice as big
+
+
+def seed(tmp_path: Path, home: Path) -> bytes:
+    (tmp_path / "train.py").write_text(BASELINE)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_bytes(builtin_dataset().corpus_bytes()[:200_000])
+    out = subprocess.run([sys.executable, "-m", "node", "seed", str(ROOT / "program.md"), "--train",
+                          str(tmp_path / "train.py"), "--data", str(corpus), "--budget", "2s", "--rungs", RUNGS,
+                          "--home", str(home)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "rung r1: 1.5x budget, N_EMBD x2, N_LAYER x2 (swarm-node join --rung 1)" in out.stdout
+    return bytes.fromhex(next(line.split()[-1] for line in out.stdout.splitlines() if line.startswith("swarm id:")))
+
+
+def file_rung_0_peer(tmp_path: Path, home: Path, swarm: bytes) -> Identity:
+    """A rung-0 peer's baseline runs and its kept idea (real git commits, real signatures), as sync leaves them."""
+    peer = Identity.generate()
+    ws = Workspace.open_or_create(tmp_path / "peer-workspace", BASELINE)
+    base = ws.baseline()
+    kept = ws.commit_kept(IDEA, "LEARNING_RATE 4e-3 -> 1e-2")
+    now = time.time()
+
+    def result(seq: int, **fields: object) -> Result:
+        common: dict[str, object] = dict(
+            swarm_id=swarm, author=peer.public_key, seq=seq, created_at=now - 600 + seq, commit=base, parent="",
+            blob=git_blob_hash(BASELINE.encode()), metric=3.0, status="keep", hw_class=PEER_CLASS,
+            hw_fingerprint="a laptop", budget=BudgetRule("seconds", 2), steps=40, tokens=40 * 8 * 128,
+            wall_seconds=4.0, peak_memory_mb=200.0, description=f"baseline run {seq}/3", action="baseline",
+            run_index=seq - 1, cpu_seconds=2.0, clock="cpu")
+        return Result(**{**common, **fields})  # type: ignore[arg-type]
+
+    results = [result(1), result(2, metric=3.02), result(3, metric=2.98),
+               result(4, commit=kept, parent=base, blob=git_blob_hash(IDEA.encode()), metric=2.7,
+                      description="LEARNING_RATE 4e-3 -> 1e-2", action="explore", run_index=0)]
+    with Ledger(home / "ledger.sqlite") as ledger:
+        assert all(ledger.add_results([decode_and_verify(sign_message(peer, r)) for r in results]))
+        ledger.put_commit(git_blob_hash(IDEA.encode()), IDEA.encode(), peer.public_key, base)
+    return peer
+
+
+def test_a_rung_1_node_retests_a_rung_0_keep_with_the_scaled_knobs_and_the_feed_reports_it(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    swarm = seed(tmp_path, home)
+    peer = file_rung_0_peer(tmp_path, home, swarm)
+    node = Cli("join", swarm.hex(), "--rung", "1", "--home", str(home), "--max-experiments", "3",
+               "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", env={"SWARM_NODE_PARALLEL": "2"})
+    node.line_with("done: 3 experiment(s)", timeout=600)   # the machine may be loaded: deadlines are generous
+    code, err = node.finish()
+    assert code == 0, err[-3000:]
+    assert any("| rung 1 of 1 |" in line and "budget 3s" in line for line in node.out), node.out
+    check_the_rung_1_runs_and_the_feed(home, swarm, peer.public_key)
+
+
+def check_the_rung_1_runs_and_the_feed(home: Path, swarm: bytes, peer: bytes) -> None:
+    with Ledger(home / "ledger.sqlite", readonly=True) as ledger:
+        rows = ledger.results(swarm)
+        mine = [r for r in rows if r.author != peer]
+        texts = {r.blob: ledger.get_commit(r.blob) for r in mine}
+        feed = build_feed(ledger, swarm)
+    # every run of the rung-1 node: its class, the budget it ran under (1.5 x 2 s), its own baseline runs
+    assert mine and all(r.hw_class.endswith("+r1") and r.budget == "3s" for r in mine)
+    assert [r.action for r in mine][:3] == ["baseline"] * 3      # the peer's rung-0 baseline runs are no rung-1 runs
+    base = knob_values(bytes(texts[mine[0].blob]).decode())
+    assert (base["N_LAYER"], base["N_EMBD"], base["LEARNING_RATE"]) == (2, 64, 4e-3)
+    # the transfer: the peer's idea, scaled by rung 1's factors, run here and judged against rung 1's best
+    [up] = [r for r in mine if r.action == "explore"][:1]
+    assert up.description == f"from {PEER_CLASS}: LEARNING_RATE 4e-3 -> 1e-2", up.description
+    ran = knob_values(bytes(texts[up.blob]).decode())
+    assert (ran["N_LAYER"], ran["N_EMBD"], ran["N_HEAD"], ran["LEARNING_RATE"]) == (2, 64, 2, 1e-2)
+    assert up.status in ("keep", "discard")
+
+    transfers = feed["transfers"]
+    assert (transfers["up_tested"], transfers["up_held"]) == (1, int(up.status == "keep"))
+    verdict = f"kept on {PEER_CLASS}, {up.hw_class}" if up.status == "keep" else \
+        f"kept on {PEER_CLASS}; lost on {up.hw_class}"
+    assert transfers["ideas"] == [f"LEARNING_RATE 4e-3 -> 1e-2: {verdict}"]
+    out = subprocess.run([sys.executable, "-m", "node", "feed", "--home", str(home)], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    assert out.returncode == 0, out.stderr
+    assert f"idea LEARNING_RATE 4e-3 -> 1e-2: {verdict}" in out.stdout, out.stdout
+    assert f"rungs: {int(up.status == 'keep')} of 1 rung-0 keeps re-tested higher up held there" in out.stdout
