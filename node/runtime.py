@@ -337,7 +337,7 @@ def run_verify(config: NodeConfig, commit: str, *, linger: float = 5.0, console:
 def leave_quickly() -> None:
     """Spare a node that has shut down (ledger flushed and closed, host closed) the interpreter's last garbage
     collections: at exit CPython's module teardown walks every object the imports made (libp2p, trio, sqlite-utils,
-    click, ...), 0.3-0.4 CPU-s per node measured on a 2-core machine and seconds of wall time on a loaded one, after
+    click, ...), 0.4-0.5 CPU-s per node measured on a 2-core machine and seconds of wall time on a loaded one, after
     the node has already said "stopped". Frozen objects are skipped by those walks; they are still freed by their
     reference counts, and the standard streams are still flushed. Only for a process that is leaving: what is frozen
     is never collected."""
