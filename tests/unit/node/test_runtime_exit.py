@@ -8,9 +8,9 @@ import node.runtime
 
 
 def test_leave_quickly_takes_the_heap_out_of_the_exit_collections() -> None:
-    assert gc.get_freeze_count() == 0
+    before = gc.get_freeze_count()
     try:
         node.runtime.leave_quickly()
-        assert gc.get_freeze_count() > 10_000  # every object the imports made (libp2p, trio, ...) is frozen
+        assert gc.get_freeze_count() > before + 10_000  # every object the imports made (libp2p, trio, ...) is frozen
     finally:
         gc.unfreeze()  # this process goes on running tests
