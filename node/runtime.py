@@ -13,12 +13,14 @@ worker thread reaches the network only through ``node.ports``), the connected pe
 for ``status``, and claims pruned from the ledger. ``verify`` re-runs one claim.
 
 :func:`run_join` and :func:`run_verify` are what the CLI calls: one call each, signals handled, the ledger opened
-and closed, and every failure one :class:`~node.errors.NodeError` (protocol errors included) with its fix.
+and closed, and every failure one :class:`~node.errors.NodeError` (protocol errors included) with its fix. The process
+leaves right after them, so they end with :func:`leave_quickly`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -46,7 +48,8 @@ from node.swarms import RungError, SwarmError, at_rung, budget_rule, is_builtin_
 from protocol import Identity, Manifest, ProtocolError, Result, Verified, decode_and_verify
 from trainer import Budget
 
-__all__ = ["Node", "Console", "Verdict", "run_join", "run_verify", "check_ports_free", "write_node_file"]
+__all__ = ["Node", "Console", "Verdict", "run_join", "run_verify", "check_ports_free", "write_node_file",
+           "leave_quickly"]
 
 log = logging.getLogger(__name__)
 
@@ -263,8 +266,10 @@ class Node:
 def run_join(config: NodeConfig, target: Join | None, *, max_experiments: int | None = None,
              verbose: int = 0, console: Console | None = None) -> None:
     """``swarm-node join``: the swarm of ``target`` (None: the built-in swarm under ``config.budget``), until
-    SIGINT/SIGTERM or the last experiment. Every failure is a :class:`NodeError`."""
-    with one_error_root():
+    SIGINT/SIGTERM or the last experiment. Every failure is a :class:`NodeError`. The process is expected to exit
+    after it (:func:`leave_quickly`)."""
+    with contextlib.ExitStack() as leaving, one_error_root():
+        leaving.callback(leave_quickly)
         config.home.mkdir(parents=True, exist_ok=True, mode=0o700)
         route_libp2p_logs(config.home / "logs" / "libp2p.log", verbose=verbose >= 2)
         identity = Identity.load_or_create(config.identity_path)
@@ -307,8 +312,10 @@ async def _until_signalled(config: NodeConfig, identity: Identity, ledger: Ledge
 
 
 def run_verify(config: NodeConfig, commit: str, *, linger: float = 5.0, console: Console | None = None) -> Verdict:
-    """``swarm-node verify``: re-run the latest result of this node's ledger whose commit starts with ``commit``."""
-    with one_error_root():
+    """``swarm-node verify``: re-run the latest result of this node's ledger whose commit starts with ``commit``; the
+    process is expected to exit after it (:func:`leave_quickly`)."""
+    with contextlib.ExitStack() as leaving, one_error_root():
+        leaving.callback(leave_quickly)
         if not config.ledger_path.exists():
             raise NodeError(f"no ledger at {config.ledger_path}: join the swarm first (swarm-node join ...)")
         identity = Identity.load_or_create(config.identity_path)
@@ -325,6 +332,16 @@ def run_verify(config: NodeConfig, commit: str, *, linger: float = 5.0, console:
                     return await node.verify(claim, linger=linger)
 
             return trio.run(verified)
+
+
+def leave_quickly() -> None:
+    """Spare a node that has shut down (ledger flushed and closed, host closed) the interpreter's last garbage
+    collections: at exit CPython's module teardown walks every object the imports made (libp2p, trio, sqlite-utils,
+    click, ...), 0.4-0.5 CPU-s per node measured on a 2-core machine and seconds of wall time on a loaded one, after
+    the node has already said "stopped". Frozen objects are skipped by those walks; they are still freed by their
+    reference counts, and the standard streams are still flushed. Only for a process that is leaving: what is frozen
+    is never collected."""
+    gc.freeze()
 
 
 def check_ports_free(listen: Sequence[str]) -> None:

@@ -105,6 +105,7 @@ def test_a_stock_js_libp2p_node_reads_results_and_its_junk_bans_only_it(tmp_path
     publisher.ask("publish", "done", n=1)  # honest traffic still flows through the node
     node.line_with("synthetic", 30)
     js.send("stop")
+    publisher.send("stop")  # it and the node leave at once
     code, err = node.interrupt()
     assert code == 0 and "stopped" in err, err[-2000:]
     assert publisher.stop() == 0

@@ -91,8 +91,9 @@ def test_a_lie_is_refuted_and_ignored_after_and_an_honest_gain_is_attested_and_a
     node = Cli("join", swarm.hex(), "--home", str(home), "--max-experiments", "6", *LOCAL,
                env={"SWARM_NODE_VERIFY_SHARE": "1.0"})
     address = node.line_with("join string:", 60).split("@", 1)[1]
-    liar = NodeProc(tmp_path / "liar", swarm, peers=[address])
-    honest = NodeProc(tmp_path / "honest", swarm, peers=[address])
+    liar, honest = (NodeProc(tmp_path / name, swarm, peers=[address], wait=False) for name in ("liar", "honest"))
+    for peer in (liar, honest):  # started together: their imports overlap
+        peer.ready()
     try:
         node.line_with("baseline run 1/3", 120)  # both claims arrive while the node calibrates
         lie_text = BASELINE + "# nothing changed, but it claims a miracle\n"
@@ -109,8 +110,7 @@ def test_a_lie_is_refuted_and_ignored_after_and_an_honest_gain_is_attested_and_a
         code, err = node.finish()
         assert code == 0 and "stopped" in err, err[-3000:]
     finally:
-        for proc in (liar, honest):
-            proc.stop()
+        NodeProc.stop_all([liar, honest])
 
     with Ledger(home / "ledger.sqlite", readonly=True) as ledger:
         mine = [r for r in ledger.results(swarm) if r.author.hex() == ledger_author(home)]
@@ -171,7 +171,9 @@ def test_two_peers_improvements_are_stacked_and_the_merge_is_tested(tmp_path: Pa
     node = Cli("join", swarm.hex(), "--home", str(home), "--max-experiments", "5", *LOCAL,
                env={"SWARM_NODE_VERIFY_SHARE": "1.0"})
     address = node.line_with("join string:", 60).split("@", 1)[1]
-    peers = [NodeProc(tmp_path / name, swarm, peers=[address]) for name in ("alice", "bob")]
+    peers = [NodeProc(tmp_path / name, swarm, peers=[address], wait=False) for name in ("alice", "bob")]
+    for peer in peers:  # started together: their imports overlap
+        peer.ready()
     try:
         node.line_with("baseline run 1/3", 120)
         peers[0].ask("claim_result", "published", text=faster, metric=7.40, budget_tokens=TOKENS,

@@ -96,4 +96,4 @@ def test_sigkill_mid_stream_keeps_every_acknowledged_result_and_catches_up(tmp_p
     assert sorted(held(revived)) == sorted(held(peer))
     seq_after = revived.ask("publish", "published", n=1)["seq"]
     assert seq_after > max(acked)  # the own counter survived the kill: no seq reused
-    assert revived.stop() == 0 and peer.stop() == 0
+    assert NodeProc.stop_all([revived, peer]) == [0, 0]

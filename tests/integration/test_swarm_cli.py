@@ -40,8 +40,8 @@ def test_seed_then_join_with_only_the_join_string_and_ctrl_c(tmp_path: Path) -> 
     for _ in range(3):
         watcher.line_with("synthetic", 30)  # --watch prints each result as it arrives
 
-    for cli in (watcher, seeder):
-        code, err = cli.interrupt()
+    publisher.send("stop")  # all three leave at once
+    for code, err in Cli.interrupt_all([watcher, seeder]):
         assert code == 0 and "stopped" in err, err[-2000:]
     with Ledger(tmp_path / "watcher" / "ledger.sqlite", readonly=True) as ledger:
         assert ledger.count(bytes.fromhex(swarm_hex)) == 3
@@ -63,11 +63,11 @@ def test_feed_observes_a_swarm_from_its_join_string(tmp_path: Path) -> None:
                    env={"SWARM_NODE_MDNS": "false", "SWARM_NODE_LISTEN": "/ip4/127.0.0.1/tcp/0"})
     lines = [observer.line_with('"status"', 90) for _ in range(2)]
     assert all('"description": "synthetic' in line for line in lines)
-    code, _ = observer.interrupt(timeout=90)  # 45 s was not enough once inside a full CI run (an open finding)
+    publisher.send("stop")  # all three leave at once
+    # 45 s was not enough once inside a full CI run (an open finding)
+    (code, _), _ = Cli.interrupt_all([observer, seeder], timeout=90)
     assert code in (0, 1)  # Ctrl-C ends the feed and stops its observer node
-    for proc in (publisher,):
-        proc.stop()
-    seeder.interrupt()
+    publisher.stop()
 
 
 def test_join_refuses_a_taken_port_with_the_fix(tmp_path: Path) -> None:

@@ -49,4 +49,4 @@ def test_join_string_is_enough_to_get_manifest_data_and_commit(tmp_path: Path) -
     assert not joiner.ask("fetch_commit", "commit", blob="0" * 40)["ok"]  # nobody has it: None, not an error
     assert not joiner.ask("fetch_data", "data", hash="11" * 32, dest=str(tmp_path / "none"))["ok"]
     assert not (tmp_path / "none").exists()
-    assert joiner.stop() == 0 and seeder.stop() == 0
+    assert NodeProc.stop_all([joiner, seeder]) == [0, 0]

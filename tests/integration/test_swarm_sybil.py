@@ -42,8 +42,10 @@ def test_three_fresh_identities_never_get_code_run_on_a_node_without_a_sandbox(t
                env={"SWARM_NODE_VERIFY_SHARE": "1.0", "SWARM_NODE_BWRAP": "none"})
     address = node.line_with("join string:", 60).split("@", 1)[1]
     node.line_with("NO SANDBOX", 60)  # the switch took: this node really runs code unconfined
-    author = NodeProc(tmp_path / "sybil-author", swarm, peers=[address])
-    witnesses = [NodeProc(tmp_path / f"sybil-{i}", swarm, peers=[address]) for i in (1, 2)]
+    author = NodeProc(tmp_path / "sybil-author", swarm, peers=[address], wait=False)
+    witnesses = [NodeProc(tmp_path / f"sybil-{i}", swarm, peers=[address], wait=False) for i in (1, 2)]
+    for proc in (author, *witnesses):  # started together: their imports overlap
+        proc.ready()
     try:
         node.line_with("baseline run 1/3", 120)  # the claim and its "confirmations" arrive while it calibrates
         claim = author.ask("claim_result", "published", text=payload, metric=1.0, budget_tokens=TOKENS,
@@ -78,8 +80,10 @@ def test_a_never_served_fake_best_confirmed_by_two_fresh_keys_is_never_best(tmp_
     swarm = swarm_id_of(manifest)
     (tmp_path / "manifest").write_bytes(manifest)
     honest = NodeProc(tmp_path / "honest", swarm, manifest=tmp_path / "manifest")
-    rogue = NodeProc(tmp_path / "rogue", swarm, peers=honest.addrs)
-    witnesses = [NodeProc(tmp_path / f"sybil-{i}", swarm, peers=honest.addrs) for i in (1, 2)]
+    rogue = NodeProc(tmp_path / "rogue", swarm, peers=honest.addrs, wait=False)
+    witnesses = [NodeProc(tmp_path / f"sybil-{i}", swarm, peers=honest.addrs, wait=False) for i in (1, 2)]
+    for proc in (rogue, *witnesses):  # started together: their imports overlap
+        proc.ready()
     try:
         own = honest.ask("claim_result", "published", text=BASELINE, metric=3.0, budget_tokens=TOKENS,
                          description="the honest node's own kept result")

@@ -13,6 +13,7 @@ import json
 import random
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -88,7 +89,8 @@ def seed_task(tmp_path: Path, kind: str) -> tuple[str, Path, str]:
 
 @pytest.mark.timeout(900)
 def test_a_classify_and_a_rank_swarm_of_two_nodes_keep_and_verify_a_higher_score(tmp_path: Path) -> None:
-    swarms = {kind: seed_task(tmp_path, kind) for kind in TASKS}
+    with ThreadPoolExecutor(len(TASKS)) as pool:  # both seeds at once (each a `swarm-node seed` process)
+        swarms = dict(zip(TASKS, pool.map(lambda kind: seed_task(tmp_path, kind), TASKS)))
     with contextlib.ExitStack() as stack:
         llms = {kind: stack.enter_context(FakeOpenAI([("good", good, "raise the learning rate from 1e-6 to 2e-2")]))
                 for kind, (_, _, good) in swarms.items()}  # one scripted endpoint per swarm
@@ -106,13 +108,12 @@ def test_a_classify_and_a_rank_swarm_of_two_nodes_keep_and_verify_a_higher_score
                 seeders[kind].line_with("explore  keep", 600)
                 joiners[kind].line_with("adopt    keep", 600)
         except AssertionError as exc:  # say what each node logged
-            logs = {f"{kind} {role}": proc.interrupt(60)[1][-2500:] for role, procs in
-                    (("seeder", seeders), ("joiner", joiners)) for kind, proc in procs.items()}
+            named = {f"{kind} {role}": proc for role, procs in (("seeder", seeders), ("joiner", joiners))
+                     for kind, proc in procs.items()}
+            logs = dict(zip(named, (err[-2500:] for _, err in Cli.interrupt_all(list(named.values()), 60))))
             raise AssertionError(f"{exc}\n" + "\n".join(f"--- {k}:\n{v}" for k, v in logs.items())) from None
-        finally:
-            for proc in [*joiners.values(), *seeders.values()]:
-                if proc.proc.poll() is None:
-                    proc.interrupt(60)
+        finally:  # all four at once: their shutdowns overlap
+            Cli.interrupt_all([proc for proc in [*joiners.values(), *seeders.values()] if proc.proc.poll() is None], 60)
         prompts = {kind: str(llm.requests[0]["messages"]) for kind, llm in llms.items()}
     assert "raise accuracy (higher is better)" in prompts["classify"] and "logits [B, n_labels]" in prompts["classify"]
     assert "raise ndcg@10 (higher is better)" in prompts["rank"]
