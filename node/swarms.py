@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from node.ledger import Ledger
 
 __all__ = ["SwarmSpec", "SwarmError", "RungError", "budget_rule", "check_program", "is_builtin_data", "load_swarm",
-           "task_of", "read_rungs", "canonical_rungs", "manifest_rung", "at_rung", "rung_words"]
+           "task_of", "read_rungs", "canonical_rungs", "manifest_rung", "at_rung", "rung_run", "rung_words"]
 
 MAX_PROGRAM_BYTES = 64 * 1024
 
@@ -165,11 +165,18 @@ def at_rung(spec: SwarmSpec, rung: int) -> SwarmSpec:
     if step is None:
         return spec
     try:
-        budget = Budget(spec.budget.kind, max(1, round(spec.budget.amount * step.budget)))
-        baseline = check_train_py(step.scale_text(spec.baseline))
+        budget, baseline = rung_run(step, spec.budget.kind, spec.budget.amount, spec.baseline)
     except (TrainerError, CoordinatorError) as exc:
         raise RungError(f"--rung {rung} ({rung_words(rung, step)}) cannot be run here: {exc}") from exc
     return dataclasses.replace(spec, baseline=baseline, budget=budget, rung=rung)
+
+
+def rung_run(step: Rung, kind: str, amount: float, train_py: str) -> tuple[Budget, str]:
+    """What a rung runs: the budget times its multiple (at least 1) and ``train_py`` with its knobs scaled, through
+    the gate. The one rule for ``seed --rungs`` (checked before signing) and ``join --rung`` (``at_rung``); raises
+    TrainerError or CoordinatorError."""
+    budget = Budget(kind, max(1, round(amount * step.budget)))  # type: ignore[arg-type]
+    return budget, check_train_py(step.scale_text(train_py))
 
 
 def task_of(manifest: Manifest, ledger: Ledger | None = None) -> TaskSpec:

@@ -165,8 +165,8 @@ def check_rungs(text: str, train_py: str, budget: BudgetRule) -> list[Rung]:
     a RungError saying which rung fails and why."""
     from coordinator.errors import CoordinatorError
     from coordinator.knobs import read_knobs
-    from node.swarms import RungError, read_rungs, rung_words
-    from trainer import Budget, TrainerError, check_train_py
+    from node.swarms import RungError, read_rungs, rung_run, rung_words
+    from trainer import TrainerError
 
     rungs = read_rungs(text.strip(), "--rungs")
     if rungs and budget.kind != "seconds":
@@ -178,9 +178,7 @@ def check_rungs(text: str, train_py: str, budget: BudgetRule) -> list[Rung]:
             raise RungError(f"--rungs: rung {k} scales {', '.join(missing)}, but train.py has no such numeric "
                             "UPPER_CASE knob")
         try:
-            Budget(budget.kind, max(1, round(budget.amount * rung.budget)))
-            scaled = rung.scale_text(train_py)
-            check_train_py(scaled)
+            rung_run(rung, budget.kind, budget.amount, train_py)
         except (TrainerError, CoordinatorError) as exc:
             raise RungError(f"--rungs: rung {k} ({rung_words(k, rung)}) cannot run: {exc}") from exc
     return rungs
