@@ -9,11 +9,12 @@ tried regardless of its share, and as a last resort the base is measured again (
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
-from coordinator.records import Action, Policy
+from coordinator.records import Action, Policy, SeenResult, SwarmView
+from coordinator.trust import TrustBook
 
-__all__ = ["Tally", "share_allows", "plan_next"]
+__all__ = ["Tally", "share_allows", "plan_next", "replay"]
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,29 @@ class Tally:
     experiments: int = 0
     adopts: int = 0
     stacks: int = 0
+
+
+def replay(mine: Sequence[SeenResult], view: SwarmView, *, author: bytes, trust: TrustBook, margin: float) -> Tally:
+    """A restarted node's tally from its own results (baseline runs and re-runs not counted), and the trust its adopts
+    earned: a crash or a run worse than the claim by more than ``margin`` refutes the claimer, else confirms."""
+    experiments = adopts = stacks = 0
+    by_id = {s.result_id: s.result for s in view.results}
+    for s in mine:
+        r = s.result
+        if r.action in ("baseline", "rerun"):
+            continue
+        experiments += 1
+        if r.reproduces:
+            adopts += 1
+            claim = by_id.get(r.reproduces)
+            if claim is not None and claim.author != author:
+                if r.status == "crash" or r.metric > claim.metric + margin:
+                    trust.refute(claim.author)
+                else:
+                    trust.confirm(claim.author)
+        elif r.action == "stack":
+            stacks += 1
+    return Tally(experiments, adopts, stacks)
 
 
 def share_allows(done: int, experiments: int, share: float) -> bool:

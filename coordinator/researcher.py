@@ -30,7 +30,7 @@ from coordinator.direction import CostRun, check_direction, cost_view, shown, sh
 from coordinator.noise import NoiseEvidence, NoiseModel
 from coordinator.peers import (adopt_candidates, claimed_blobs, parent_blobs, scored_blobs, stack_pairs,
                               unfulfilled_claims, verified_ids, vouched_peers)
-from coordinator.plan import Tally, plan_next, share_allows
+from coordinator.plan import Tally, plan_next, replay, share_allows
 from coordinator.records import (Action, HistoryItem, Outcome, Policy, ProposalContext, RunRecord, ScoredText,
                                  SeenResult, SwarmView, TrustChange)
 from coordinator.runbook import RunBook
@@ -109,30 +109,13 @@ class Researcher:
         self.book.observe(view)
         mine = sorted((s for s in view.results if s.result.author == self.author and self._competes(s.result)),
                       key=lambda s: s.result.created_at)
-        experiments = adopts = stacks = 0
-        by_id = {s.result_id: s.result for s in view.results}
-        for s in mine:
-            r = s.result
-            self._ran.add(r.blob)
-            if r.action in ("baseline", "rerun"):
-                continue
-            experiments += 1
-            if r.reproduces:
-                adopts += 1
-                claim = by_id.get(r.reproduces)
-                if claim is not None and claim.author != self.author:
-                    if r.status == "crash" or r.metric > claim.metric + self.noise.margin:
-                        self.trust.refute(claim.author)
-                    else:
-                        self.trust.confirm(claim.author)
-            elif r.action == "stack":
-                stacks += 1
-        self.tally = Tally(experiments, adopts, stacks)
+        self._ran.update(s.result.blob for s in mine)
+        self.tally = replay(mine, view, author=self.author, trust=self.trust, margin=self.noise.margin)
         runs = self.noise.runs_of(self.head_blob)
         self.best: float | None = sum(runs) / len(runs) if runs else None
         if mine:
             log.info("resumed at %s: best %s, %d experiments, %d baseline runs", self.head[:10], self.best,
-                     experiments, self.noise.baseline_runs())
+                     self.tally.experiments, self.noise.baseline_runs())
 
     def _competes(self, r: object) -> bool:
         return self.book.competes(r)
@@ -324,9 +307,11 @@ class Researcher:
         return outcome
 
     def _runs(self, text: str, blob: str, actions: list[str]) -> list[tuple[RunLike, RunRecord]]:
-        """Runs with the blob's next run indexes as seeds (the swarm's k-th seed for its k-th run), in flight at once
-        up to ``parallel``."""
-        return run_wave(self.runner, self.book, text, blob, actions, self.parallel)
+        """Runs with the blob's next run indexes as seeds (the swarm's k-th seed for its k-th run; the baseline's: the
+        indexes no run of it has yet, ``RunBook.baseline_indexes``), in flight at once up to ``parallel``."""
+        indices = (self.book.baseline_indexes(self.policy.baseline_repeats, self.rng, len(actions))
+                   if blob == self.baseline_blob and actions[0] == "baseline" else None)
+        return run_wave(self.runner, self.book, text, blob, actions, self.parallel, indices)
 
     def _execute(self, action: Action, changes: list[TrustChange]) -> Outcome:
         blob = self._remember(action.train_py)
@@ -338,10 +323,7 @@ class Researcher:
         _, reference = self.book.reference(self.head_blob, action.parents if action.kind == "stack" else ())
         margin, paired_margin = self.margin, self.noise.paired_margin  # measured before this candidate's runs
         missing = self.policy.baseline_repeats - self.noise.baseline_indexes()
-        actions = first_wave(action.kind, self.parallel, missing)
-        indices = (self.book.baseline_indexes(self.policy.baseline_repeats, self.rng, len(actions))
-                   if action.kind == "baseline" and blob == self.baseline_blob else None)
-        wave = run_wave(self.runner, self.book, action.train_py, blob, actions, self.parallel, indices)
+        wave = self._runs(action.train_py, blob, first_wave(action.kind, self.parallel, missing))
         (first, record), records = wave[0], [rec for _, rec in wave]
         self._ran.add(blob)
         parent = self.head
