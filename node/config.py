@@ -50,6 +50,7 @@ ENV_PREFIX = "SWARM_NODE_"
 AGENTS = ("mutate", "tpe", "llm", "hybrid")
 MAX_ADDRS = 32
 MAX_PARALLEL = 256
+MAX_BASELINE_REPEATS = 10
 MAX_CONFIG_BYTES = 64 * 1024
 MAX_RUNGS = 8  # coordinator.transfer.MAX_RUNGS (not imported: the coordinator package loads the agents' libraries)
 _ENV_ALIASES = {"bootstrap": "SWARM_NODE_PEERS"}
@@ -78,6 +79,7 @@ class NodeConfig:
     watch: bool = False
     verify_share: float = 0.2
     trust_threshold: float = -2.0
+    baseline_repeats: int = 3  # baseline runs per hardware class before exploring (1-10)
     require_sandbox: bool = True
     trusted_peers: tuple[str, ...] = ()  # peer ids (12D3KooW...) whose claims and attestations this user trusts
     dashboard_host: str = "127.0.0.1"
@@ -263,6 +265,8 @@ def _coerce(key: str, value: object, source: str, from_text: bool) -> Any:
         return _as_float(key, value, source, from_text)
     if key in ("dashboard_port", "parallel", "rung"):
         return _as_int(key, value, source, from_text)
+    if key == "baseline_repeats":
+        return _as_int(key, value, source, from_text)
     if key == "budget":
         if value is None or (from_text and isinstance(value, str) and not value.strip()):
             return None
@@ -283,6 +287,9 @@ def _check(config: NodeConfig, sources: Mapping[str, str]) -> None:
         raise _fail("agent", src("agent"), f"unknown agent {config.agent!r}; choose one of {', '.join(AGENTS)}")
     if not 0.0 <= config.verify_share <= 1.0:
         raise _fail("verify_share", src("verify_share"), f"{config.verify_share} is not between 0 and 1")
+    if not 1 <= config.baseline_repeats <= MAX_BASELINE_REPEATS:
+        raise _fail("baseline_repeats", src("baseline_repeats"), f"{config.baseline_repeats} baseline runs: choose "
+                    f"1-{MAX_BASELINE_REPEATS} (fewer measure the noise less well: the default is 3)")
     if not 0.1 <= config.sync_interval <= 3600.0:
         raise _fail("sync_interval", src("sync_interval"), f"{config.sync_interval} is not between 0.1 and 3600 s")
     if not 0 <= config.dashboard_port <= 65535:

@@ -118,7 +118,8 @@ class ResearchLoop:
                         "that they verified" if strict
                         else "running peers' code UNSANDBOXED (--no-sandbox)")
         self.policy = policy or Policy(verify_share=config.verify_share, trust_threshold=config.trust_threshold,
-                                       only_verified_peer_code=strict, trusted_authors=trusted_keys(config))
+                                       only_verified_peer_code=strict, trusted_authors=trusted_keys(config),
+                                       baseline_repeats=config.baseline_repeats)
         self.ports = ThreadPorts(network=network, ledger=ledger, swarm=swarm, author=author,
                                  fingerprint=self.hardware.fingerprint, on_outcome=on_outcome)
         self.work_root = Path(config.swarm_dir(swarm.swarm_id)) / "runs"

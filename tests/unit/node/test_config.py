@@ -95,6 +95,8 @@ def test_invalid_toml_is_a_config_error(node_home: Path) -> None:
         ("dashboard_port = true", {}, {}, "dashboard_port", "config file"),
         ("parallel = -1", {}, {}, "parallel", "config file"),
         ("", {"SWARM_NODE_PARALLEL": "many"}, {}, "parallel", "environment SWARM_NODE_PARALLEL"),
+        ("baseline_repeats = 0", {}, {}, "baseline_repeats", "config file"),
+        ("", {"SWARM_NODE_BASELINE_REPEATS": "11"}, {}, "baseline_repeats", "environment SWARM_NODE_BASELINE_REPEATS"),
         ('budget = "forever"', {}, {}, "budget", "config file"),
         ('model = ""', {}, {}, "model", "config file"),
         ("", {}, {"require_sandbox": "no"}, "require_sandbox", "override require_sandbox"),
@@ -140,3 +142,9 @@ def test_trusted_peers_are_peer_ids_whose_keys_the_node_knows(node_home: Path) -
     assert public_key_of_peer_id(peer.peer_id + "0") is None
     with pytest.raises(ConfigError, match="trusted_peers .*not an Ed25519 peer id"):
         load_config(env={"SWARM_NODE_HOME": str(node_home)}, overrides={"trusted_peers": ("12D3KooWnope",)})
+
+
+def test_baseline_repeats_from_the_environment(node_home: Path) -> None:
+    assert load_config(env={"SWARM_NODE_HOME": str(node_home)}).baseline_repeats == 3
+    env = {"SWARM_NODE_HOME": str(node_home), "SWARM_NODE_BASELINE_REPEATS": "1"}
+    assert load_config(env=env).baseline_repeats == 1
