@@ -3,7 +3,8 @@ second node with the printed join string, both research; a keep happens (a highe
 other node re-runs it and confirms it (its feed shows it verified, higher is better).
 
 Lean: tiny data a byte model learns at once, 1-second CPU budgets, a baseline whose learning rate is far too low (so
-the fake LLM's fix is a sure gain), and both swarms run at once. The only fake is the LLM.
+the fake LLM's fix is a sure gain), one baseline run per node (``baseline_repeats``: the gain is ~0.5, far above any
+noise, so three runs would measure nothing this test asserts), and both swarms run at once. The only fake is the LLM.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from trainer.tasks import baseline_train_py
 pytestmark = pytest.mark.slow
 
 LOCAL = ["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"]
+ONE_BASELINE = {"SWARM_NODE_BASELINE_REPEATS": "1"}  # each node's baseline once, then the research
 TASKS = {"classify": "accuracy", "rank": "ndcg@10"}
 # The package's baseline made quick (smaller embeddings, no warmup: about a hundred steps in 1 CPU-second) and broken
 # by a learning rate far too low; the fake LLM's one-knob fix is a sure gain on data a byte model learns at once.
@@ -95,7 +97,7 @@ def test_a_classify_and_a_rank_swarm_of_two_nodes_keep_and_verify_a_higher_score
         llms = {kind: stack.enter_context(FakeOpenAI([("good", good, "raise the learning rate from 1e-6 to 2e-2")]))
                 for kind, (_, _, good) in swarms.items()}  # one scripted endpoint per swarm
         seeders = {kind: Cli("join", swarm, "--home", str(home), "--agent", "llm", "--model", "fake", *LOCAL,
-                             env={"OPENAI_BASE_URL": llms[kind].base_url, "OPENAI_API_KEY": "x"})
+                             env={"OPENAI_BASE_URL": llms[kind].base_url, "OPENAI_API_KEY": "x", **ONE_BASELINE})
                    for kind, (swarm, home, _) in swarms.items()}
         joiners: dict[str, Cli] = {}
         try:
@@ -103,7 +105,7 @@ def test_a_classify_and_a_rank_swarm_of_two_nodes_keep_and_verify_a_higher_score
                 join_string = seeder.line_with("join string:", 120).split()[-1]
                 # the joiner starts while the seeder calibrates: both research; it re-runs the keep when it comes
                 joiners[kind] = Cli("join", join_string, "--home", str(tmp_path / kind / "joiner"), *LOCAL,
-                                    env={"SWARM_NODE_VERIFY_SHARE": "1.0"})
+                                    env={"SWARM_NODE_VERIFY_SHARE": "1.0", **ONE_BASELINE})
             for kind in TASKS:
                 seeders[kind].line_with("explore  keep", 600)
                 joiners[kind].line_with("adopt    keep", 600)
