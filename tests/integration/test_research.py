@@ -230,8 +230,10 @@ def test_two_nodes_never_both_run_the_same_train_py(tmp_path: Path) -> None:
 def test_tpe_agent_proposes_whole_configurations_in_a_real_node(tmp_path: Path) -> None:
     home = tmp_path / "home"
     swarm = seed_swarm(tmp_path, home)
-    node = Cli("join", swarm.hex(), "--home", str(home), "--agent", "tpe", "--max-experiments", "4", *LOCAL)
-    node.line_with("done: 4 experiment(s)", timeout=400)
+    # one baseline run (baseline_repeats 1: calibration is not what this test is about), then TPE's proposal
+    node = Cli("join", swarm.hex(), "--home", str(home), "--agent", "tpe", "--max-experiments", "2", *LOCAL,
+               env={"SWARM_NODE_BASELINE_REPEATS": "1"})
+    node.line_with("done: 2 experiment(s)", timeout=400)
     code, err = node.finish()
     assert code == 0 and "agent tpe" in err + "\n".join(node.out), err[-3000:]
     with Ledger(home / "ledger.sqlite", readonly=True) as ledger:
