@@ -27,6 +27,9 @@ pytestmark = pytest.mark.slow
 LOCAL = ["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"]
 TOKENS = 20_000
 BASELINE = tiny_train_py(LEARNING_RATE="1e-4")
+# Calibration on two baseline runs, where a test's claims only need to arrive while the node calibrates and its
+# assertions are about what follows (the default three: test_llm_loop_... and test_two_nodes_...).
+TWO_BASELINES = {"SWARM_NODE_BASELINE_REPEATS": "2"}
 
 
 def with_lr(value: str) -> str:
@@ -84,18 +87,19 @@ def test_llm_loop_keeps_a_gain_discards_a_loss_and_git_agrees_with_the_ledger(tm
     assert "raise the learning rate" in git(workspace, "log", "-1", "--format=%B")
 
 
-@pytest.mark.timeout(600)  # six experiments, each kept or refuted one re-run with the next seed (12 runs or so)
+@pytest.mark.timeout(600)  # five experiments, each kept or refuted one re-run with the next seed (10 runs or so)
 def test_a_lie_is_refuted_and_ignored_after_and_an_honest_gain_is_attested_and_adopted(tmp_path: Path) -> None:
     home = tmp_path / "researcher"
     swarm = seed_swarm(tmp_path, home)
-    node = Cli("join", swarm.hex(), "--home", str(home), "--max-experiments", "6", *LOCAL,
-               env={"SWARM_NODE_VERIFY_SHARE": "1.0"})
+    # two baseline runs (the claims arrive during the second), the two adoptions, one more step for the second lie
+    node = Cli("join", swarm.hex(), "--home", str(home), "--max-experiments", "5", *LOCAL,
+               env={"SWARM_NODE_VERIFY_SHARE": "1.0", **TWO_BASELINES})
     address = node.line_with("join string:", 60).split("@", 1)[1]
     liar, honest = (NodeProc(tmp_path / name, swarm, peers=[address], wait=False) for name in ("liar", "honest"))
     for peer in (liar, honest):  # started together: their imports overlap
         peer.ready()
     try:
-        node.line_with("baseline run 1/3", 120)  # both claims arrive while the node calibrates
+        node.line_with("baseline run 1/2", 120)  # both claims arrive while the node calibrates
         lie_text = BASELINE + "# nothing changed, but it claims a miracle\n"
         lie = liar.ask("claim_result", "published", text=lie_text, metric=1.0, budget_tokens=TOKENS,
                        description="a miracle")["id"]
@@ -106,7 +110,7 @@ def test_a_lie_is_refuted_and_ignored_after_and_an_honest_gain_is_attested_and_a
         node.line_with("adopt", 200)
         second_lie = liar.ask("claim_result", "published", text=lie_text + "# again\n", metric=0.5,
                               budget_tokens=TOKENS, description="another miracle")["id"]
-        node.line_with("done: 6 experiment(s)", 480)
+        node.line_with("done: 5 experiment(s)", 480)
         code, err = node.finish()
         assert code == 0 and "stopped" in err, err[-3000:]
     finally:
@@ -168,20 +172,20 @@ def test_two_peers_improvements_are_stacked_and_the_merge_is_tested(tmp_path: Pa
     base_commit = Workspace.open_or_create(tmp_path / "probe", BASELINE).baseline()  # the same on every node
     faster = with_lr("1e-3")  # measured here: 7.37 against the baseline's 7.94
     shorter_warmup = BASELINE.replace("WARMUP_STEPS = 5", "WARMUP_STEPS = 1")  # 7.93: a small gain
-    node = Cli("join", swarm.hex(), "--home", str(home), "--max-experiments", "5", *LOCAL,
-               env={"SWARM_NODE_VERIFY_SHARE": "1.0"})
+    node = Cli("join", swarm.hex(), "--home", str(home), "--max-experiments", "4", *LOCAL,
+               env={"SWARM_NODE_VERIFY_SHARE": "1.0", **TWO_BASELINES})
     address = node.line_with("join string:", 60).split("@", 1)[1]
     peers = [NodeProc(tmp_path / name, swarm, peers=[address], wait=False) for name in ("alice", "bob")]
     for peer in peers:  # started together: their imports overlap
         peer.ready()
     try:
-        node.line_with("baseline run 1/3", 120)
+        node.line_with("baseline run 1/2", 120)  # the claims arrive during the second baseline run
         peers[0].ask("claim_result", "published", text=faster, metric=7.40, budget_tokens=TOKENS,
                      parent=base_commit, description="LEARNING_RATE 1e-4 -> 1e-3")
         peers[1].ask("claim_result", "published", text=shorter_warmup, metric=7.94, budget_tokens=TOKENS,
                      parent=base_commit, description="WARMUP_STEPS 5 -> 1")
         node.line_with("stack", 400)
-        node.line_with("done: 5 experiment(s)", 200)
+        node.line_with("done: 4 experiment(s)", 200)
         code, err = node.finish()
         assert code == 0 and "stopped" in err, err[-3000:]
     finally:
