@@ -8,6 +8,7 @@ as a commit, as sync would leave them); the rung-1 node is a real process traini
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ from coordinator.branch import knob_values
 from coordinator.workspace import Workspace
 from node.feed.views import build_feed
 from node.ledger import Ledger
+from node.ledger.rows import ResultRow
 from protocol import BudgetRule, Identity, Result, decode_and_verify, git_blob_hash, sign_message
 from tests.integration.cliproc import Cli
 from tests.integration.nodeproc import ROOT
@@ -81,10 +83,30 @@ def test_a_rung_1_node_retests_a_rung_0_keep_with_the_scaled_knobs_and_the_feed_
     code, err = node.finish()
     assert code == 0, err[-3000:]
     assert any("| rung 1 of 1 |" in line and "budget 3s" in line for line in node.out), node.out
-    check_the_rung_1_runs_and_the_feed(home, swarm, peer.public_key)
+    up = check_the_rung_1_runs_and_the_feed(home, swarm, peer.public_key)
+    check_verify_reruns_it_at_rung_1(tmp_path, home, swarm, up)
 
 
-def check_the_rung_1_runs_and_the_feed(home: Path, swarm: bytes, peer: bytes) -> None:
+def check_verify_reruns_it_at_rung_1(tmp_path: Path, home: Path, swarm: bytes, up: ResultRow) -> None:
+    """``swarm-node verify`` of a rung-1 result (by another identity: a copy of the ledger in a fresh home) re-runs its
+    train.py (the scaled one, as it ran: not scaled again) under rung 1's budget, as class ``<hw>+r1``."""
+    other = tmp_path / "verifier"
+    other.mkdir()
+    shutil.copy(home / "ledger.sqlite", other / "ledger.sqlite")
+    out = subprocess.run([sys.executable, "-m", "node", "verify", up.commit[:12], "--home", str(other), "--linger",
+                          "0", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode in (0, 3), (out.returncode, out.stdout, out.stderr[-3000:])
+    assert "at rung 1 (r1: 1.5x budget, N_EMBD x2, N_LAYER x2) under 3s" in out.stderr, out.stderr
+    assert " at rung 1: " in out.stdout, out.stdout
+    with Ledger(other / "ledger.sqlite", readonly=True) as ledger:
+        [ran] = [r for r in ledger.results(swarm) if r.reproduces == up.message_id]
+    assert ran.blob == up.blob and ran.action == "verify"
+    assert ran.hw_class == up.hw_class and ran.budget == "3s", (ran.hw_class, ran.budget)
+    assert ran.status in ("keep", "discard") and ran.steps > 0
+
+
+def check_the_rung_1_runs_and_the_feed(home: Path, swarm: bytes, peer: bytes) -> ResultRow:
     with Ledger(home / "ledger.sqlite", readonly=True) as ledger:
         rows = ledger.results(swarm)
         mine = [r for r in rows if r.author != peer]
@@ -112,3 +134,4 @@ def check_the_rung_1_runs_and_the_feed(home: Path, swarm: bytes, peer: bytes) ->
     assert out.returncode == 0, out.stderr
     assert f"idea LEARNING_RATE 4e-3 -> 1e-2: {verdict}" in out.stdout, out.stdout
     assert f"rungs: {int(up.status == 'keep')} of 1 rung-0 keeps re-tested higher up held there" in out.stdout
+    return up
