@@ -87,6 +87,11 @@ class NodeConfig:
     rung: int | str = "auto"  # --rung: the manifest's rung to run at (0: as seeded), or "auto" (node.autorung)
 
     @property
+    def start_rung(self) -> int:
+        """The rung this node starts at: ``rung``, or 0 under ``auto`` (``node.autorung`` may climb from there)."""
+        return self.rung if isinstance(self.rung, int) else 0
+
+    @property
     def identity_path(self) -> Path:
         return self.home / "identity.key"
 

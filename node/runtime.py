@@ -111,7 +111,7 @@ class Node:
         self.ledger = ledger
         self.console = console
         self._done: trio.CancelScope | None = None
-        self.rung_now: tuple[int, str] = (0 if config.rung == "auto" else config.rung, "")  # the rung, and auto's why
+        self.rung_now: tuple[int, str] = (config.start_rung, "")  # the rung it runs at, and --rung auto's why
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -199,7 +199,7 @@ class Node:
             await research_auto(spec, self._loop, ledger=self.ledger, me=self.service.identity.public_key,
                                 say=self.console.say, on_choice=self._chose_rung, max_steps=max_experiments)
         else:
-            loop = self._loop(at_rung(spec, 0 if self.config.rung == "auto" else self.config.rung))  # 0: as seeded
+            loop = self._loop(at_rung(spec, self.config.start_rung))  # rung 0: the swarm as seeded
             self.console.say(f"researching: {loop.describe()}")
             await loop.run(max_experiments)
         self.console.say(f"done: {max_experiments} experiment(s)")
@@ -237,8 +237,8 @@ class Node:
             raise NodeError(f"the record filed as swarm {self.swarm_id.hex()[:16]}'s manifest is a "
                             f"{type(manifest).__name__}: the ledger is damaged (move ledger.sqlite aside and join "
                             "again)")
-        if not config.watch and config.rung != "auto":
-            manifest_rung(manifest, config.rung)  # a --rung it does not define ends the node, with the rungs it has
+        if not config.watch:
+            manifest_rung(manifest, config.start_rung)  # a --rung it does not define ends the node, with the rungs it has
         while ledger.get_commit(manifest.baseline_blob) is None and not config.watch:
             if await svc.fetch_commit(manifest.baseline_blob, author=manifest.author) is not None:
                 break
@@ -260,8 +260,7 @@ class Node:
 
     async def verify(self, claim: ResultRow, *, linger: float = 5.0, connect_wait: float = 20.0,
                      swarm: SwarmSpec | None = None) -> Verdict:
-        """Re-run ``claim`` here, publish the attestation, stay ``linger`` seconds so peers get it. ``swarm`` is the
-        swarm as the claim ran it (default: ``claim_swarm``: at the rung its class names)."""
+        """Re-run ``claim`` as it ran (``swarm``, default ``claim_swarm``: at its rung), publish, stay ``linger`` s."""
         spec = swarm or claim_swarm(self.ledger, claim)
         with trio.move_on_after(connect_wait):  # give the bootstrap peers (and mDNS) a moment to connect
             while not self.service.peers() and self.ledger.get_commit(claim.blob) is None:
@@ -305,11 +304,11 @@ def _check_rung(config: NodeConfig, ledger: Ledger, swarm_id: bytes) -> None:
     """Refuse a ``--rung`` the swarm's manifest does not define before going online, when the manifest is here
     (otherwise ``Node._obtain_swarm`` checks it once fetched)."""
     envelope = ledger.get_manifest(swarm_id)
-    if config.rung in (0, "auto") or config.watch or envelope is None:
+    if config.start_rung == 0 or config.watch or envelope is None:
         return
     manifest = decode_and_verify(bytes(envelope)).message
     if isinstance(manifest, Manifest):
-        manifest_rung(manifest, config.rung)
+        manifest_rung(manifest, config.start_rung)
 
 
 async def _until_signalled(config: NodeConfig, identity: Identity, ledger: Ledger, swarm_id: bytes,
@@ -383,7 +382,7 @@ def write_node_file(config: NodeConfig, peer_id: str, addrs: list[str], swarm_id
                     reachability: str = "unknown", rung: tuple[int, str] | None = None) -> None:
     """``node.json`` in the home: what ``swarm-node status`` shows about the running node (``rung``: the rung it
     runs at and, under ``--rung auto``, why)."""
-    at, why = rung if rung is not None else (0 if config.rung == "auto" else config.rung, "")
+    at, why = rung if rung is not None else (config.start_rung, "")
     info = {"pid": os.getpid(), "peer_id": peer_id, "addrs": addrs, "swarm_id": swarm_id.hex(),
             "started_at": time.time(), "watch": config.watch, "reachability": reachability,
             "join_string": format_join(swarm_id, addrs), "rung": at, "rung_auto": config.rung == "auto",

@@ -45,7 +45,7 @@ x cost per token of the scaled knobs: widths squared, depths and lengths linear)
 `swarm-node status` shows the rung and why. A swarm without rungs (the built-in one) always runs at rung 0.
 """
 
-class _RungType(click.ParamType):
+class _RungType(click.ParamType["int | str"]):
     """``--rung``: a whole number (the config checks the range) or ``auto``."""
 
     name = "rung"

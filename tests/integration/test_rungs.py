@@ -22,10 +22,11 @@ from node.feed.views import build_feed
 from node.ledger import Ledger
 from node.ledger.rows import ResultRow
 from protocol import BudgetRule, Identity, Result, decode_and_verify, git_blob_hash, sign_message
+from tests.factories import write_identity
 from tests.integration.cliproc import Cli
 from tests.integration.nodeproc import ROOT
 from tests.integration.test_experiment import tiny_train_py
-from trainer import builtin_dataset
+from trainer import builtin_dataset, hardware_fingerprint
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # 3 short runs; minutes on a loaded machine
 
@@ -73,17 +74,40 @@ def file_rung_0_peer(tmp_path: Path, home: Path, swarm: bytes) -> Identity:
     return peer
 
 
-def test_a_rung_1_node_retests_a_rung_0_keep_with_the_scaled_knobs_and_the_feed_reports_it(tmp_path: Path) -> None:
+def file_own_rung_0_baseline(home: Path, swarm: bytes) -> Identity:
+    """This node's three rung-0 baseline runs, done earlier on this machine's class: 100x the tokens of the peer's."""
+    me = Identity.generate()
+    write_identity(home, me)
+    now = time.time()
+    runs = [Result(swarm_id=swarm, author=me.public_key, seq=seq, created_at=now - 300 + seq, commit=f"{seq:040x}",
+                   parent="", blob=git_blob_hash(BASELINE.encode()), metric=3.0, status="keep",
+                   hw_class=hardware_fingerprint().hw_class, hw_fingerprint="this machine",
+                   budget=BudgetRule("seconds", 2), steps=4000, tokens=100 * 40 * 8 * 128, wall_seconds=3.0,
+                   peak_memory_mb=200.0, description=f"baseline run {seq}/3", action="baseline", run_index=seq - 1,
+                   cpu_seconds=2.0, clock="cpu") for seq in (1, 2, 3)]
+    with Ledger(home / "ledger.sqlite") as ledger:
+        assert all(ledger.add_results([decode_and_verify(sign_message(me, r)) for r in runs]))
+    return me
+
+
+def test_a_rung_auto_node_climbs_to_rung_1_and_retests_a_rung_0_keep_with_the_scaled_knobs(tmp_path: Path) -> None:
+    """``join`` with the default ``--rung auto``: its own rung-0 baseline runs trained 100x the tokens of the peer
+    class's, rung 1 costs 1.5 x 2 x 2^2 = 12 and 100 >= 2 x 12, so it climbs before its first step; at rung 1 it
+    re-tests the peer's keep, the feed reports the transfer, and ``verify`` of that result re-runs it at rung 1."""
     home = tmp_path / "home"
     swarm = seed(tmp_path, home)
     peer = file_rung_0_peer(tmp_path, home, swarm)
-    node = Cli("join", swarm.hex(), "--rung", "1", "--home", str(home), "--max-experiments", "3",
+    me = file_own_rung_0_baseline(home, swarm)
+    node = Cli("join", swarm.hex(), "--home", str(home), "--max-experiments", "3",
                "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", env={"SWARM_NODE_PARALLEL": "2"})
     node.line_with("done: 3 experiment(s)", timeout=600)   # the machine may be loaded: deadlines are generous
     code, err = node.finish()
     assert code == 0, err[-3000:]
+    said = (f"rung auto: 100x the tokens per baseline run of {PEER_CLASS} (the median of 1 other classes); rung r1: "
+            "1.5x budget, N_EMBD x2, N_LAYER x2 costs 12x a rung-0 run, affordable at >= 24x: climbing to rung 1")
+    assert any(said in line for line in node.out), node.out
     assert any("| rung 1 of 1 |" in line and "budget 3s" in line for line in node.out), node.out
-    up = check_the_rung_1_runs_and_the_feed(home, swarm, peer.public_key)
+    up = check_the_rung_1_runs_and_the_feed(home, swarm, peer.public_key, me.public_key)
     check_verify_reruns_it_at_rung_1(tmp_path, home, swarm, up)
 
 
@@ -106,10 +130,10 @@ def check_verify_reruns_it_at_rung_1(tmp_path: Path, home: Path, swarm: bytes, u
     assert ran.status in ("keep", "discard") and ran.steps > 0
 
 
-def check_the_rung_1_runs_and_the_feed(home: Path, swarm: bytes, peer: bytes) -> ResultRow:
+def check_the_rung_1_runs_and_the_feed(home: Path, swarm: bytes, peer: bytes, me: bytes) -> ResultRow:
     with Ledger(home / "ledger.sqlite", readonly=True) as ledger:
         rows = ledger.results(swarm)
-        mine = [r for r in rows if r.author != peer]
+        mine = [r for r in rows if r.author == me and r.seq > 3]   # seq 1-3: its rung-0 baseline runs, filed
         texts = {r.blob: ledger.get_commit(r.blob) for r in mine}
         feed = build_feed(ledger, swarm)
     # every run of the rung-1 node: its class, the budget it ran under (1.5 x 2 s), its own baseline runs
@@ -135,3 +159,4 @@ def check_the_rung_1_runs_and_the_feed(home: Path, swarm: bytes, peer: bytes) ->
     assert f"idea LEARNING_RATE 4e-3 -> 1e-2: {verdict}" in out.stdout, out.stdout
     assert f"rungs: {int(up.status == 'keep')} of 1 rung-0 keeps re-tested higher up held there" in out.stdout
     return up
+
