@@ -42,7 +42,7 @@ only with rung-K results) and re-tests other nodes' rung-0 keeps, scaled the sam
 --rung auto (the default) starts at rung 0; after its own baseline runs it compares the tokens they trained with
 the median other rung-0 class's, and climbs once to the highest rung K with speed >= 2 x K's cost (budget multiple
 x cost per token of the scaled knobs: widths squared, depths and lengths linear). No other class heard of: rung 0.
-`swarm-node status` shows the rung and why. A swarm without rungs (the built-in one) always runs at rung 0.
+swarm-node status shows the rung and why. A swarm without rungs (the built-in one) always runs at rung 0.
 """
 
 class _RungType(click.ParamType["int | str"]):
@@ -145,6 +145,8 @@ EXIT_REFUTED = 3
 
 VERIFY_EXAMPLES = """\b
 Exit status: 0 confirmed, 3 refuted (the claim does not hold here), 1 could not verify.
+A result of rung K (class <hw>+rK, see join --help) is re-run at rung K: the rung's budget, its own train.py, the
+attestation's class <this hw>+rK; one naming a rung its swarm's manifest does not define is refused.
 \b
 Examples:
   swarm-node verify 3f2a9c1                     # re-run the result with this commit (prefix) here
