@@ -16,6 +16,10 @@
    keeps that reproduce (a keep reproduces when its re-runs beat, paired, the re-runs of the train.py it was kept
    over). Targets (issue 10): >= 3% reproduced gain in 60 minutes; >= 90% of keeps reproduce.
 
+Each node puts ``--parallel`` (1) runs in flight: the nodes share the machine's cores (two nodes on two cores with the
+nodes' default, one run per core each, would put four runs on two cores and spend two runs on every idea; with one in
+flight an idea whose first run gains nothing is discarded after it, and the second run is only paid for a gain).
+
 With ``--agents a,b`` one such bench per agent runs at the same time (each its own two nodes and homes under
 ``--workdir``; the CPU budget makes the runs' shares of the machine fair), and a table puts the agents side by side.
 Target (issue 15): the best agent >= 5% reproduced gain in 60 minutes.
@@ -57,12 +61,13 @@ class Keep:
     description: str
 
 
-def start_node(home: Path, budget: str, peer: str | None, log: Path, agent: str) -> subprocess.Popen[bytes]:
+def start_node(home: Path, budget: str, peer: str | None, log: Path, agent: str,
+               parallel: int) -> subprocess.Popen[bytes]:
     argv = [sys.executable, "-m", "node", "join", "--home", str(home), "--listen", "/ip4/127.0.0.1/tcp/0",
             "--no-mdns", "--budget", budget, "--agent", agent]
     if peer:
         argv += ["--peer", peer]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "SWARM_NODE_PARALLEL": str(parallel)}
     return subprocess.Popen(["nice", "-n", "10", *argv], stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env,
                             start_new_session=True)
 
@@ -154,6 +159,7 @@ def run_agents(args: argparse.Namespace, work: Path) -> None:
     children = []
     for agent in agents:
         argv = [sys.executable, __file__, "--agent", agent, "--minutes", str(args.minutes), "--budget", args.budget,
+                "--parallel", str(args.parallel),
                 "--reruns", str(args.reruns), "--max-keeps", str(args.max_keeps), "--workdir", str(work / agent),
                 "--out", str(work / f"{agent}.json")]
         log = (work / f"{agent}.out").open("wb")
@@ -176,6 +182,8 @@ def main() -> None:
     parser.add_argument("--budget", default="60s", help="the built-in swarm's budget (the README's: 60s)")
     parser.add_argument("--reruns", type=int, default=3, help="quiet re-runs of each train.py (paired seeds)")
     parser.add_argument("--max-keeps", type=int, default=8, help="re-check at most this many keeps (latest first)")
+    parser.add_argument("--parallel", type=int, default=1,
+                        help="runs in flight per node (the nodes' `parallel`); 1: a losing idea ends after one run")
     parser.add_argument("--agent", default="mutate", help="the agent both nodes run (mutate, tpe, hybrid)")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the node homes here (default: a temp dir)")
     parser.add_argument("--out", type=Path, default=None, help="also write the figures here as JSON")
@@ -193,12 +201,12 @@ def main() -> None:
     homes = [work / "node-a", work / "node-b"]
     started = time.monotonic()
     print(f"swarm of two local nodes: built-in swarm, budget {args.budget}, agent {args.agent}, {args.minutes:g} min, "
-          f"homes in {work}")
-    a = start_node(homes[0], args.budget, None, work / "node-a.log", args.agent)
+          f"{args.parallel} run(s) in flight per node, homes in {work}")
+    a = start_node(homes[0], args.budget, None, work / "node-a.log", args.agent, args.parallel)
     procs = [a]
     try:
         procs.append(start_node(homes[1], args.budget, first_addr(homes[0]), work / "node-b.log",
-                                args.agent))
+                                args.agent, args.parallel))
         deadline = started + args.minutes * 60
         while time.monotonic() < deadline:
             if any(p.poll() is not None for p in procs):

@@ -84,10 +84,13 @@ class TPEAgent:
         self._studies[key] = study
         return study
 
-    def _pick(self, names: list[str], context: ProposalContext, k: int) -> list[str]:
-        """``k`` knobs by Thompson sampling over which knobs' changes were kept (own and peers' history)."""
+    def _pick(self, study: Study, names: list[str], context: ProposalContext, k: int) -> list[str]:
+        """``k`` knobs by Thompson sampling over which knobs' changes were kept (own and peers' history); a knob whose
+        step lost on one side of the incumbent and is open on the other counts one win more (its mirror is the
+        likeliest gain: a step that lost clearly says the knob matters, and which way is better)."""
         stats = knob_stats(context.history)
-        draw = {n: self.rng.betavariate(1.0 + stats.get(n, (0.0, 0.0))[0], 1.0 + stats.get(n, (0.0, 0.0))[1])
+        draw = {n: self.rng.betavariate(1.0 + stats.get(n, (0.0, 0.0))[0] + (len(study.lost_sides(n)) == 1),
+                                        1.0 + stats.get(n, (0.0, 0.0))[1])
                 for n in names}
         return sorted(names, key=lambda n: -draw[n])[:k]
 
@@ -101,7 +104,7 @@ class TPEAgent:
             names = list(study.space)
             if self.subset[1]:
                 width = min(len(names), self.rng.randint(*self.subset) + attempt // WIDEN_EVERY)
-                names = self._pick(names, context, width)
+                names = self._pick(study, names, context, width)
             values = study.ask(names, local=self.local)
             text = apply_values(context.train_py, values)
             if text == context.train_py or blob_hash(text) in context.taken:
