@@ -7,6 +7,7 @@ as a commit, as sync would leave them); the rung-1 node is a real process traini
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -26,6 +27,7 @@ from tests.factories import write_identity
 from tests.integration.cliproc import Cli
 from tests.integration.nodeproc import ROOT
 from tests.integration.test_experiment import tiny_train_py
+from tests.waiting import wait_for
 from trainer import builtin_dataset, hardware_fingerprint
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # 3 short runs; minutes on a loaded machine
@@ -100,15 +102,27 @@ def test_a_rung_auto_node_climbs_to_rung_1_and_retests_a_rung_0_keep_with_the_sc
     me = file_own_rung_0_baseline(home, swarm)
     node = Cli("join", swarm.hex(), "--home", str(home), "--max-experiments", "3",
                "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", env={"SWARM_NODE_PARALLEL": "2"})
+    said = (f"100x the tokens per baseline run of {PEER_CLASS} (the median of 1 other classes); rung r1: "
+            "1.5x budget, N_EMBD x2, N_LAYER x2 costs 12x a rung-0 run, affordable at >= 24x: climbing to rung 1")
+    node.line_with(f"rung auto: {said}", timeout=300)
+    shown = wait_for(lambda: node_file_at_rung(home, 1), timeout=60, interval=0.5,
+                     what="node.json with rung 1")
+    assert (shown["rung_auto"], shown["rung_why"]) == (True, said)       # what `swarm-node status` prints
     node.line_with("done: 3 experiment(s)", timeout=600)   # the machine may be loaded: deadlines are generous
     code, err = node.finish()
     assert code == 0, err[-3000:]
-    said = (f"rung auto: 100x the tokens per baseline run of {PEER_CLASS} (the median of 1 other classes); rung r1: "
-            "1.5x budget, N_EMBD x2, N_LAYER x2 costs 12x a rung-0 run, affordable at >= 24x: climbing to rung 1")
-    assert any(said in line for line in node.out), node.out
     assert any("| rung 1 of 1 |" in line and "budget 3s" in line for line in node.out), node.out
     up = check_the_rung_1_runs_and_the_feed(home, swarm, peer.public_key, me.public_key)
     check_verify_reruns_it_at_rung_1(tmp_path, home, swarm, up)
+
+
+def node_file_at_rung(home: Path, rung: int) -> dict[str, object] | None:
+    """node.json once it says ``rung`` (None before, or while it is being rewritten)."""
+    try:
+        info = json.loads((home / "node.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) and info.get("rung") == rung else None
 
 
 def check_verify_reruns_it_at_rung_1(tmp_path: Path, home: Path, swarm: bytes, up: ResultRow) -> None:
