@@ -238,7 +238,7 @@ class Study:
         ref = sum(own) / len(own)
         sides: dict[bool, bool] = {}
         for t in self.finished:
-            x = p.internal(t.values.get(name, centre[name]))  # type: ignore[arg-type]
+            x = p.internal(t.values.get(name, centre[name]))
             if x is None or isinstance(x, (bool, str)) or x == c:
                 continue
             if any(t.values.get(n) != centre.get(n) for n in self.space if n != name):

@@ -32,7 +32,7 @@ MAX_RUNGS = 8
 MAX_RUNGS_TEXT = 4096
 _PREFIX = re.compile(r"^from (\S{1,120}): ")
 _NOTE = re.compile(r" \(on [0-9a-f]{8}'s [0-9.]+\)$")
-_RUNG = re.compile(r"\+r([0-9])$")
+_RUNG = re.compile(r"\+r([0-9]{1,3})$")  # more than MAX_RUNGS is no rung any manifest defines
 TRANSFERABLE = ("explore", "stack", "unknown")   # a re-run, an adopt or a baseline is no idea of its own
 
 

@@ -17,6 +17,7 @@ Files:
                   relays; ``NodeService`` composes them
     swarms.py     resolving a swarm manifest into what a run needs (baseline train.py, data, budget)
     research.py   the research loop: coordinator's Researcher in a worker thread, with real runs
+    autorung.py   ``--rung auto``: which rung a node climbs to, from its baseline runs' tokens beside other classes'
     ports.py      ``ThreadPorts``: the Researcher's ports, the one trio<->thread adapter (Outcome -> Result, once)
     feed/         the results feed: read-only views over the ledger, the terminal view, the web dashboard
     packaging.py  checks that the four project packages were imported from one installation
@@ -24,6 +25,6 @@ Files:
     housekeeping.py  upkeep tasks of a running node (expired claims pruned)
     assets/       program.md of the built-in swarm
 
-``node.json`` in the home is the running node's pid, peer id, listen addresses, swarm and join string, written for
-``status`` (no API is served on those addresses but libp2p's).
+``node.json`` in the home is the running node's pid, peer id, listen addresses, swarm, join string and rung (and
+``--rung auto``'s reason), written for ``status`` (no API is served on those addresses but libp2p's).
 """

@@ -86,7 +86,12 @@ class NodeConfig:
     dashboard_port: int = 8737
     sync_interval: float = 5.0        # seconds between anti-entropy rounds (one connected peer per round)
     parallel: int = 0  # runs of one step in flight at once, 1 thread each; 0: usable cores (CPU node), 1 on a GPU
-    rung: int = 0  # --rung: the manifest's rung this node runs at (0: the swarm as seeded); opting in is manual
+    rung: int | str = "auto"  # --rung: the manifest's rung to run at (0: as seeded), or "auto" (node.autorung)
+
+    @property
+    def start_rung(self) -> int:
+        """The rung this node starts at: ``rung``, or 0 under ``auto`` (``node.autorung`` may climb from there)."""
+        return self.rung if isinstance(self.rung, int) else 0
 
     @property
     def identity_path(self) -> Path:
@@ -263,6 +268,11 @@ def _coerce(key: str, value: object, source: str, from_text: bool) -> Any:
         return _as_bool(key, value, source, from_text)
     if key in ("verify_share", "trust_threshold", "sync_interval"):
         return _as_float(key, value, source, from_text)
+    if key == "rung":
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        if isinstance(value, bool) or not isinstance(value, (int, str)) or (isinstance(value, str) and not from_text):
+            raise _fail(key, source, f"expected a whole number (a rung) or \"auto\", got {value!r}")
     if key in ("dashboard_port", "parallel", "rung"):
         return _as_int(key, value, source, from_text)
     if key == "baseline_repeats":
@@ -297,9 +307,9 @@ def _check(config: NodeConfig, sources: Mapping[str, str]) -> None:
     if not 0 <= config.parallel <= MAX_PARALLEL:
         raise _fail("parallel", src("parallel"), f"{config.parallel} runs in flight: choose 1-{MAX_PARALLEL}, "
                     "or 0 for one per usable core (one on a GPU)")
-    if not 0 <= config.rung <= MAX_RUNGS:
-        raise _fail("rung", src("rung"), f"{config.rung} is not a rung: 0 (the swarm as seeded) or one its manifest "
-                    f"defines, at most {MAX_RUNGS}")
+    if config.rung != "auto" and not (isinstance(config.rung, int) and 0 <= config.rung <= MAX_RUNGS):
+        raise _fail("rung", src("rung"), f"{config.rung} is not a rung: auto (the default), 0 (the swarm as seeded) "
+                    f"or one its manifest defines, at most {MAX_RUNGS}")
     if config.home.exists() and not config.home.is_dir():
         raise _fail("home", src("home"), f"{config.home} exists and is not a directory")
 

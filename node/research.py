@@ -203,15 +203,16 @@ class ResearchLoop:
             log.error("%s", note)
             self.ledger.status.set_agent_note(AgentNote(str(getattr(self.agent, "name", "?")), note))
 
-    async def run(self, max_steps: int | None = None) -> None:
-        """Run experiments one after another until cancelled (or ``max_steps``)."""
+    async def run(self, max_steps: int | None = None, stop: Callable[[], bool] | None = None) -> int:
+        """Run experiments one after another until cancelled (or ``max_steps``, or ``stop()`` says so: asked before
+        each step); returns how many ran."""
         self.ports.bind()
         self.ledger.status.set_active_swarm(self.swarm.swarm_id)
         self.ledger.status.set_agent_note(None)  # a note of an earlier run no longer holds
+        steps = 0
         try:
             researcher = await trio.to_thread.run_sync(self._researcher)
-            steps = 0
-            while max_steps is None or steps < max_steps:
+            while (max_steps is None or steps < max_steps) and not (stop is not None and stop()):
                 await trio.to_thread.run_sync(  # type: ignore[call-arg]  # trio_typing's stubs predate the keyword
                     self._step, researcher, abandon_on_cancel=True)
                 steps += 1
@@ -219,6 +220,7 @@ class ResearchLoop:
             # A cancelled step's thread is abandoned (its sandbox dies with the node): let it write nothing more.
             self._stopped = True
             self.ports.stop()
+        return steps
 
 
 def attestation_of(claim: ResultRow, summary: RunSummary, *, swarm: SwarmSpec, author: bytes, hardware: Hardware,
@@ -239,7 +241,8 @@ def attestation_of(claim: ResultRow, summary: RunSummary, *, swarm: SwarmSpec, a
     )
     confirmed = confirms(ran, claim, tolerance, direction=swarm.task.direction)  # the feed's verified marks' rule
     verdict = "confirms" if confirmed else ("does not reproduce" if ok else "crashed")
-    description = one_line(f"verify {claim.commit[:10]}: {verdict} {claim.metric:.4f} (here {metric:.4f})")
+    at = f" at rung {swarm.rung}" if swarm.rung else ""
+    description = one_line(f"verify {claim.commit[:10]}{at}: {verdict} {claim.metric:.4f} (here {metric:.4f})")
     status = ran.status if confirmed or not ok else "discard"
     return dataclasses.replace(ran, status=status, description=description), confirmed
 
@@ -247,7 +250,8 @@ def attestation_of(claim: ResultRow, summary: RunSummary, *, swarm: SwarmSpec, a
 async def verify_claim(*, network: Network, author: bytes, ledger: Ledger, config: NodeConfig, swarm: SwarmSpec,
                        claim: ResultRow,
                        tolerance: float = Policy().confirm_tolerance) -> tuple[Result, bool]:
-    """Fetch the claim's train.py, re-run it here (sandboxed), publish the attestation; return it and the verdict."""
+    """Fetch the claim's train.py, re-run it here (sandboxed) as ``swarm`` runs it (its budget; at rung K, class
+    ``<hw>+rK``: see ``node.swarms.as_it_ran``), publish the attestation; return it and the verdict."""
     text = await network.fetch_commit(claim.blob, author=claim.author, parent=claim.parent)
     if text is None:
         raise SwarmError(f"no peer served train.py {claim.blob[:12]} of commit {claim.commit[:10]}; try again later")
@@ -256,6 +260,7 @@ async def verify_claim(*, network: Network, author: bytes, ledger: Ledger, confi
         raise SwarmError(f"the sandbox cannot start here ({why}); verifying a peer's code needs it "
                          "(--no-sandbox runs it unconfined, only for peers you trust)")
     hardware = hardware_fingerprint()
+    hardware = dataclasses.replace(hardware, hw_class=rung_class(hardware.hw_class, swarm.rung))  # +rK at rung K
     k = next_run_index(ledger.results(swarm.swarm_id), claim.blob, hardware.hw_class)  # a re-run takes the next seed
     summary = await trio.to_thread.run_sync(lambda: run_experiment(
         bytes(text).decode("utf-8"), swarm.dataset, swarm.budget, work_root=Path(config.swarm_dir(swarm.swarm_id))

@@ -33,6 +33,7 @@ from typing import AsyncIterator, Iterator, Protocol, Sequence
 import trio
 
 from coordinator.records import Outcome
+from node.autorung import RungChoice, research_auto
 from node.config import NodeConfig
 from node.errors import NodeError
 from node.feed.netpanel import STATE_NET
@@ -44,7 +45,8 @@ from node.net.logs import route_libp2p_logs
 from node.net.seeding import BUILTIN_BUDGET, builtin_swarm, dialable_addrs
 from node.net.service import NodeService
 from node.research import ResearchLoop, verify_claim
-from node.swarms import RungError, SwarmError, at_rung, budget_rule, is_builtin_data, load_swarm, manifest_rung
+from node.swarms import (RungError, SwarmError, SwarmSpec, at_rung, budget_rule, claim_swarm, is_builtin_data,
+                         load_swarm, manifest_rung, rung_words)
 from protocol import Identity, Manifest, ProtocolError, Result, Verified, decode_and_verify
 from trainer import Budget
 
@@ -109,6 +111,7 @@ class Node:
         self.ledger = ledger
         self.console = console
         self._done: trio.CancelScope | None = None
+        self.rung_now: tuple[int, str] = (config.start_rung, "")  # the rung it runs at, and --rung auto's why
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -163,12 +166,12 @@ class Node:
 
     async def _refresh_node_file(self) -> None:
         """Keep node.json's addresses and reachability current: behind NAT they change once a relay slot is held."""
-        shown: tuple[list[str], str] = ([], "")
+        shown: tuple[list[str], str, tuple[int, str]] = ([], "", (0, ""))
         while True:
             await trio.sleep(NODE_FILE_INTERVAL)
-            now = (self.dialable(), self.service.relays.reachability.status)
+            now = (self.dialable(), self.service.relays.reachability.status, self.rung_now)
             if now != shown:
-                write_node_file(self.config, self.service.peer_id, now[0], self.swarm_id, now[1])
+                write_node_file(self.config, self.service.peer_id, now[0], self.swarm_id, now[1], rung=now[2])
                 shown = now
 
     async def _publish_peers(self) -> None:
@@ -192,14 +195,25 @@ class Node:
                     self.console.note(f"still waiting: {exc}")
                     waiting_since = time.monotonic()
                 await trio.sleep(1.0)
-        spec = at_rung(spec, self.config.rung)  # rung 0: the swarm as seeded
-        loop = ResearchLoop(network=self.service, author=self.service.identity.public_key, ledger=self.ledger,
-                            config=self.config, swarm=spec, on_outcome=self._print_outcome)
-        self.console.say(f"researching: {loop.describe()}")
-        await loop.run(max_experiments)
+        if self.config.rung == "auto" and spec.rungs:  # rung 0 until the node knows it is fast enough to climb
+            await research_auto(spec, self._loop, ledger=self.ledger, me=self.service.identity.public_key,
+                                say=self.console.say, on_choice=self._chose_rung, max_steps=max_experiments)
+        else:
+            loop = self._loop(at_rung(spec, self.config.start_rung))  # rung 0: the swarm as seeded
+            self.console.say(f"researching: {loop.describe()}")
+            await loop.run(max_experiments)
         self.console.say(f"done: {max_experiments} experiment(s)")
         if self._done is not None:
             self._done.cancel()
+
+    def _loop(self, spec: SwarmSpec) -> ResearchLoop:
+        return ResearchLoop(network=self.service, author=self.service.identity.public_key, ledger=self.ledger,
+                            config=self.config, swarm=spec, on_outcome=self._print_outcome)
+
+    def _chose_rung(self, choice: RungChoice) -> None:
+        """``--rung auto`` decided (or changed its reason): say it; ``_refresh_node_file`` puts it in node.json."""
+        self.rung_now = (choice.rung, choice.why)
+        self.console.say(f"rung auto: {choice.why}")
 
     def _print_outcome(self, outcome: Outcome) -> None:
         self.console.say(f"{time.strftime('%H:%M:%S')}  {outcome.action:<8} {outcome.status:<7} "
@@ -224,7 +238,7 @@ class Node:
                             f"{type(manifest).__name__}: the ledger is damaged (move ledger.sqlite aside and join "
                             "again)")
         if not config.watch:
-            manifest_rung(manifest, config.rung)  # a --rung it does not define ends the node, with the rungs it has
+            manifest_rung(manifest, config.start_rung)  # a --rung it does not define ends the node, with the rungs it has
         while ledger.get_commit(manifest.baseline_blob) is None and not config.watch:
             if await svc.fetch_commit(manifest.baseline_blob, author=manifest.author) is not None:
                 break
@@ -244,14 +258,16 @@ class Node:
 
     # ------------------------------------------------------------------ verify
 
-    async def verify(self, claim: ResultRow, *, linger: float = 5.0, connect_wait: float = 20.0) -> Verdict:
-        """Re-run ``claim`` here, publish the attestation, stay ``linger`` seconds so peers get it."""
-        spec = load_swarm(self.ledger, claim.swarm_id)
+    async def verify(self, claim: ResultRow, *, linger: float = 5.0, connect_wait: float = 20.0,
+                     swarm: SwarmSpec | None = None) -> Verdict:
+        """Re-run ``claim`` as it ran (``swarm``, default ``claim_swarm``: at its rung), publish, stay ``linger`` s."""
+        spec = swarm or claim_swarm(self.ledger, claim)
         with trio.move_on_after(connect_wait):  # give the bootstrap peers (and mDNS) a moment to connect
             while not self.service.peers() and self.ledger.get_commit(claim.blob) is None:
                 await trio.sleep(0.2)
-        self.console.note(f"re-running {claim.commit[:10]} ({claim.metric:.4f} claimed by {claim.author.hex()[:8]}) "
-                          f"under {spec.budget} ...")
+        at = f" at rung {spec.rung} ({rung_words(spec.rung, spec.rungs[spec.rung - 1])})" if spec.rung else ""
+        self.console.note(f"re-running {claim.commit[:10]} ({claim.metric:.4f} claimed by {claim.author.hex()[:8]})"
+                          f"{at} under {spec.budget} ...")
         result, confirmed = await verify_claim(network=self.service, author=self.service.identity.public_key,
                                                ledger=self.ledger, config=self.config, swarm=spec, claim=claim)
         await trio.sleep(linger)
@@ -288,11 +304,11 @@ def _check_rung(config: NodeConfig, ledger: Ledger, swarm_id: bytes) -> None:
     """Refuse a ``--rung`` the swarm's manifest does not define before going online, when the manifest is here
     (otherwise ``Node._obtain_swarm`` checks it once fetched)."""
     envelope = ledger.get_manifest(swarm_id)
-    if config.rung == 0 or config.watch or envelope is None:
+    if config.start_rung == 0 or config.watch or envelope is None:
         return
     manifest = decode_and_verify(bytes(envelope)).message
     if isinstance(manifest, Manifest):
-        manifest_rung(manifest, config.rung)
+        manifest_rung(manifest, config.start_rung)
 
 
 async def _until_signalled(config: NodeConfig, identity: Identity, ledger: Ledger, swarm_id: bytes,
@@ -326,10 +342,11 @@ def run_verify(config: NodeConfig, commit: str, *, linger: float = 5.0, console:
                 raise NodeError(f"no result with commit {commit!r} in this node's ledger (at least 4 hex digits; "
                                 "see swarm-node export -)")
             claim = max(claims, key=lambda r: r.created_at)
+            spec = claim_swarm(ledger, claim)  # before going online: a rung the manifest lacks is refused here
 
             async def verified() -> Verdict:
                 async with Node.start(config, identity, ledger, claim.swarm_id, console=console) as node:
-                    return await node.verify(claim, linger=linger)
+                    return await node.verify(claim, linger=linger, swarm=spec)
 
             return trio.run(verified)
 
@@ -362,11 +379,14 @@ def check_ports_free(listen: Sequence[str]) -> None:
 
 
 def write_node_file(config: NodeConfig, peer_id: str, addrs: list[str], swarm_id: bytes,
-                    reachability: str = "unknown") -> None:
-    """``node.json`` in the home: what ``swarm-node status`` shows about the running node."""
+                    reachability: str = "unknown", rung: tuple[int, str] | None = None) -> None:
+    """``node.json`` in the home: what ``swarm-node status`` shows about the running node (``rung``: the rung it
+    runs at and, under ``--rung auto``, why)."""
+    at, why = rung if rung is not None else (config.start_rung, "")
     info = {"pid": os.getpid(), "peer_id": peer_id, "addrs": addrs, "swarm_id": swarm_id.hex(),
             "started_at": time.time(), "watch": config.watch, "reachability": reachability,
-            "join_string": format_join(swarm_id, addrs), "rung": config.rung}
+            "join_string": format_join(swarm_id, addrs), "rung": at, "rung_auto": config.rung == "auto",
+            "rung_why": why}
     config.node_json_path.write_text(json.dumps(info, indent=1))
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from coordinator.errors import CoordinatorError
-from coordinator.transfer import Rung, parse_rungs
+from coordinator.transfer import Rung, parse_rungs, rung_of
 from protocol import BudgetRule, Manifest, ProtocolError, decode_and_verify, git_blob_hash, swarm_id_of
 from trainer import Budget, DataSet, builtin_dataset, check_train_py, default_train_py
 from trainer.errors import TrainerError
@@ -26,9 +26,11 @@ from node.errors import NodeError
 
 if TYPE_CHECKING:
     from node.ledger import Ledger
+    from node.ledger.rows import ResultRow
 
 __all__ = ["SwarmSpec", "SwarmError", "RungError", "budget_rule", "check_program", "is_builtin_data", "load_swarm",
-           "task_of", "read_rungs", "canonical_rungs", "manifest_rung", "at_rung", "rung_run", "rung_words"]
+           "task_of", "read_rungs", "canonical_rungs", "manifest_rung", "at_rung", "rung_run", "rung_words",
+           "as_it_ran", "claim_swarm"]
 
 MAX_PROGRAM_BYTES = 64 * 1024
 
@@ -169,6 +171,39 @@ def at_rung(spec: SwarmSpec, rung: int) -> SwarmSpec:
     except (TrainerError, CoordinatorError) as exc:
         raise RungError(f"--rung {rung} ({rung_words(rung, step)}) cannot be run here: {exc}") from exc
     return dataclasses.replace(spec, baseline=baseline, budget=budget, rung=rung)
+
+
+def as_it_ran(spec: SwarmSpec, hw_class: str, budget: str) -> SwarmSpec:
+    """The swarm as a result of class ``hw_class`` under ``budget`` ran it, for ``verify``: at the rung its class
+    names (``<hw>+rK``: rung K's budget multiple; its train.py is the rung's already, so it is not scaled again),
+    rung 0 for an unmarked class. RungError when the manifest defines no such rung or the result's budget is not
+    that rung's (it would be another experiment)."""
+    k = rung_of(hw_class)
+    if k == 0:
+        return spec
+    if k > len(spec.rungs):
+        defined = (f"it defines rungs 1..{len(spec.rungs)}" if spec.rungs
+                   else "it defines none")
+        raise RungError(f"the result's class {hw_class} names rung {k}, but this swarm's manifest has no rung {k}; "
+                        f"{defined} (a result from another swarm's rungs, or a forged class: nothing to re-run)")
+    try:
+        up = at_rung(spec, k)
+    except RungError as exc:
+        raise RungError(f"the result's class {hw_class} names rung {k}, which cannot be run here: {exc}") from exc
+    if budget != str(budget_rule(up.budget)):
+        raise RungError(f"the result's class {hw_class} names rung {k} ({rung_words(k, spec.rungs[k - 1])}), which "
+                        f"runs under {budget_rule(up.budget)}, but the result ran under {budget}: it is no rung-{k} "
+                        "result of this swarm")
+    return up
+
+
+def claim_swarm(ledger: Ledger, claim: ResultRow) -> SwarmSpec:
+    """The swarm as ``claim`` ran it (``node.swarms.as_it_ran``: a rung-K result at rung K); a RungError names the
+    result when its class names a rung the manifest does not define, or a budget that is not its rung's."""
+    try:
+        return as_it_ran(load_swarm(ledger, claim.swarm_id), claim.hw_class, claim.budget)
+    except RungError as exc:
+        raise RungError(f"cannot verify {claim.commit[:10]}: {exc}") from exc
 
 
 def rung_run(step: Rung, kind: str, amount: float, train_py: str) -> tuple[Budget, str]:

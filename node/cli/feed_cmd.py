@@ -214,8 +214,10 @@ def status(home: Path | None, wanted: str | None, as_json: bool) -> None:
             click.echo(f"reachable {running['reachability']} (AutoNAT; private: joined through a relay)")
         if running.get("join_string"):
             click.echo(f"join      {running['join_string']}")
-        if running.get("rung"):
-            click.echo(f"rung      {running['rung']} (its class ends +r{running['rung']}; see swarm-node join --help)")
+        if running.get("rung") or running.get("rung_why"):
+            at = f"its class ends +r{running['rung']}" if running.get("rung") else "the swarm as seeded"
+            why = f"; auto: {running['rung_why']}" if running.get("rung_why") else ""
+            click.echo(f"rung      {running.get('rung', 0)} ({at}{why}; see swarm-node join --help)")
     for s in swarms:
         click.echo(f"swarm     {s['swarm_id'][:16]}  {s['name']}  budget {s['budget']}  {s['results']} results")
         for b in s["best"]:

@@ -31,15 +31,35 @@ Examples:
   swarm-node join --agent tpe                       # Optuna TPE over the knobs, every node's results as trials
   swarm-node join --budget 2M-tokens --max-experiments 10  # the built-in program under a token budget
   swarm-node join 3f2a...e9 --rung 1                # re-test rung-0 keeps at the manifest's rung 1 (e.g. on a GPU)
+  swarm-node join 3f2a...e9 --rung auto             # the default: climb once this node proves fast enough
+  swarm-node join 3f2a...e9 --rung 0                # stay at rung 0 however fast this node is
 
 \b
 Rungs: a swarm's manifest may define rungs (swarm-node seed --rungs), each a budget multiple and knob scale
 factors, e.g. rung 1 = 5x the budget with N_LAYER and N_EMBD doubled. A node at --rung K runs every experiment
 under that budget, starts from the baseline with those knobs scaled, names its class <hw class>+rK (so it competes
 only with rung-K results) and re-tests other nodes' rung-0 keeps, scaled the same way, against the rung-K best.
-Opting in is manual: a node cannot tell cheaply and honestly that its hardware is "much faster" than the classes
-it has heard of (a class name says nothing of speed, and a new node has heard of few), so pick --rung yourself.
+--rung auto (the default) starts at rung 0; after its own baseline runs it compares the tokens they trained with
+the median other rung-0 class's, and climbs once to the highest rung K with speed >= 2 x K's cost (budget multiple
+x cost per token of the scaled knobs: widths squared, depths and lengths linear). No other class heard of: rung 0.
+swarm-node status shows the rung and why. A swarm without rungs (the built-in one) always runs at rung 0.
 """
+
+class _RungType(click.ParamType["int | str"]):
+    """``--rung``: a whole number (the config checks the range) or ``auto``."""
+
+    name = "rung"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
+        text = str(value).strip().lower()
+        if text == "auto":
+            return "auto"
+        if not text.isdigit():
+            self.fail(f"{value!r} is not a rung: a whole number (0: the swarm as seeded) or auto", param, ctx)
+        return int(text)
+
+
+RUNG = _RungType()
 
 HOME_HELP = "The node home (default: $SWARM_NODE_HOME or ~/.swarm-node)."
 
@@ -90,14 +110,15 @@ def _config(home: Path | None, *, extra_bootstrap: tuple[str, ...] = (), **flags
 @click.option("--trust-peer", "trust_peers", multiple=True, metavar="PEER_ID",
               help="A peer (12D3KooW...) whose claims and attestations you trust as this node's own re-runs "
                    "(repeatable; env SWARM_NODE_TRUSTED_PEERS). Without a sandbox, only such peers' code runs here.")
-@click.option("--rung", type=click.IntRange(min=0), default=None, metavar="K",
+@click.option("--rung", type=RUNG, default=None, metavar="K|auto",
               help="Run at rung K of the swarm's manifest: its budget multiple and scaled knobs, class <hw>+rK, "
-                   "re-testing rung-0 keeps (default 0; config key rung). See Rungs below.")
+                   "re-testing rung-0 keeps; auto (the default; config key rung): rung 0, climbing once its own "
+                   "baseline runs show it fast enough. See Rungs below.")
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), help=HOME_HELP)
 @click.pass_context
 def join(ctx: click.Context, join_string: str | None, peers: tuple[str, ...], listen: tuple[str, ...], watch: bool,
          agent: str | None, model: str | None, budget: str | None, max_experiments: int | None, no_mdns: bool,
-         relays: tuple[str, ...], no_upnp: bool, no_sandbox: bool, trust_peers: tuple[str, ...], rung: int | None,
+         relays: tuple[str, ...], no_upnp: bool, no_sandbox: bool, trust_peers: tuple[str, ...], rung: int | str | None,
          home: Path | None) -> None:
     """Join a swarm (a join string or swarm id; none: the built-in swarm), research in it until Ctrl-C."""
     if join_string is not None and not join_string.strip():  # "" is a mistake, not a request for the built-in swarm
@@ -124,6 +145,8 @@ EXIT_REFUTED = 3
 
 VERIFY_EXAMPLES = """\b
 Exit status: 0 confirmed, 3 refuted (the claim does not hold here), 1 could not verify.
+A result of rung K (class <hw>+rK, see join --help) is re-run at rung K: the rung's budget, its own train.py, the
+attestation's class <this hw>+rK; one naming a rung its swarm's manifest does not define is refused.
 \b
 Examples:
   swarm-node verify 3f2a9c1                     # re-run the result with this commit (prefix) here

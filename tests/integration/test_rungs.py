@@ -7,7 +7,9 @@ as a commit, as sync would leave them); the rung-1 node is a real process traini
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -19,11 +21,14 @@ from coordinator.branch import knob_values
 from coordinator.workspace import Workspace
 from node.feed.views import build_feed
 from node.ledger import Ledger
+from node.ledger.rows import ResultRow
 from protocol import BudgetRule, Identity, Result, decode_and_verify, git_blob_hash, sign_message
+from tests.factories import write_identity
 from tests.integration.cliproc import Cli
 from tests.integration.nodeproc import ROOT
 from tests.integration.test_experiment import tiny_train_py
-from trainer import builtin_dataset
+from tests.waiting import wait_for
+from trainer import builtin_dataset, hardware_fingerprint
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # 3 short runs; minutes on a loaded machine
 
@@ -71,23 +76,78 @@ def file_rung_0_peer(tmp_path: Path, home: Path, swarm: bytes) -> Identity:
     return peer
 
 
-def test_a_rung_1_node_retests_a_rung_0_keep_with_the_scaled_knobs_and_the_feed_reports_it(tmp_path: Path) -> None:
+def file_own_rung_0_baseline(home: Path, swarm: bytes) -> Identity:
+    """This node's three rung-0 baseline runs, done earlier on this machine's class: 100x the tokens of the peer's."""
+    me = Identity.generate()
+    write_identity(home, me)
+    now = time.time()
+    runs = [Result(swarm_id=swarm, author=me.public_key, seq=seq, created_at=now - 300 + seq, commit=f"{seq:040x}",
+                   parent="", blob=git_blob_hash(BASELINE.encode()), metric=3.0, status="keep",
+                   hw_class=hardware_fingerprint().hw_class, hw_fingerprint="this machine",
+                   budget=BudgetRule("seconds", 2), steps=4000, tokens=100 * 40 * 8 * 128, wall_seconds=3.0,
+                   peak_memory_mb=200.0, description=f"baseline run {seq}/3", action="baseline", run_index=seq - 1,
+                   cpu_seconds=2.0, clock="cpu") for seq in (1, 2, 3)]
+    with Ledger(home / "ledger.sqlite") as ledger:
+        assert all(ledger.add_results([decode_and_verify(sign_message(me, r)) for r in runs]))
+    return me
+
+
+def test_a_rung_auto_node_climbs_to_rung_1_and_retests_a_rung_0_keep_with_the_scaled_knobs(tmp_path: Path) -> None:
+    """``join`` with the default ``--rung auto``: its own rung-0 baseline runs trained 100x the tokens of the peer
+    class's, rung 1 costs 1.5 x 2 x 2^2 = 12 and 100 >= 2 x 12, so it climbs before its first step; at rung 1 it
+    re-tests the peer's keep, the feed reports the transfer, and ``verify`` of that result re-runs it at rung 1."""
     home = tmp_path / "home"
     swarm = seed(tmp_path, home)
     peer = file_rung_0_peer(tmp_path, home, swarm)
-    node = Cli("join", swarm.hex(), "--rung", "1", "--home", str(home), "--max-experiments", "3",
+    me = file_own_rung_0_baseline(home, swarm)
+    node = Cli("join", swarm.hex(), "--home", str(home), "--max-experiments", "3",
                "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", env={"SWARM_NODE_PARALLEL": "2"})
+    said = (f"100x the tokens per baseline run of {PEER_CLASS} (the median of 1 other classes); rung r1: "
+            "1.5x budget, N_EMBD x2, N_LAYER x2 costs 12x a rung-0 run, affordable at >= 24x: climbing to rung 1")
+    node.line_with(f"rung auto: {said}", timeout=300)
+    shown = wait_for(lambda: node_file_at_rung(home, 1), timeout=60, interval=0.5,
+                     what="node.json with rung 1")
+    assert (shown["rung_auto"], shown["rung_why"]) == (True, said)       # what `swarm-node status` prints
     node.line_with("done: 3 experiment(s)", timeout=600)   # the machine may be loaded: deadlines are generous
     code, err = node.finish()
     assert code == 0, err[-3000:]
     assert any("| rung 1 of 1 |" in line and "budget 3s" in line for line in node.out), node.out
-    check_the_rung_1_runs_and_the_feed(home, swarm, peer.public_key)
+    up = check_the_rung_1_runs_and_the_feed(home, swarm, peer.public_key, me.public_key)
+    check_verify_reruns_it_at_rung_1(tmp_path, home, swarm, up)
 
 
-def check_the_rung_1_runs_and_the_feed(home: Path, swarm: bytes, peer: bytes) -> None:
+def node_file_at_rung(home: Path, rung: int) -> dict[str, object] | None:
+    """node.json once it says ``rung`` (None before, or while it is being rewritten)."""
+    try:
+        info = json.loads((home / "node.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) and info.get("rung") == rung else None
+
+
+def check_verify_reruns_it_at_rung_1(tmp_path: Path, home: Path, swarm: bytes, up: ResultRow) -> None:
+    """``swarm-node verify`` of a rung-1 result (by another identity: a copy of the ledger in a fresh home) re-runs its
+    train.py (the scaled one, as it ran: not scaled again) under rung 1's budget, as class ``<hw>+r1``."""
+    other = tmp_path / "verifier"
+    other.mkdir()
+    shutil.copy(home / "ledger.sqlite", other / "ledger.sqlite")
+    out = subprocess.run([sys.executable, "-m", "node", "verify", up.commit[:12], "--home", str(other), "--linger",
+                          "0", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode in (0, 3), (out.returncode, out.stdout, out.stderr[-3000:])
+    assert "at rung 1 (r1: 1.5x budget, N_EMBD x2, N_LAYER x2) under 3s" in out.stderr, out.stderr
+    assert " at rung 1: " in out.stdout, out.stdout
+    with Ledger(other / "ledger.sqlite", readonly=True) as ledger:
+        [ran] = [r for r in ledger.results(swarm) if r.reproduces == up.message_id]
+    assert ran.blob == up.blob and ran.action == "verify"
+    assert ran.hw_class == up.hw_class and ran.budget == "3s", (ran.hw_class, ran.budget)
+    assert ran.status in ("keep", "discard") and ran.steps > 0
+
+
+def check_the_rung_1_runs_and_the_feed(home: Path, swarm: bytes, peer: bytes, me: bytes) -> ResultRow:
     with Ledger(home / "ledger.sqlite", readonly=True) as ledger:
         rows = ledger.results(swarm)
-        mine = [r for r in rows if r.author != peer]
+        mine = [r for r in rows if r.author == me and r.seq > 3]   # seq 1-3: its rung-0 baseline runs, filed
         texts = {r.blob: ledger.get_commit(r.blob) for r in mine}
         feed = build_feed(ledger, swarm)
     # every run of the rung-1 node: its class, the budget it ran under (1.5 x 2 s), its own baseline runs
@@ -112,3 +172,5 @@ def check_the_rung_1_runs_and_the_feed(home: Path, swarm: bytes, peer: bytes) ->
     assert out.returncode == 0, out.stderr
     assert f"idea LEARNING_RATE 4e-3 -> 1e-2: {verdict}" in out.stdout, out.stdout
     assert f"rungs: {int(up.status == 'keep')} of 1 rung-0 keeps re-tested higher up held there" in out.stdout
+    return up
+

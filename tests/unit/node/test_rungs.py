@@ -123,7 +123,7 @@ def test_rung_in_the_config_file_environment_and_flags(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text('rung = "1"\n')
     with pytest.raises(ConfigError, match="expected a whole number"):
         load_config(overrides={"home": tmp_path}, env={})
-    assert dataclasses.replace(load_config(overrides={"home": tmp_path / "x"}, env={})).rung == 0
+    assert dataclasses.replace(load_config(overrides={"home": tmp_path / "x"}, env={})).rung == "auto"  # the default
 
 
 def test_status_shows_the_swarms_rungs(tmp_path: Path) -> None:
