@@ -68,6 +68,7 @@ class Evaluation:
         server_cfg = {**common, "device": cfg["device"], "go_path": str(self.go_path),
                       "wait_seconds": self.wait_seconds, **(server_extra or {})}
         scorer_cfg = {**common, "val_path": str(val_path), "result_path": str(self.result_path),
+                      "parent_pid": os.getpid(),
                       "wait_seconds": self.wait_seconds, "max_seconds": EVAL_MAX_SECONDS, **(scorer_extra or {})}
         self.scorer_path = scorer_path
         self.server_cfg_path = locked / "model_server.json"

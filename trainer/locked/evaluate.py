@@ -40,6 +40,9 @@ ATOL = 1e-3  # nats: a peek that stays within it gains at most this much per pos
 LOGP_CLAMP = 50.0  # log-probabilities below -50 (p < 2e-22) compare as equal: float32 noise there means nothing
 
 
+PARENT_POLL = 1.0  # seconds between looks at the parent while the scorer waits on the model server
+
+
 class Rejected(Exception):
     """The model is not scored: the reason is reported."""
 
@@ -47,10 +50,11 @@ class Rejected(Exception):
 class Pipe:
     """The scorer's ends of the two FIFOs, every read bounded by the evaluation deadline."""
 
-    def __init__(self, to_model: str, from_model: str, deadline: float) -> None:
+    def __init__(self, to_model: str, from_model: str, deadline: float, parent: int | None = None) -> None:
         self.out_fd = os.open(to_model, os.O_RDWR)  # never blocks; the model server's EOF comes when this closes
         self.in_fd = os.open(from_model, os.O_RDONLY | os.O_NONBLOCK)
         self.deadline = deadline
+        self.parent = parent  # the node's pid: the scorer has a session of its own, so nothing else ends it
 
     def close(self) -> None:
         for fd in (self.out_fd, self.in_fd):
@@ -66,12 +70,18 @@ class Pipe:
             data = data[os.write(self.out_fd, data):]
 
     def _wait(self, fd: int, write: bool = False) -> None:
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise Rejected("the model server did not answer in time (evaluation deadline passed)")
-        ready = select.select([], [fd], [], left) if write else select.select([fd], [], [], left)
-        if not (ready[1] if write else ready[0]):
-            raise Rejected("the model server did not answer in time (evaluation deadline passed)")
+        """Until ``fd`` is ready, the deadline passes, or the node that started the scorer is gone (looked at every
+        ``PARENT_POLL`` s: a node killed mid-run left its scorer waiting out the whole deadline)."""
+        while True:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise Rejected("the model server did not answer in time (evaluation deadline passed)")
+            wait = min(left, PARENT_POLL)
+            ready = select.select([], [fd], [], wait) if write else select.select([fd], [], [], wait)
+            if ready[1] if write else ready[0]:
+                return
+            if self.parent is not None and os.getppid() != self.parent:
+                raise Rejected("the node that started the scorer exited")
 
     def read_exact(self, n: int) -> bytearray:
         buf = bytearray(n)
@@ -210,7 +220,9 @@ def serve(score_fn: Callable[[dict[str, Any], Pipe, float], dict[str, Any]]) -> 
         cfg = json.loads(handle.read())
     torch.set_num_threads(max(1, int(cfg.get("threads", 1))))
     started = time.monotonic()
-    pipe = Pipe(cfg["to_model"], cfg["from_model"], started + float(cfg["wait_seconds"]) + float(cfg["max_seconds"]))
+    parent = cfg.get("parent_pid")
+    pipe = Pipe(cfg["to_model"], cfg["from_model"], started + float(cfg["wait_seconds"]) + float(cfg["max_seconds"]),
+                parent if isinstance(parent, int) and not isinstance(parent, bool) else os.getppid())
     try:
         record: dict[str, Any] = {"status": "ok", **score_fn(cfg, pipe, started)}
     except Rejected as exc:
