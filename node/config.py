@@ -273,9 +273,7 @@ def _coerce(key: str, value: object, source: str, from_text: bool) -> Any:
             return "auto"
         if isinstance(value, bool) or not isinstance(value, (int, str)) or (isinstance(value, str) and not from_text):
             raise _fail(key, source, f"expected a whole number (a rung) or \"auto\", got {value!r}")
-    if key in ("dashboard_port", "parallel", "rung"):
-        return _as_int(key, value, source, from_text)
-    if key == "baseline_repeats":
+    if key in ("dashboard_port", "parallel", "rung", "baseline_repeats"):
         return _as_int(key, value, source, from_text)
     if key == "budget":
         if value is None or (from_text and isinstance(value, str) and not value.strip()):
