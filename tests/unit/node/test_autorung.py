@@ -130,3 +130,24 @@ def test_status_shows_the_rung_auto_chose_and_why(tmp_path: Path) -> None:
     out = CliRunner().invoke(cli, ["status", "--home", str(home)])
     assert out.exit_code == 0, out.output
     assert f"rung      1 (its class ends +r1; auto: {why}; see swarm-node join --help)" in out.output, out.output
+
+
+def test_a_node_that_ran_the_baseline_once_itself_climbs(tmp_path: Path) -> None:
+    """With pooled baselines (trusted same-class peers' runs calibrate the rest) a node may run the baseline only once
+    itself: the Climber waited for the Policy default's three own runs and never climbed."""
+    home = tmp_path / "home"
+    assert seed(home, str(ROOT / "program.md"), "--budget", "60s", "--rungs",
+                '[{"budget": 2, "scale": {"N_LAYER": 2}}]').exit_code == 0
+    sid, manifest = manifest_of(home)
+    rule = BudgetRule("seconds", 60)
+    rows = [signed_result(ALICE, 1, sid, blob=manifest.baseline_blob, hw_class="cpu:mine:1t", action="baseline",
+                          tokens=9000, budget=rule)]
+    rows += [signed_result(BOB, i + 1, sid, blob=manifest.baseline_blob, hw_class=hw, action="baseline", tokens=t,
+                           budget=rule) for i, (hw, t) in enumerate([("cpu:mine:1t", 9100), ("cpu:mine:1t", 8900),
+                                                                     ("cpu:slow:1t", 1000)])]
+    with Ledger(home / "ledger.sqlite") as ledger:
+        assert all(ledger.add_results(rows))
+        choices: list[RungChoice] = []
+        climber = Climber(ledger, load_swarm(ledger, sid), me=ALICE.public_key, hw_class="cpu:mine:1t",
+                          on_choice=choices.append)
+        assert climber.climbs() and climber.choice.rung == 1, choices   # 9x >= 2 x (2 x 2), on its one own run
